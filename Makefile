@@ -1,0 +1,32 @@
+# dynconv — the commands a newcomer needs. `make install` builds .venv; every
+# other target depends on it, so `make demo` or `make test` work first on a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_FLAGS ?=
+
+.PHONY: install test test-all bench demo notebooks clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow" $(PYTEST_FLAGS)
+
+test-all: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_FLAGS)
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_kernels.py
+
+demo: $(VENV)/.installed
+	$(PY) -m dynconv demo
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,154 @@
+"""The numba loops behind :mod:`dynconv.kernels`; never call these directly.
+
+They trust their arguments completely (numba does not bounds-check): the wrappers in
+``conv2d.py`` and ``dynamic.py`` validate shapes, dtypes and contiguity first.
+
+Parallelism follows one rule: ``prange`` runs over an index that an iteration owns, so no two
+threads ever write the same element.
+
+* ``im2col`` / ``col2im``: over samples ``n`` — sample ``n`` owns its columns and its ``dx``.
+* direct loops: over samples ``n`` — sample ``n`` owns ``y[n]``, ``dx[n]`` and ``dk[n]``.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+
+def _im2col(x, kh, kw, pad, Ho, Wo, cols):
+    """Unfold ``x`` (N, C, H, W) into ``cols`` (N, C*kh*kw, Ho*Wo), zero padding included.
+
+    ``cols[n, (c*kh + u)*kw + v, r*Wo + s] = x_pad[n, c, r + u, s + v]``.
+    """
+    N, C, H, W = x.shape
+    for n in prange(N):
+        for c in range(C):
+            for u in range(kh):
+                for v in range(kw):
+                    row = (c * kh + u) * kw + v
+                    # Output columns s whose input column s + v - pad lies inside the image.
+                    s0 = max(0, pad - v)
+                    s1 = min(Wo, W + pad - v)
+                    for r in range(Ho):
+                        i = r + u - pad
+                        base = r * Wo
+                        if i < 0 or i >= H:
+                            for s in range(Wo):
+                                cols[n, row, base + s] = 0
+                        else:
+                            for s in range(s0):
+                                cols[n, row, base + s] = 0
+                            for s in range(s0, s1):
+                                cols[n, row, base + s] = x[n, c, i, s + v - pad]
+                            for s in range(max(s0, s1), Wo):
+                                cols[n, row, base + s] = 0
+
+
+def _col2im(dcols, kh, kw, pad, Ho, Wo, dx):
+    """Fold ``dcols`` (N, C*kh*kw, Ho*Wo) back into ``dx`` (N, C, H, W), summing overlaps.
+
+    The adjoint of :func:`_im2col`: entries that fell on the zero padding are dropped.
+    """
+    N, C, H, W = dx.shape
+    for n in prange(N):
+        for c in range(C):
+            for i in range(H):
+                for j in range(W):
+                    dx[n, c, i, j] = 0
+            for u in range(kh):
+                for v in range(kw):
+                    row = (c * kh + u) * kw + v
+                    s0 = max(0, pad - v)
+                    s1 = min(Wo, W + pad - v)
+                    for r in range(Ho):
+                        i = r + u - pad
+                        if i < 0 or i >= H:
+                            continue
+                        base = r * Wo
+                        for s in range(s0, s1):
+                            dx[n, c, i, s + v - pad] += dcols[n, row, base + s]
+
+
+def _direct_forward(xp, k, b, y):
+    """``y[n, f] = b[n, f] + sum_c corr(xp[n, c], k[n, f, c])`` on a pre-padded input.
+
+    xp (N, C, Hp, Wp); k (Nk, F, C, kh, kw) and b (Nk, F) with Nk = N (per-sample kernels) or
+    Nk = 1 (one static kernel shared by all samples); y (N, F, Ho, Wo).
+    """
+    N, C, Hp, Wp = xp.shape
+    F, kh, kw = k.shape[1], k.shape[3], k.shape[4]
+    Ho, Wo = y.shape[2], y.shape[3]
+    nk = k.shape[0]
+    for n in prange(N):
+        t = n % nk
+        for f in range(F):
+            for r in range(Ho):
+                for s in range(Wo):
+                    y[n, f, r, s] = b[t, f]
+            for c in range(C):
+                for u in range(kh):
+                    for v in range(kw):
+                        kv = k[t, f, c, u, v]
+                        for r in range(Ho):
+                            for s in range(Wo):
+                                y[n, f, r, s] += kv * xp[n, c, r + u, s + v]
+
+
+def _direct_backward_dx(dy, k, dxp):
+    """Eq 2/6: ``dxp[n, c] = sum_f full_conv(dy[n, f], k[n, f, c])`` on the padded grid.
+
+    k (Nk, F, C, kh, kw) with Nk = N or 1, as in :func:`_direct_forward`.
+    """
+    N, C, Hp, Wp = dxp.shape
+    F, kh, kw = k.shape[1], k.shape[3], k.shape[4]
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    nk = k.shape[0]
+    for n in prange(N):
+        t = n % nk
+        for c in range(C):
+            for i in range(Hp):
+                for j in range(Wp):
+                    dxp[n, c, i, j] = 0
+            for f in range(F):
+                for u in range(kh):
+                    for v in range(kw):
+                        kv = k[t, f, c, u, v]
+                        for r in range(Ho):
+                            for s in range(Wo):
+                                dxp[n, c, r + u, s + v] += kv * dy[n, f, r, s]
+
+
+def _direct_backward_dk(dy, xp, dk):
+    """Eq 7, per sample: ``dk[n, f, c, u, v] = sum_{r,s} dy[n, f, r, s] * xp[n, c, r+u, s+v]``.
+
+    The sum over ``s`` is kept as a row of partial sums so that the innermost loop is an
+    element-wise multiply-add numba can vectorise (a scalar reduction would need fastmath).
+    """
+    N, C = xp.shape[0], xp.shape[1]
+    F, kh, kw = dk.shape[1], dk.shape[3], dk.shape[4]
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    for n in prange(N):
+        acc = np.empty((kh, kw, Wo), dtype=dy.dtype)
+        for f in range(F):
+            for c in range(C):
+                acc[:] = 0
+                for r in range(Ho):
+                    for u in range(kh):
+                        for v in range(kw):
+                            for s in range(Wo):
+                                acc[u, v, s] += dy[n, f, r, s] * xp[n, c, r + u, s + v]
+                for u in range(kh):
+                    for v in range(kw):
+                        total = 0.0
+                        for s in range(Wo):
+                            total += acc[u, v, s]
+                        dk[n, f, c, u, v] = total
+
+
+_jit = numba.njit(parallel=True, cache=True, nogil=True)
+im2col = _jit(_im2col)
+col2im = _jit(_col2im)
+direct_forward = _jit(_direct_forward)
+direct_backward_dx = _jit(_direct_backward_dx)
+direct_backward_dk = _jit(_direct_backward_dk)

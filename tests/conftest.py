@@ -1,0 +1,33 @@
+"""Shared fixtures: a seeded ``rng`` and the data folder (skip, or fail under DYNCONV_REQUIRE_DATA=1)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    """A local, seeded generator: every test is deterministic and independent of test order."""
+    return np.random.default_rng(20261126)
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The shared data folder (T91, Set5, Set14).
+
+    Skips with the reason when absent, unless ``DYNCONV_REQUIRE_DATA=1``: then absence fails.
+    """
+    from dynconv.data import resolve_data_dir
+
+    try:
+        d = resolve_data_dir()
+        missing = [s for s in ("T91", "Set5", "Set14") if not (d / s).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"data folder {d} lacks {', '.join(missing)}")
+    except FileNotFoundError as exc:
+        if os.environ.get("DYNCONV_REQUIRE_DATA") == "1":
+            pytest.fail(f"DYNCONV_REQUIRE_DATA=1 but the data is missing: {exc}")
+        pytest.skip(f"shared data not available: {exc}")
+    return d
