@@ -1,0 +1,383 @@
+"""Data sets and training sub-images.
+
+Data is found through, in order: an explicit ``data_dir`` (the ``--data-dir`` option), the
+``DYNCONV_DATA`` environment variable, then ``../shared/data`` relative to the repository root.
+Data never lives in the repository; caches go under :func:`cache_dir`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+#: The repository root when running from a source checkout (``src/dynconv/data.py`` → root).
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_data_dirs(data_dir=None) -> list[Path]:
+    """The candidate data folders, most specific first."""
+    out = []
+    if data_dir is not None:
+        out.append(Path(data_dir).expanduser())
+    env = os.environ.get("DYNCONV_DATA")
+    if env:
+        out.append(Path(env).expanduser())
+    out.append(_REPO_ROOT.parent / "shared" / "data")
+    out.append(Path.cwd().parent / "shared" / "data")
+    return out
+
+
+def resolve_data_dir(data_dir=None) -> Path:
+    """Return the data folder, or raise ``FileNotFoundError`` listing where it looked.
+
+    An explicit ``data_dir`` that does not exist is an error even if a fallback exists: the
+    user asked for that folder.
+    """
+    if data_dir is not None:
+        p = Path(data_dir).expanduser()
+        if not p.is_dir():
+            raise FileNotFoundError(f"--data-dir {str(p)!r} is not a directory")
+        return p
+    tried = default_data_dirs(None)
+    for p in tried:
+        if p.is_dir():
+            return p
+    raise FileNotFoundError(
+        "no data directory found; pass --data-dir, set DYNCONV_DATA, or place the data in "
+        "../shared/data (looked in: " + ", ".join(str(p) for p in tried) + ")"
+    )
+
+
+def cache_dir() -> Path:
+    """Cache folder: ``$DYNCONV_CACHE``, else ``$XDG_CACHE_HOME/dynconv``, else ``~/.cache/dynconv``."""
+    env = os.environ.get("DYNCONV_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "dynconv"
+
+
+# --------------------------------------------------------------------------- data sets
+
+#: File extensions recognised as images in a data-set folder (other files, e.g. README, are ignored).
+IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+
+
+def _natural_key(p: Path):
+    # t2 before t10: compare digit runs as numbers.
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+def list_datasets(data_dir=None) -> list[str]:
+    """Names of the sub-folders of the data folder that contain images (e.g. Set14, Set5, T91)."""
+    root = resolve_data_dir(data_dir)
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if d.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.iterdir())
+    )
+
+
+def dataset_dir(dataset, data_dir=None) -> Path:
+    """The folder of a data set: ``dataset`` itself if it is a directory, else ``<data dir>/<dataset>``.
+
+    Raises
+    ------
+    ValueError
+        Neither exists; the message lists the data sets that do.
+    """
+    p = Path(dataset).expanduser()
+    if p.is_dir():
+        return p
+    if isinstance(dataset, str) and os.sep not in dataset and "/" not in dataset:
+        try:
+            root = resolve_data_dir(data_dir)
+        except FileNotFoundError as exc:
+            raise ValueError(f"unknown data set {str(dataset)!r}: not a folder, and {exc}") from None
+        if (root / dataset).is_dir():
+            return root / dataset
+        known = ", ".join(list_datasets(root)) or "none"
+        raise ValueError(
+            f"unknown data set {dataset!r}: not a folder and not under {root} (known: {known})"
+        )
+    raise ValueError(f"unknown data set {str(dataset)!r}: no such folder")
+
+
+def list_images(dataset, data_dir=None) -> list[Path]:
+    """The image files of a data set (name or folder), in natural order (t1, t2, …, t10).
+
+    Raises ``ValueError`` for an unknown data set or a folder without images.
+    """
+    d = dataset_dir(dataset, data_dir)
+    files = sorted(
+        (f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key
+    )
+    if not files:
+        raise ValueError(f"data set {str(dataset)!r}: no images in {d} (extensions {', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def load_dataset(dataset, data_dir=None) -> list[tuple[str, np.ndarray]]:
+    """Read every image of a data set: ``[(stem, uint8 array (H, W) or (H, W, 3)), ...]``.
+
+    See :func:`dynconv.image.read_image` for what each image mode becomes.
+    """
+    from dynconv.image import read_image
+
+    return [(f.stem, read_image(f)) for f in list_images(dataset, data_dir)]
+
+
+# --------------------------------------------------------------------------- training patches
+
+#: Bumped whenever the extraction changes, so stale caches are never reused.
+_PATCH_FORMAT = 1
+
+AUGMENTATIONS = ("none", "random", "all")
+
+
+class TrainingPatches(NamedTuple):
+    """Training sub-images, NCHW float32 in [0, 1] (the Y channel divided by 255).
+
+    Attributes
+    ----------
+    inputs : ndarray of float32, shape ``(N, 1, P, P)``
+        Degraded (bicubic-upsampled) sub-images, ``P = patch_size``.
+    labels : ndarray of float32, shape ``(N, 1, L, L)``
+        The centre ``L × L`` of the matching ground-truth sub-image, ``L = label_size``.
+    scales : ndarray of float32, shape ``(N,)``
+        The scale factor each sample was synthesised with.
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    scales: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.inputs.nbytes + self.labels.nbytes + self.scales.nbytes
+
+
+def valid_label_size(patch_size: int = 33, kernel_sizes=(9, 1, 5)) -> int:
+    r"""Output side of an unpadded ('valid') network on a ``patch_size`` input.
+
+    .. math:: L = P - \sum_l (f_l - 1)
+
+    e.g. 21 for 9-1-5 and 17 for 9-5-5 on 33×33; a padded network keeps ``L = P``.
+    """
+    size = int(patch_size) - sum(int(k) - 1 for k in kernel_sizes)
+    if size <= 0:
+        raise ValueError(f"kernel_sizes {tuple(kernel_sizes)} leave no output on a {patch_size}x{patch_size} patch")
+    return size
+
+
+def _dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """Transform ``k`` in 0..7 of the square's symmetry group on the last two axes."""
+    if k >= 4:
+        x = x[..., ::-1]
+    return np.rot90(x, k % 4, axes=(-2, -1))
+
+
+def random_dihedral(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+    """Apply one random flip/rot90 (of 8) per sample to ``(N, C, H, W)`` inputs and labels alike.
+
+    For on-the-fly augmentation in a training loop; returns new arrays.
+    """
+    k = rng.integers(0, 8, size=len(inputs))
+    xi, yl = np.empty_like(inputs), np.empty_like(labels)
+    for t in range(8):
+        sel = np.flatnonzero(k == t)
+        xi[sel] = _dihedral(inputs[sel], t)
+        yl[sel] = _dihedral(labels[sel], t)
+    return xi, yl
+
+
+def _extract(up: np.ndarray, hr: np.ndarray, patch: int, label: int, stride: int):
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    h, w = hr.shape
+    if h < patch or w < patch:
+        return np.empty((0, patch, patch)), np.empty((0, label, label))
+    rows = np.arange(0, h - patch + 1, stride)
+    cols = np.arange(0, w - patch + 1, stride)
+    off = (patch - label) // 2
+    xin = sliding_window_view(up, (patch, patch))[rows][:, cols]
+    lab = sliding_window_view(hr[off:, off:], (label, label))[rows][:, cols]
+    return xin.reshape(-1, patch, patch), lab.reshape(-1, label, label)
+
+
+def _cache_key(files: list[Path], params: dict) -> str:
+    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:24]
+
+
+def _save_atomic(path: Path, arr: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def training_patches(
+    dataset="T91",
+    scales=(2, 3, 4),
+    patch_size: int = 33,
+    stride: int = 14,
+    label_size: int | None = 21,
+    degradation: str = "bicubic",
+    sigma: float = 1.0,
+    augment: str = "none",
+    seed: int = 0,
+    data_dir=None,
+    cache: bool = True,
+    verbose: bool = True,
+    out=None,
+) -> TrainingPatches:
+    r"""SRCNN-style training sub-images from a data set, several scales mixed, cached on disk.
+
+    For each image and scale :math:`s`: Y (MATLAB ``rgb2ycbcr``, rounded) divided by 255,
+    cropped to a multiple of :math:`s`, degraded (``bicubic``: down and up with ``imresize``;
+    ``gaussian``: blur σ, subsample, bicubic up), then cut into ``patch_size`` squares every
+    ``stride`` pixels (top-left first, rows then columns). The label is the centre
+    ``label_size`` square of the same ground-truth window — the pixels an unpadded network's
+    output covers (:func:`valid_label_size`); ``label_size=None`` keeps the whole patch. Images
+    smaller than a patch contribute nothing.
+
+    Samples are ordered by scale, then image, then position. ``augment="random"`` applies one
+    flip/rot90 drawn from ``np.random.default_rng(seed)`` per sample; ``"all"`` appends all 8
+    variants (8× the memory — prefer :func:`random_dihedral` in the training loop).
+
+    The result is cached under ``cache_dir()/patches`` as three ``.npy`` files keyed by a
+    checksum of the image files' contents and every parameter; files are written atomically.
+    A line with the count and memory size is printed when ``verbose``.
+
+    Parameters
+    ----------
+    dataset : str or Path
+        Data-set name under the data folder or a folder of images.
+    scales : sequence of float
+        Scale factors mixed in one set, default ``(2, 3, 4)``.
+    patch_size, stride : int
+    label_size : int or None
+        ``21`` for 9-1-5, ``17`` for 9-5-5, ``None`` for padded networks.
+    degradation : {"bicubic", "gaussian"}
+    sigma : float
+        Blur of the ``gaussian`` degradation.
+    augment : {"none", "random", "all"}
+    seed : int
+    data_dir : str or Path, optional
+    cache : bool
+        Read and write the on-disk cache.
+    verbose : bool
+    out : file, optional
+        Where the summary line goes (default ``sys.stdout``).
+
+    Returns
+    -------
+    TrainingPatches
+        ``inputs`` float32 ``(N, 1, P, P)``, ``labels`` float32 ``(N, 1, L, L)`` in [0, 1],
+        ``scales`` float32 ``(N,)``.
+    """
+    from dynconv import image as im
+
+    scales = [scales] if isinstance(scales, (int, float)) else list(scales)
+    if not scales:
+        raise ValueError("scales: give at least one scale")
+    for s in scales:
+        im.scale_multiple(s)
+    patch_size, stride = int(patch_size), int(stride)
+    if patch_size < 1 or stride < 1:
+        raise ValueError(f"patch_size and stride must be >= 1, got {patch_size} and {stride}")
+    label = patch_size if label_size is None else int(label_size)
+    if not (1 <= label <= patch_size) or (patch_size - label) % 2:
+        raise ValueError(
+            f"label_size {label_size} must be in 1..{patch_size} with an even margin (patch {patch_size})"
+        )
+    if degradation not in im.DEGRADATIONS:
+        raise ValueError(f"unknown degradation {degradation!r}; choose from {', '.join(im.DEGRADATIONS)}")
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+
+    files = list_images(dataset, data_dir)
+    params = {
+        "format": _PATCH_FORMAT,
+        "scales": [float(s) for s in scales],
+        "patch": patch_size,
+        "stride": stride,
+        "label": label,
+        "degradation": degradation,
+        "sigma": float(sigma) if degradation == "gaussian" else None,
+        "augment": augment,
+        "seed": int(seed) if augment == "random" else None,
+    }
+    key = _cache_key(files, params)
+    folder = cache_dir() / "patches"
+    paths = {n: folder / f"{key}-{n}.npy" for n in ("inputs", "labels", "scales")}
+    tag = "cached"
+    result = None
+    if cache and all(p.is_file() for p in paths.values()):
+        try:
+            result = TrainingPatches(*(np.load(paths[n], allow_pickle=False) for n in TrainingPatches._fields))
+        except (OSError, ValueError):
+            result = None  # unreadable cache: rebuild it
+    if result is None:
+        tag = "prepared"
+        result = _build_patches(files, scales, patch_size, stride, label, degradation, sigma, augment, seed)
+        if cache:
+            folder.mkdir(parents=True, exist_ok=True)
+            for n in TrainingPatches._fields:
+                _save_atomic(paths[n], getattr(result, n))
+    if len(result.inputs) == 0:
+        raise ValueError(f"data set {str(dataset)!r}: no image is at least {patch_size}x{patch_size}; no patches")
+    if verbose:
+        sc = "+".join(f"x{s:g}" for s in scales)
+        print(
+            f"{Path(str(dataset)).name}: {len(result.inputs):,} training patches ({sc}, "
+            f"{patch_size}x{patch_size} -> {label}x{label}, augment {augment}), "
+            f"{result.nbytes / 2**20:.1f} MiB, {tag}",
+            file=out if out is not None else sys.stdout,
+        )
+    return result
+
+
+def _build_patches(files, scales, patch, stride, label, degradation, sigma, augment, seed) -> TrainingPatches:
+    from dynconv import image as im
+
+    ys = [(f, im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0) for f in files]
+    xs, ls, ss = [], [], []
+    for s in scales:
+        kw = {"sigma": sigma} if degradation == "gaussian" else {}
+        for f, y in ys:
+            if min(y.shape) < im.scale_multiple(s):
+                continue  # smaller than the scale: nothing to learn from
+            hr = im.modcrop(y, s)
+            up = im.degrade(hr, s, degradation, **kw)
+            xi, li = _extract(up, hr, patch, label, stride)
+            xs.append(xi.astype(np.float32))
+            ls.append(li.astype(np.float32))
+            ss.append(np.full(len(xi), s, dtype=np.float32))
+    x = np.concatenate(xs)[:, None] if xs else np.empty((0, 1, patch, patch), np.float32)
+    lab = np.concatenate(ls)[:, None] if ls else np.empty((0, 1, label, label), np.float32)
+    sc = np.concatenate(ss) if ss else np.empty(0, np.float32)
+    if augment == "random":
+        x, lab = random_dihedral(x, lab, np.random.default_rng(seed))
+    elif augment == "all":
+        x = np.concatenate([_dihedral(x, k) for k in range(8)])
+        lab = np.concatenate([_dihedral(lab, k) for k in range(8)])
+        sc = np.tile(sc, 8)
+    return TrainingPatches(np.ascontiguousarray(x), np.ascontiguousarray(lab), sc)

@@ -1,0 +1,204 @@
+"""dynconv.data: data-set lookup and loading, training sub-images and their cache."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dynconv import data as D
+from dynconv import image as im
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache folder, so tests never see (or leave) each other's patches."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("DYNCONV_CACHE", str(d))
+    return d
+
+
+@pytest.fixture
+def img_dir(tmp_path, rng):
+    """t1, t2, t10 (smooth random images, one grey) plus files that are not images."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for name, shape in [("t10", (50, 61, 3)), ("t2", (47, 40)), ("t1", (64, 45, 3))]:
+        x = rng.uniform(0, 255, shape)
+        Image.fromarray(im.to_uint8(x)).save(d / f"{name}.png")
+    (d / "README.md").write_text("not an image")
+    (d / "SHA256SUMS").write_text("")
+    return d
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def test_list_images_natural_order_ignores_other_files(img_dir):
+    assert [p.name for p in D.list_images(img_dir)] == ["t1.png", "t2.png", "t10.png"]
+
+
+def test_dataset_by_name_under_data_dir(img_dir):
+    assert D.dataset_dir("imgs", data_dir=img_dir.parent) == img_dir
+    assert "imgs" in D.list_datasets(img_dir.parent)
+
+
+def test_unknown_dataset_name_is_a_clear_error(img_dir):
+    with pytest.raises(ValueError, match=r"unknown data set 'Set99'.*known: imgs"):
+        D.list_images("Set99", data_dir=img_dir.parent)
+
+
+def test_missing_dataset_path_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no such folder"):
+        D.list_images(tmp_path / "nowhere")
+
+
+def test_folder_without_images_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        D.list_images(tmp_path / "empty")
+
+
+def test_explicit_missing_data_dir_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        D.resolve_data_dir(tmp_path / "nope")
+
+
+def test_load_dataset_names_and_arrays(img_dir):
+    loaded = D.load_dataset(img_dir)
+    assert [n for n, _ in loaded] == ["t1", "t2", "t10"]
+    assert [a.shape for _, a in loaded] == [(64, 45, 3), (47, 40), (50, 61, 3)]
+
+
+def test_load_dataset_names_a_bad_file(img_dir):
+    (img_dir / "t3.png").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="t3.png: not an image"):
+        D.load_dataset(img_dir)
+
+
+# --------------------------------------------------------------------------- training patches
+
+
+@pytest.mark.parametrize("kernels, size", [((9, 1, 5), 21), ((9, 5, 5), 17), ((1, 1, 1), 33)])
+def test_valid_label_size(kernels, size):
+    assert D.valid_label_size(33, kernels) == size
+
+
+def _count(shape, scale, patch=33, stride=14):
+    h, w = (n - n % scale for n in shape[:2])
+    return max(0, (h - patch) // stride + 1) * max(0, (w - patch) // stride + 1)
+
+
+@pytest.mark.parametrize("scales", [(3,), (2, 3, 4)])
+def test_patch_counts_shapes_and_dtypes(img_dir, cache, scales):
+    p = D.training_patches(img_dir, scales=scales, verbose=False)
+    shapes = [(64, 45), (47, 40), (50, 61)]
+    n = sum(_count(s, sc) for sc in scales for s in shapes)
+    assert p.inputs.shape == (n, 1, 33, 33) and p.labels.shape == (n, 1, 21, 21) and p.scales.shape == (n,)
+    assert p.inputs.dtype == p.labels.dtype == p.scales.dtype == np.float32
+    assert sorted(set(p.scales.tolist())) == sorted(float(s) for s in scales)
+    assert 0 <= p.labels.min() and p.labels.max() <= 1
+
+
+def test_patches_are_protocol_crops(img_dir, cache):
+    p = D.training_patches(img_dir, scales=(3,), stride=14, verbose=False)
+    # first sample: image t1, top-left window; input = bicubic(Y), label = centre 21x21 of Y
+    y = im.modcrop(im.rgb_to_y(im.read_image(img_dir / "t1.png")) / 255.0, 3)
+    up = im.bicubic(y, 3)
+    np.testing.assert_allclose(p.inputs[0, 0], up[:33, :33], atol=1e-6)
+    np.testing.assert_allclose(p.labels[0, 0], y[6:27, 6:27], atol=1e-6)
+    # t1 (63x45 after modcrop) has one window per row: the second sample is one stride down
+    np.testing.assert_allclose(p.labels[1, 0], y[20:41, 6:27], atol=1e-6)
+
+
+def test_padded_networks_get_full_labels(img_dir, cache):
+    p = D.training_patches(img_dir, scales=(2,), label_size=None, verbose=False)
+    assert p.labels.shape[1:] == (1, 33, 33)
+
+
+def test_gaussian_degradation_differs_from_bicubic(img_dir, cache):
+    a = D.training_patches(img_dir, scales=(3,), verbose=False)
+    b = D.training_patches(img_dir, scales=(3,), degradation="gaussian", sigma=1.5, verbose=False)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert np.abs(a.inputs - b.inputs).max() > 0.01
+
+
+def test_random_augmentation_is_deterministic_given_seed(img_dir, cache):
+    kw = dict(scales=(2,), augment="random", verbose=False)
+    a = D.training_patches(img_dir, seed=1, cache=False, **kw)
+    b = D.training_patches(img_dir, seed=1, cache=False, **kw)
+    c = D.training_patches(img_dir, seed=2, cache=False, **kw)
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    assert not np.array_equal(a.inputs, c.inputs)
+
+
+def test_augment_all_contains_every_dihedral_variant(img_dir, cache):
+    base = D.training_patches(img_dir, scales=(2,), verbose=False)
+    allv = D.training_patches(img_dir, scales=(2,), augment="all", verbose=False)
+    n = len(base.inputs)
+    assert len(allv.inputs) == 8 * n
+    np.testing.assert_array_equal(allv.inputs[n:2 * n], np.rot90(base.inputs, 1, axes=(2, 3)))
+    np.testing.assert_array_equal(allv.labels[4 * n:5 * n], base.labels[..., ::-1])
+
+
+def test_random_dihedral_transforms_inputs_and_labels_alike(rng):
+    x = rng.uniform(0, 1, (64, 1, 9, 9)).astype(np.float32)
+    lab = x[:, :, 2:7, 2:7].copy()  # centre crops commute with every symmetry of the square
+    xa, la = D.random_dihedral(x, lab, rng)
+    np.testing.assert_array_equal(xa[:, :, 2:7, 2:7], la)
+    assert not np.array_equal(xa, x)
+
+
+def test_cache_is_reused_keyed_and_written_atomically(img_dir, cache):
+    out = io.StringIO()
+    a = D.training_patches(img_dir, scales=(3,), out=out)
+    b = D.training_patches(img_dir, scales=(3,), out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("prepared") and lines[1].endswith("cached")
+    assert "training patches" in lines[0] and "MiB" in lines[0]
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    files = sorted(p.name for p in (cache / "patches").iterdir())
+    assert len(files) == 3 and all(f.endswith(".npy") for f in files)  # no temporary left
+    for f in files:
+        np.load(cache / "patches" / f, allow_pickle=False)
+    # another parameter, or changed image contents, is another key
+    D.training_patches(img_dir, scales=(3,), stride=20, verbose=False)
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(img_dir / "t2.png")
+    c = D.training_patches(img_dir, scales=(3,), out=out)
+    assert out.getvalue().splitlines()[-1].endswith("prepared")
+    assert len(list((cache / "patches").iterdir())) == 9
+    assert not np.array_equal(c.inputs, a.inputs)
+
+
+def test_no_patches_is_an_error(tmp_path, cache):
+    d = tmp_path / "small"
+    d.mkdir()
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(d / "a.png")
+    with pytest.raises(ValueError, match="no image is at least 33x33"):
+        D.training_patches(d, scales=(2,), verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"label_size": 22}, "even margin"), ({"augment": "mixup"}, "augment"), ({"degradation": "jpeg"}, "degradation"),
+     ({"scales": (0.5,)}, "scale"), ({"stride": 0}, "stride")],
+)
+def test_bad_patch_arguments(img_dir, cache, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        D.training_patches(img_dir, verbose=False, **kwargs)
+
+
+@pytest.mark.data
+def test_t91_x3_gives_about_22_thousand_patches(data_dir, cache):
+    p = D.training_patches("T91", scales=(3,), data_dir=data_dir, cache=False, verbose=False)
+    shapes = [im.read_image(f).shape for f in D.list_images("T91", data_dir)]
+    assert len(p.inputs) == sum(_count(s, 3) for s in shapes)
+    assert 21_000 <= len(p.inputs) <= 23_000
+
+
+@pytest.mark.data
+def test_data_sets_are_where_the_readme_says(data_dir):
+    assert [p.stem for p in D.list_images("Set5", data_dir)] == ["baby", "bird", "butterfly", "head", "woman"]
+    assert len(D.list_images("Set14", data_dir)) == 14
+    assert len(D.list_images("T91", data_dir)) == 91
