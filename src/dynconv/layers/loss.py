@@ -1,0 +1,69 @@
+r"""Losses: a prediction and a target in, a scalar (0-d array) out."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, check_same_dtype, shape_str
+
+
+class _Loss(Layer):
+    """Shared shape checks and backward of ``scale * sum((pred - target)**2)`` losses."""
+
+    def _scale(self, shape):
+        raise NotImplementedError
+
+    def output_shape(self, *shapes):
+        self._check_arity(shapes, 2, "inputs (pred, target)")
+        if tuple(shapes[1]) != tuple(shapes[0]) or len(shapes[0]) < 1:
+            raise ValueError(f"{self.name}: input target: expected shape {shape_str(shapes[0])} "
+                             f"(that of pred), got {shape_str(shapes[1])}")
+        return ()
+
+    def macs(self, *shapes):
+        return int(np.prod(shapes[0]))
+
+    def forward(self, *inputs):
+        self.output_shape(*(np.shape(a) for a in inputs))
+        check_same_dtype(self, inputs, ("pred", "target"))
+        diff = inputs[0] - inputs[1]
+        scale = self._scale(diff.shape)
+        self._save((diff, scale))
+        return np.asarray(scale * np.vdot(diff, diff), dtype=diff.dtype)
+
+    def backward(self, dy=1.0):
+        diff, scale = self._pop_cache()
+        dy = np.asarray(dy)
+        if dy.shape != ():
+            raise ValueError(f"{self.name}: dy must be a scalar (shape ()), got {shape_str(dy.shape)}")
+        dpred = diff * diff.dtype.type(2 * scale * dy)
+        return (dpred if self.needs_grad(0) else None, -dpred if self.needs_grad(1) else None)
+
+
+class MSELoss(_Loss):
+    r"""Mean squared error over all elements.
+
+    .. math::
+
+        L = \frac{1}{M}\sum_m (\hat y_m - y_m)^2, \qquad
+        \frac{\partial L}{\partial \hat y} = \frac{2}{M}(\hat y - y)
+
+    with M the number of elements. Inputs ``(pred, target)`` of equal shape and dtype.
+    """
+
+    def _scale(self, shape):
+        return 1.0 / int(np.prod(shape))
+
+
+class EuclideanLoss(_Loss):
+    r"""Caffe's Euclidean loss — the loss the paper's learning rates assume.
+
+    .. math::
+
+        L = \frac{1}{2N}\sum_{n=1}^{N} \lVert \hat y_n - y_n \rVert_2^2, \qquad
+        \frac{\partial L}{\partial \hat y} = \frac{1}{N}(\hat y - y)
+
+    with N the batch size (first axis) and the norm over all of a sample's pixels.
+    """
+
+    def _scale(self, shape):
+        return 1.0 / (2 * shape[0])
