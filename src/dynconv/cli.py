@@ -44,7 +44,8 @@ def _add_evaluate(sub):
         '"image": "mean" for each average (null: metric not requested, or infinite).',
     )
     p.add_argument("--method", nargs="+", default=["bicubic"], metavar="NAME",
-                   help="method name(s) (default: bicubic)")
+                   help="bicubic, a shipped model (dcnn, srcnn-x2, srcnn-x3, srcnn-x4, srcnn-x234) "
+                        "or a PATH.npz checkpoint (default: bicubic)")
     p.add_argument("--dataset", nargs="+", default=["Set5"], metavar="NAME_OR_DIR",
                    help="data-set names under the data folder, or folders of images (default: Set5)")
     p.add_argument("--scale", nargs="+", type=float, default=[2.0, 3.0, 4.0], metavar="S",
@@ -74,7 +75,7 @@ def _cmd_evaluate(args) -> int:
     for s in args.scale:
         if not (math.isfinite(s) and s >= 1):
             raise CLIError(f"--scale: {s:g} is not a scale factor >= 1")
-    methods = [metrics.resolve_method(m) for m in args.method]
+    methods = [resolve_method(m) for m in args.method]
     records = metrics.evaluate(args.dataset, args.scale, methods, names, data_dir=args.data_dir,
                                color=args.color)
     if not args.per_image:
@@ -105,8 +106,162 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- methods and threads
+def resolve_method(spec):
+    """``(name, f)`` for a method spec: a shipped model name or ``.npz`` path, else a metrics
+    method such as ``bicubic``. The one lookup ``evaluate``, ``upscale`` and ``demo`` share."""
+    from dynconv import metrics, models
+
+    if models.is_model_spec(spec):
+        return models.sr_method(spec)
+    return metrics.resolve_method(spec)
+
+
+def _threads_arg(p):
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads for BLAS and numba (default: all cores). 1 is the most robust on a "
+                        "busy machine; two single-threaded runs side by side use two cores well")
+
+
+def _set_threads(n):
+    """Limit BLAS and numba threads. Must run before numpy is first imported to bind BLAS."""
+    if n is None:
+        return
+    if n < 1:
+        raise CLIError(f"--threads must be >= 1, got {n}")
+    import os
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+# --------------------------------------------------------------------------- train
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a model from a TOML config (see configs/)",
+                       description="Train on sub-images of the training set (T91) at the config's "
+                       "scales; writes checkpoint.npz, log.csv, curves.png and, at the end, model.npz "
+                       "with its Set5/Set14 scores to --out. Ctrl-C writes a checkpoint and exits.")
+    p.add_argument("--config", required=True, help="TOML file (e.g. configs/dcnn-x234.toml)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<config name>)")
+    p.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint of this run")
+    p.add_argument("--data-dir", default=None, help="data folder (default: $DYNCONV_DATA or ../shared/data)")
+    p.add_argument("--steps", type=int, default=None, help="override train.steps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still print)")
+    _threads_arg(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    _set_threads(args.threads)
+    from pathlib import Path
+
+    from dynconv import train
+
+    config = train.load_config(args.config)
+    if args.steps is not None:
+        config["train"]["steps"] = args.steps
+    out = args.out or str(Path("runs") / Path(args.config).stem)
+    result = train.train(config, out, data_dir=args.data_dir, resume=args.resume,
+                         progress=not args.no_progress)
+    print(f"{result['status']} at step {result['step']} after {result['wall_seconds']:.0f} s; outputs in {out}")
+    for ds, per in (result.get("scores") or {}).items():
+        print(ds + ": " + ", ".join(f"{k} {v['psnr']:.3f} dB / {v['ssim']:.4f}" for k, v in per.items()))
+    return 0 if result["status"] in ("done", "budget") else 1
+
+
+# --------------------------------------------------------------------------- upscale
+def _scale_arg(value):
+    try:
+        s = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not (s >= 1 and s <= 16):
+        raise argparse.ArgumentTypeError(f"scale must be between 1 and 16, got {value}")
+    return s
+
+
+def _add_upscale(sub):
+    p = sub.add_parser("upscale", help="super-resolve an image file",
+                       description="Bicubic-upsample the image by --scale and let the model restore "
+                       "detail (on Y for ycbcr, V for hsv, every channel for rgb). Large images are "
+                       "processed in tiles, so memory stays bounded.")
+    p.add_argument("input", help="input image (PNG, JPEG, BMP, TIFF, ...)")
+    p.add_argument("output", help="output image; the format follows the extension")
+    p.add_argument("--scale", type=_scale_arg, required=True, help="upscaling factor, e.g. 3")
+    p.add_argument("--model", default="dcnn",
+                   help="dcnn | srcnn-x2 | srcnn-x3 | srcnn-x4 | srcnn-x234 | bicubic | PATH.npz (default: dcnn)")
+    p.add_argument("--color", choices=("ycbcr", "rgb", "hsv"), default="ycbcr")
+    _threads_arg(p)
+    p.set_defaults(func=_cmd_upscale)
+
+
+def _cmd_upscale(args) -> int:
+    _set_threads(args.threads)
+    from dynconv import image, metrics
+
+    method = resolve_method(args.model)
+    lr = image.read_image(args.input)
+    sr = metrics.upscale(lr, args.scale, method, color=args.color, name=args.input)
+    image.write_image(args.output, sr)
+    print(f"{args.input} {lr.shape[1]}x{lr.shape[0]} -> {args.output} {sr.shape[1]}x{sr.shape[0]} "
+          f"({method[0]}, x{args.scale:g}, {args.color})")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="super-resolve matplotlib's sample photo (no data needed)",
+                       description="Takes matplotlib's bundled grace_hopper.jpg, downscales it x3 "
+                       "(MATLAB bicubic), super-resolves it with bicubic and the shipped DCNN, and "
+                       "writes side-by-side crops with Y-PSNR/SSIM in the titles.")
+    p.add_argument("--out", default="demo.png", help="output PNG (default: demo.png)")
+    p.add_argument("--model", default="dcnn", help="model to show beside bicubic (default: dcnn)")
+    p.add_argument("--scale", type=_scale_arg, default=3.0)
+    _threads_arg(p)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args) -> int:
+    _set_threads(args.threads)
+    from dynconv.demo import run_demo
+
+    for line in run_demo(args.out, model=args.model, scale=args.scale, resolve=resolve_method):
+        print(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- models
+def _add_models(sub):
+    p = sub.add_parser("models", help="list the architectures and shipped weights")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args) -> int:
+    from dynconv import models
+
+    rows = [("name", "arch", "params", "MACs/pixel", "weights", "Set5 PSNR (x2/x3/x4)")]
+    for name in sorted(set(models.PRETRAINED.values())):
+        path = models.WEIGHTS_DIR / f"{name}.npz"
+        if path.exists():
+            m = models.pretrained(name)
+            scores = m.meta.get("scores", {}).get("Set5", {})
+            s5 = "/".join(f"{scores[k]['psnr']:.2f}" if k in scores else "-" for k in ("x2", "x3", "x4"))
+            status = "shipped"
+        else:
+            m = models.build(models.SHIPPED_ARCHITECTURES[name])
+            s5, status = "-", "not shipped"
+        rows.append((name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}", status, s5))
+    for variant, m in (("srcnn 9-5-5", models.srcnn(f2=5)), ("dcnn variant=scale", models.dcnn(variant="scale"))):
+        rows.append((variant, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}", "architecture", "-"))
+    width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, width)).rstrip())
+    print("MACs per output pixel on a 33x33 training window (valid convolutions).")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
-_ADDERS = [_add_gradcheck, _add_evaluate]
+_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_train, _add_models, _add_gradcheck]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -186,6 +186,40 @@ class Graph:
                 raise GraphError(f"forward(outputs=...): unknown value {o!r}")
         return {o: values[o] for o in (self.outputs if outputs is None else outputs)}
 
+    def evaluate(self, values, outputs):
+        """Inference on part of the graph: compute ``outputs`` from ``values``.
+
+        ``values`` may name graph inputs *or* intermediate nodes; only the nodes the outputs
+        depend on, and that are not given, run. No cache is kept (backward is not possible).
+        E.g. a dynamic network's kernel generator can be run on pooled features directly.
+        """
+        self._compile()
+        for n in values:
+            if n not in self.nodes and n not in self.input_shapes:
+                raise GraphError(f"evaluate: unknown value {n!r}")
+        needed = set()
+
+        def need(name):
+            if name in values or name in needed:
+                return
+            if name in self.input_shapes:
+                raise GraphError(f"evaluate: {list(outputs)} need graph input {name!r}, which was not given")
+            if name not in self.nodes:
+                raise GraphError(f"evaluate: unknown value {name!r}")
+            needed.add(name)
+            for i in self.nodes[name].inputs:
+                need(i)
+
+        for o in outputs:
+            need(o)
+        vals = dict(values)
+        for name in self._order:
+            if name in needed:
+                node = self.nodes[name]
+                vals[name] = self._call(node, node.layer.forward, *(vals[i] for i in node.inputs))
+                node.layer.clear_cache()
+        return {o: vals[o] for o in outputs}
+
     @staticmethod
     def _call(node, fn, *args):
         """Call a layer method, making sure an error names the node."""
@@ -279,6 +313,27 @@ class Graph:
             return p.dtype
         return None
 
+    def _walk(self, shapes):
+        """Yield ``(name, node, output shape, MACs)`` in topological order, from input shapes."""
+        self._compile()
+        shapes = {k: tuple(v) for k, v in shapes.items()}
+        missing = [n for n in self.inputs if n not in shapes]
+        if missing:
+            raise GraphError(f"missing shape for graph input {missing[0]!r}")
+        for name in self._order:
+            node = self.nodes[name]
+            ins = [shapes[i] for i in node.inputs]
+            shapes[name] = tuple(self._call(node, node.layer.output_shape, *ins))
+            yield name, node, shapes[name], int(node.layer.macs(*ins))
+
+    def macs(self, shapes):
+        """Total multiply–accumulates of one forward pass for the given input shapes."""
+        return sum(m for *_, m in self._walk(shapes))
+
+    def output_shapes(self, shapes):
+        """Shape of every value for the given input shapes, without running anything."""
+        return {name: out for name, _, out, _ in self._walk(shapes)}
+
     def summary(self, shapes=None, out=sys.stdout):
         """Print and return a table: node, layer, output shape, parameter count and MACs.
 
@@ -295,17 +350,11 @@ class Graph:
                 raise GraphError("summary() needs the input shapes: pass shapes= or run forward() first")
             shapes = {n: self._shapes[n] for n in self.inputs}
         shapes = {k: tuple(v) for k, v in shapes.items()}
-        missing = [n for n in self.inputs if n not in shapes]
-        if missing:
-            raise GraphError(f"summary(): missing shape for graph input {missing[0]!r}")
         rows, total_p, total_m = [], 0, 0
-        for name in self._order:
-            node = self.nodes[name]
-            ins = [shapes[i] for i in node.inputs]
-            shapes[name] = tuple(self._call(node, node.layer.output_shape, *ins))
-            n_p, macs = node.layer.num_params(), int(node.layer.macs(*ins))
+        for name, node, out_shape, macs in self._walk(shapes):
+            n_p = node.layer.num_params()
             total_p, total_m = total_p + n_p, total_m + macs
-            rows.append((name, repr(node.layer), _fmt(shapes[name]), f"{n_p:,}", f"{macs:,}"))
+            rows.append((name, repr(node.layer), _fmt(out_shape), f"{n_p:,}", f"{macs:,}"))
         rows.append(("total", "", "", f"{total_p:,}", f"{total_m:,}"))
         head = ("node", "layer", "output shape", "params", "MACs")
         widths = [max(len(r[c]) for r in rows + [head]) for c in range(5)]

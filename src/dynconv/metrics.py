@@ -385,6 +385,56 @@ def super_resolve(hr, scale, method="bicubic", color: str = "y", name: str = "im
     return x.astype(np.uint8), sr, sr
 
 
+def upscale(lr, scale, method="bicubic", color: str = "ycbcr", name: str = "image"):
+    """Super-resolve a low-resolution image by ``scale``: what ``dynconv upscale`` does.
+
+    The same colour handling as :func:`super_resolve`, applied to a real low-resolution input
+    instead of a degraded reference: each processed channel is bicubic-upsampled
+    (:func:`~dynconv.image.imresize`) and handed to the method on the 0–255 scale.
+
+    Parameters
+    ----------
+    lr : array_like, uint8, ``(h, w)`` or ``(h, w, 3)``
+    scale : float
+    method : str or callable
+        See :func:`resolve_method`.
+    color : {"y", "ycbcr", "hsv", "rgb"}
+        ``"y"``/``"ycbcr"``: the method runs on Y, Cb/Cr are bicubic; ``"hsv"``: on V, H/S
+        bicubic; ``"rgb"``: on each channel. Grey images are processed as they are.
+
+    Returns
+    -------
+    ndarray of uint8, ``(H, W)`` or ``(H, W, 3)`` with ``H = ceil(h * scale)`` (MATLAB's size).
+    """
+    if color not in COLORS:
+        raise ValueError(f"color must be one of {', '.join(COLORS)}, got {color!r}")
+    _, fn = resolve_method(method)
+    x = np.asarray(lr)
+    if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] != 3) or 0 in x.shape:
+        raise ValueError(f"{name}: expected a non-empty (H, W) or (H, W, 3) image, got shape {x.shape}")
+
+    def up(c):
+        return _im.imresize(np.asarray(c, dtype=np.float64) / 255.0, scale) * 255.0
+
+    def channel_sr(c):
+        u = up(c)
+        return np.clip(_run(fn, u, scale, name), 0.0, 255.0)
+
+    if x.ndim == 2:
+        return _im.to_uint8(channel_sr(x))
+    if color in ("y", "ycbcr"):
+        ycc = _im.rgb_to_ycbcr(x)
+        y = channel_sr(ycc[:, :, 0])
+        cbcr = np.dstack([up(ycc[:, :, 1]), up(ycc[:, :, 2])])
+        return _im.to_uint8(_im.ycbcr_to_rgb(np.dstack([y, cbcr])))
+    if color == "hsv":
+        hsv = _im.rgb_to_hsv(x)
+        v = channel_sr(hsv[:, :, 2])
+        hs = np.clip(np.dstack([up(hsv[:, :, 0] * 255.0), up(hsv[:, :, 1] * 255.0)]) / 255.0, 0.0, 1.0)
+        return _im.to_uint8(_im.hsv_to_rgb(np.dstack([hs, v])))
+    return np.dstack([_im.to_uint8(channel_sr(x[:, :, c])) for c in range(3)])
+
+
 def _shave_for(scale) -> int:
     return int(math.ceil(float(scale)))
 

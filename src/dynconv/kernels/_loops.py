@@ -6,7 +6,8 @@ They trust their arguments completely (numba does not bounds-check): the wrapper
 Parallelism follows one rule: ``prange`` runs over an index that an iteration owns, so no two
 threads ever write the same element.
 
-* ``im2col`` / ``col2im``: over samples ``n`` — sample ``n`` owns its columns and its ``dx``.
+* ``im2col`` / ``col2im``: over samples ``n`` — sample ``n`` owns its slice of the columns
+  and its ``dx``.
 * direct loops: over samples ``n`` — sample ``n`` owns ``y[n]``, ``dx[n]`` and ``dk[n]``.
 """
 from __future__ import annotations
@@ -16,10 +17,11 @@ import numpy as np
 from numba import prange
 
 
-def _im2col(x, kh, kw, pad, Ho, Wo, cols):
-    """Unfold ``x`` (N, C, H, W) into ``cols`` (N, C*kh*kw, Ho*Wo), zero padding included.
+def _im2col(x, kh, kw, ph, pw, Ho, Wo, cols):
+    """Unfold ``x`` (N, C, H, W) into ``cols`` (C*kh*kw, N, Ho*Wo), zero padding included.
 
-    ``cols[n, (c*kh + u)*kw + v, r*Wo + s] = x_pad[n, c, r + u, s + v]``.
+    ``cols[(c*kh + u)*kw + v, n, r*Wo + s] = x_pad[n, c, r + u, s + v]`` where ``x_pad`` is
+    ``x`` padded by ``ph`` rows and ``pw`` columns on each side.
     """
     N, C, H, W = x.shape
     for n in prange(N):
@@ -27,26 +29,26 @@ def _im2col(x, kh, kw, pad, Ho, Wo, cols):
             for u in range(kh):
                 for v in range(kw):
                     row = (c * kh + u) * kw + v
-                    # Output columns s whose input column s + v - pad lies inside the image.
-                    s0 = max(0, pad - v)
-                    s1 = min(Wo, W + pad - v)
+                    # Output columns s whose input column s + v - pw lies inside the image.
+                    s0 = min(Wo, max(0, pw - v))
+                    s1 = max(s0, min(Wo, W + pw - v))
                     for r in range(Ho):
-                        i = r + u - pad
+                        i = r + u - ph
                         base = r * Wo
                         if i < 0 or i >= H:
                             for s in range(Wo):
-                                cols[n, row, base + s] = 0
+                                cols[row, n, base + s] = 0
                         else:
                             for s in range(s0):
-                                cols[n, row, base + s] = 0
+                                cols[row, n, base + s] = 0
                             for s in range(s0, s1):
-                                cols[n, row, base + s] = x[n, c, i, s + v - pad]
-                            for s in range(max(s0, s1), Wo):
-                                cols[n, row, base + s] = 0
+                                cols[row, n, base + s] = x[n, c, i, s + v - pw]
+                            for s in range(s1, Wo):
+                                cols[row, n, base + s] = 0
 
 
-def _col2im(dcols, kh, kw, pad, Ho, Wo, dx):
-    """Fold ``dcols`` (N, C*kh*kw, Ho*Wo) back into ``dx`` (N, C, H, W), summing overlaps.
+def _col2im(dcols, kh, kw, ph, pw, Ho, Wo, dx):
+    """Fold ``dcols`` (C*kh*kw, N, Ho*Wo) back into ``dx`` (N, C, H, W), summing overlaps.
 
     The adjoint of :func:`_im2col`: entries that fell on the zero padding are dropped.
     """
@@ -59,15 +61,15 @@ def _col2im(dcols, kh, kw, pad, Ho, Wo, dx):
             for u in range(kh):
                 for v in range(kw):
                     row = (c * kh + u) * kw + v
-                    s0 = max(0, pad - v)
-                    s1 = min(Wo, W + pad - v)
+                    s0 = min(Wo, max(0, pw - v))
+                    s1 = max(s0, min(Wo, W + pw - v))
                     for r in range(Ho):
-                        i = r + u - pad
+                        i = r + u - ph
                         if i < 0 or i >= H:
                             continue
                         base = r * Wo
                         for s in range(s0, s1):
-                            dx[n, c, i, s + v - pad] += dcols[n, row, base + s]
+                            dx[n, c, i, s + v - pw] += dcols[row, n, base + s]
 
 
 def _direct_forward(xp, k, b, y):
@@ -147,8 +149,10 @@ def _direct_backward_dk(dy, xp, dk):
 
 
 _jit = numba.njit(parallel=True, cache=True, nogil=True)
-im2col = _jit(_im2col)
-col2im = _jit(_col2im)
+# im2col/col2im run on small chunks between two multi-threaded BLAS calls: compiled serial, so
+# numba's thread pool and OpenBLAS's never spin against each other on a 2-core machine.
+im2col = numba.njit(cache=True, nogil=True)(_im2col)
+col2im = numba.njit(cache=True, nogil=True)(_col2im)
 direct_forward = _jit(_direct_forward)
 direct_backward_dx = _jit(_direct_backward_dx)
 direct_backward_dk = _jit(_direct_backward_dk)

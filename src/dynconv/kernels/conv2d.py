@@ -45,7 +45,7 @@ class Conv2DCache(NamedTuple):
     has_bias: bool
     pad: int
     algorithm: str  # "gemm" or "direct" (see choose_algorithm)
-    unfolded: np.ndarray  # gemm: cols (C*kh*kw, N*Ho*Wo); direct: the zero-padded input
+    unfolded: np.ndarray  # gemm: the input x; direct: the zero-padded input
 
 
 #: Up to this many output channels, direct loops beat im2col + GEMM (see the module docstring).
@@ -67,18 +67,39 @@ def pad_input(x, pad):
     return xp
 
 
-def unfold(x, kh, kw, pad):
-    """im2col: ``x`` (N, C, H, W), validated and C-contiguous → ``cols`` (N, C*kh*kw, Ho*Wo).
+#: Target size of one chunk of unfolded columns. The batch is processed a few samples at a
+#: time so that the columns ``im2col`` writes are still in cache when the GEMM reads them,
+#: and no batch-sized column matrix is ever allocated or kept (see the module docstring).
+CHUNK_BYTES = 2 << 20
 
-    A 1×1 kernel without padding needs no copy: ``cols`` is a view of ``x``.
+
+def chunk_size(N, floats_per_sample, itemsize):
+    """Samples per chunk so that one chunk's work arrays hold about :data:`CHUNK_BYTES`."""
+    return int(max(1, min(N, CHUNK_BYTES // max(1, floats_per_sample * itemsize))))
+
+
+def unfold(x, kh, kw, ph, pw, buf=None):
+    """im2col: ``x`` (n, C, H, W), C-contiguous → ``cols`` (C*kh*kw, n*Ho*Wo).
+
+    Row ``(c*kh + u)*kw + v`` holds, for every sample and output pixel, the input value under
+    kernel tap ``(c, u, v)``, with zero padding ``ph`` (rows) and ``pw`` (columns). ``buf``, a
+    flat array of at least that many elements, is reused when given.
     """
-    N, C, H, W = x.shape
-    if kh == kw == 1 and pad == 0:
-        return x.reshape(N, C, H * W)
-    Ho, Wo = output_size(x, kh, kw, pad)
-    cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
-    _loops.im2col(x, kh, kw, pad, Ho, Wo, cols)
-    return cols
+    n, C, H, W = x.shape
+    Ho, Wo = H + 2 * ph - kh + 1, W + 2 * pw - kw + 1
+    size = C * kh * kw * n * Ho * Wo
+    out = np.empty(size, dtype=x.dtype) if buf is None else buf[:size]
+    cols = out.reshape(C * kh * kw, n, Ho * Wo)
+    if kh == kw == 1 and ph == pw == 0:
+        np.copyto(cols, x.reshape(n, C, H * W).transpose(1, 0, 2))
+    else:
+        _loops.im2col(x, kh, kw, ph, pw, Ho, Wo, cols)
+    return cols.reshape(C * kh * kw, n * Ho * Wo)
+
+
+def _batch_major(a2, n, out):
+    """Write (F, n*P) as (n, F, P) into ``out``."""
+    np.copyto(out, a2.reshape(a2.shape[0], n, -1).transpose(1, 0, 2))
 
 
 def conv2d_forward(x, w, b=None, *, pad=0):
@@ -118,11 +139,28 @@ def conv2d_forward(x, w, b=None, *, pad=0):
         bias = np.zeros((1, F), x.dtype) if b is None else b.reshape(1, F)
         _loops.direct_forward(xp, w.reshape(1, *w.shape), bias, y)
         return y, Conv2DCache(x.shape, w, b is not None, pad, algorithm, xp)
-    cols = unfold(x, kh, kw, pad)
-    y = np.matmul(w.reshape(F, -1), cols)  # (N, F, Ho*Wo): one GEMM per sample, NCHW directly
+    y = _gemm_forward(x, w, pad, Ho, Wo)
     if b is not None:
-        y += b[:, None]
-    return y.reshape(N, F, Ho, Wo), Conv2DCache(x.shape, w, b is not None, pad, algorithm, cols)
+        y += b[:, None, None]
+    return y, Conv2DCache(x.shape, w, b is not None, pad, algorithm, x)
+
+
+def _gemm_forward(x, w, pad, Ho, Wo):
+    """Eq 1 chunk by chunk: ``y[chunk] = W @ im2col(x[chunk])``, W = w as (F, C*kh*kw)."""
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    P = Ho * Wo
+    w2 = w.reshape(F, -1)
+    y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+    nb = chunk_size(N, (C * kh * kw + F) * P, x.itemsize)
+    cols_buf = np.empty(C * kh * kw * nb * P, dtype=x.dtype)
+    y_buf = np.empty(F * nb * P, dtype=x.dtype)
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        cols = unfold(x[n0:n1], kh, kw, pad, pad, cols_buf)
+        y2 = np.matmul(w2, cols, out=y_buf[:F * (n1 - n0) * P].reshape(F, -1))
+        _batch_major(y2, n1 - n0, y[n0:n1].reshape(n1 - n0, F, P))
+    return y
 
 
 def conv2d_backward(dy, cache, *, need_dx=True):
@@ -159,20 +197,56 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     dy = check_dy(dy, (N, F, Ho, Wo), w.dtype)
     if algorithm == "direct":
         return _direct_backward(dy, cache, need_dx)
-    cols = unfolded
-    dy3 = dy.reshape(N, F, Ho * Wo)
-    # eq 3: per-sample products dY_n cols_n^T, summed over the batch.
-    dw = np.matmul(dy3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
-    db = dy3.sum(axis=(0, 2)) if has_bias else None
-    dx = None
-    if need_dx:
-        dcols = np.matmul(w.reshape(F, -1).T, dy3)  # (N, C*kh*kw, Ho*Wo)
-        if kh == kw == 1 and pad == 0:
-            dx = dcols.reshape(x_shape)
-        else:
-            dx = np.empty(x_shape, dtype=w.dtype)
-            _loops.col2im(dcols, kh, kw, pad, Ho, Wo, dx)
+    dw, dx = _gemm_backward(dy, unfolded, w, pad, need_dx)
+    db = dy.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dw, db
+
+
+def _gemm_backward(dy, x, w, pad, need_dx):
+    """Eqs 3 and 2 chunk by chunk; ``x`` is unfolded again, in cache, rather than stored.
+
+    * eq 3: ``dw += dY[chunk] @ im2col(x[chunk]).T`` (the batch sum accumulates over chunks);
+    * eq 2 by whichever of two equal formulations moves less memory:
+      ``C <= F``: scatter — ``dcols = W.T @ dY`` (C*kh*kw rows), folded by ``col2im``;
+      ``C > F``: gather — eq 2 read literally, the full convolution of ``dy`` with the kernel:
+      unfold ``dy`` with padding ``k - 1 - pad`` (F*kh*kw rows) and multiply by the kernel
+      flipped in both axes with its channel axes swapped.
+    """
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    P, CKK = Ho * Wo, C * kh * kw
+    w2 = w.reshape(F, CKK)
+    pointwise = kh == kw == 1 and pad == 0
+    gather = need_dx and C > F and not pointwise
+    per_sample = (CKK + F) * P + (F * kh * kw + C) * H * W
+    nb = chunk_size(N, per_sample, x.itemsize)
+    cols_buf = np.empty(CKK * nb * P, dtype=x.dtype)
+    dy_buf = np.empty(F * nb * P, dtype=x.dtype)
+    dw2 = np.zeros((F, CKK), dtype=x.dtype)
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    if gather:
+        w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+        dycols_buf = np.empty(F * kh * kw * nb * H * W, dtype=x.dtype)
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        m = n1 - n0
+        cols = unfold(x[n0:n1], kh, kw, pad, pad, cols_buf)
+        dy2 = dy_buf[:F * m * P].reshape(F, m, P)
+        np.copyto(dy2, dy[n0:n1].reshape(m, F, P).transpose(1, 0, 2))
+        dy2 = dy2.reshape(F, m * P)
+        dw2 += dy2 @ cols.T
+        if not need_dx:
+            continue
+        if pointwise:
+            _batch_major(w2.T @ dy2, m, dx[n0:n1].reshape(m, C, H * W))
+        elif gather:
+            dycols = unfold(dy[n0:n1], kh, kw, kh - 1 - pad, kw - 1 - pad, dycols_buf)
+            _batch_major(w_flip @ dycols, m, dx[n0:n1].reshape(m, C, H * W))
+        else:
+            dcols = w2.T @ dy2
+            _loops.col2im(dcols.reshape(CKK, m, P), kh, kw, pad, pad, Ho, Wo, dx[n0:n1])
+    return dw2.reshape(w.shape), dx
 
 def _direct_backward(dy, cache, need_dx):
     x_shape, w, has_bias, pad, _, xp = cache
