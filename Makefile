@@ -27,6 +27,9 @@ bench: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m dynconv demo
 
+notebooks: $(VENV)/.installed
+	$(PY) notebooks/run_all.py
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

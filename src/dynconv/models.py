@@ -2,8 +2,9 @@ r"""The paper's networks — SRCNN (eqs 8–10) and DCNN (network A + B + dynami
 one inference path every command uses.
 
 A :class:`Model` is a :class:`~dynconv.graph.Graph` from ``"x"`` (N, 1, H, W), the
-bicubic-upsampled Y channel scaled to [0, 1], to ``"y"``, plus the JSON configuration that
-rebuilds it. Convolutions are *valid* (no padding) in training, exactly as in SRCNN: a 33×33
+bicubic-upsampled Y channel scaled to [0, 1], to its output node :attr:`Model.output`
+(``"conv3"`` for SRCNN, ``"dyn"`` for DCNN, ``"y"`` for residual networks, where ``y`` adds the
+input back), plus the JSON configuration that rebuilds it. Convolutions are *valid* (no padding) in training, exactly as in SRCNN: a 33×33
 sub-image gives a 21×21 output for 9-1-5. At inference :meth:`Model.predict` pads the image
 symmetrically by the receptive-field radius instead of zero-padding every layer, so border
 pixels see image-like context rather than zeros; with ``padding="same"`` the layers pad with
@@ -72,8 +73,8 @@ class Model:
     Attributes
     ----------
     graph : Graph
-        Inputs ``"x"`` (N, 1, H, W) (and ``"scale"`` (N, 3) for ``variant="scale"``), output
-        ``"y"``.
+        Inputs ``"x"`` (N, 1, H, W) (and ``"scale"`` (N, 3) for ``variant="scale"``), one
+        output, the estimate.
     config : dict
         JSON-serialisable; ``build(config)`` rebuilds the same architecture.
     radius : int
@@ -85,6 +86,7 @@ class Model:
 
     def __init__(self, graph, config, radius, window=None):
         self.graph, self.config, self.radius, self.window = graph, config, int(radius), window
+        (self.output,) = graph.outputs
 
     @property
     def name(self):
@@ -104,7 +106,7 @@ class Model:
     def macs_per_pixel(self, size=33):
         """Multiply–accumulates per output pixel for a ``size``×``size`` input window."""
         shapes = self.feed_shapes(1, size)
-        out = self.graph.output_shapes(shapes)["y"]
+        out = self.graph.output_shapes(shapes)[self.output]
         return self.graph.macs(shapes) / (out[2] * out[3])
 
     def feed_shapes(self, n, size):
@@ -169,7 +171,7 @@ class Model:
         return (name or self.name), run
 
     def _run(self, x, scale):
-        return self.graph.evaluate(self.feeds(x, scale), ["y"])["y"]
+        return self.graph.evaluate(self.feeds(x, scale), [self.output])[self.output]
 
     def _predict_tiles(self, image, scale, tile, batch):
         """Static model: non-overlapping output tiles, each computed from its padded context."""
@@ -233,7 +235,7 @@ class Model:
             }
             if c.get("variant") == "scale":
                 feeds["scale"] = scale_one_hot(scale, len(group), dtype)
-            y = self.graph.evaluate(feeds, ["y"])["y"]
+            y = self.graph.evaluate(feeds, [self.output])[self.output]
             for (i, j), yt in zip(group, y[:, 0]):
                 acc[i:i + L, j:j + L] += weight * yt
                 norm[i:i + L, j:j + L] += weight
@@ -306,9 +308,10 @@ def _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype):
 
 
 def _init3(init, std, residual):
-    """The reconstruction layer's initialisation. A residual network starts with a near-zero
-    kernel (Gaussian, ``std``): a fresh network then *is* bicubic interpolation."""
-    return dict(init="gaussian", std=std) if residual else dict(init=init, std=std)
+    """The reconstruction layer's initialisation. A residual network starts with a zero
+    kernel: a fresh network then *is* bicubic interpolation, and the first steps move only
+    the last layer until it passes gradients back."""
+    return dict(init="gaussian", std=0.0) if residual else dict(init=init, std=std)
 
 
 def _residual(g, out, radius, padding):
@@ -326,7 +329,7 @@ def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, in
 
     ``init="gaussian"`` with ``std=0.001`` is the paper's initialisation; ``"he"`` trains
     faster with Adam. ``residual=True`` adds the input back (the network predicts the
-    difference to bicubic) and starts the last layer near zero, so training starts from
+    difference to bicubic) and starts the last layer at zero, so training starts from
     bicubic. Biases start at zero.
     """
     for k, f in (("f1", f1), ("f2", f2), ("f3", f3)):
@@ -339,10 +342,10 @@ def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, in
     if name:
         config["name"] = name
     radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
-    g = Graph(inputs={"x": (None, 1, None, None)}, outputs=["y"])
+    g = Graph(inputs={"x": (None, 1, None, None)}, outputs=["y" if residual else "conv3"])
     feat = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
     pad3 = (f3 - 1) // 2 if padding == "same" else 0
-    out = "conv3" if residual else "y"
+    out = "conv3"
     g.add(out, Conv2D(n2, 1, f3, pad=pad3, **_init3(init, std, residual), rng=rng, dtype=dtype), [feat])
     if residual:
         _residual(g, out, radius, padding)
@@ -390,7 +393,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     inputs = {"x": (None, 1, None, None)}
     if variant == "scale":
         inputs["scale"] = (None, len(SCALES_ONE_HOT))
-    g = Graph(inputs=inputs, outputs=["y"])
+    g = Graph(inputs=inputs, outputs=["y" if residual else "dyn"])
     feat = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
     g.add("b_conv1", Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype), ["x"])
@@ -415,7 +418,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     fc2.params["w"][...] = 0
     fc2.params["b"][...] = np.concatenate([w3.reshape(-1), np.zeros(1, dtype)])
     g.add("b_fc2", fc2, ["b_relu3"])
-    out = "dyn" if residual else "y"
+    out = "dyn"
     g.add(out, dyn, [feat, "b_fc2"])
     if residual:
         _residual(g, out, radius, padding)

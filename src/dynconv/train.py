@@ -268,14 +268,14 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
                 break
             t0 = time.perf_counter()
             x, y, s = batches(step)
-            pred = model.graph.forward(model.feeds(x, s))["y"]
+            pred = model.graph.forward(model.feeds(x, s))[model.output]
             loss = float(loss_layer.forward(pred, y))
             if not math.isfinite(loss):
                 raise TrainingError(
                     f"loss became {loss} at step {step}; stopping. The last good checkpoint "
                     f"({ckpt_path}) is intact: lower train.lr or set train.clip_norm and resume.")
             (dpred, _) = loss_layer.backward()
-            model.graph.backward({"y": dpred})
+            model.graph.backward({model.output: dpred})
             opt.step()
             step += 1
             steps_this_call += 1

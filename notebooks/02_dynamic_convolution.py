@@ -1,0 +1,360 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Dynamic convolution: per-sample kernels (paper eqs 5–7)
+#
+# **What you will learn**
+#
+# * what changes when every sample $t$ brings its own kernel $k^t$ (eq 5): the dynamic layer is a
+#   static layer per sample;
+# * why the input gradient (eq 6) is eq 2 with the sample's kernel, and why the kernel gradient
+#   (eq 7) is **one gradient per sample** — the paper's $\frac1T\sum_t$, copied from eq 3, has only
+#   one non-zero term;
+# * how that gradient flows into the filter-generating network B, where the sum over the batch
+#   reappears — checked by finite differences through a small network B.
+#
+# Notation as in notebook 01: `x` is $(N, C, H, W)$; the dynamic kernels `k` are
+# $(N, F, C, k_h, k_w)$ — one $(F, C, k_h, k_w)$ kernel per sample. The layer is still a
+# cross-correlation over the zero-padded input $\bar x$. Every check is an `assert`.
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from dynconv import kernels, reference
+from dynconv.gradcheck import clear_of_kinks, dcnn_graph, gradcheck
+from dynconv.layers import Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear, MSELoss, ReLU
+
+FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer finite differences
+rng = np.random.default_rng(7)
+plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
+
+# %% [markdown]
+# ## 1. Per-sample kernels (eq 5)
+#
+# In the DCNN, network A turns the image into feature maps $x^t$ and network B, fed the same image,
+# outputs the kernels $k^t$ of the last layer. The layer computes $y_j^t = \sum_i k_{ij}^t * x_i^t$:
+#
+# $$
+# y_{t,j}[r,c] \;=\; b_{t,j} + \sum_{i}\sum_{u,v} k_{t,j,i}[u,v]\;\bar x_{t,i}[r+u,\;c+v].
+# \qquad\text{(5)}
+# $$
+#
+# The only difference from eq 1 is the index $t$ on the kernel (and on the optional bias). So a
+# dynamic layer is a loop over samples of static layers, each with its own kernel:
+
+# %%
+def dynamic_forward(x, k, b, pad):
+    """Eq 5: sample t through the static layer of eq 1 with kernel k[t] and bias b[t]."""
+    return np.concatenate([reference.conv2d_forward(x[[t]], k[t], b[t], pad=pad)[0]
+                           for t in range(x.shape[0])])
+
+
+N, C, F, H, W, kh, kw, pad = 3, 2, 2, 6, 7, 3, 2, 1
+x = rng.standard_normal((N, C, H, W))
+k = rng.standard_normal((N, F, C, kh, kw))
+b = rng.standard_normal((N, F))
+
+y = dynamic_forward(x, k, b, pad)
+y_ref, cache_ref = reference.dynamic_conv2d_forward(x, k, b, pad=pad)
+y_fast, cache_fast = kernels.dynamic_conv2d_forward(x, k, b, pad=pad)
+assert np.allclose(y, y_ref, rtol=0, atol=1e-12)
+assert np.allclose(y, y_fast, rtol=0, atol=1e-12)
+
+# With the same kernel for every sample, eq 5 is eq 1.
+w_shared = k[0]
+y_same, _ = kernels.dynamic_conv2d_forward(x, np.broadcast_to(w_shared, k.shape).copy(), pad=pad)
+assert np.allclose(y_same, reference.conv2d_forward(x, w_shared, pad=pad)[0])
+print("y:", y.shape, "— eq 5 = eq 1 per sample, in the reference loops and in the numba kernels")
+
+# %% [markdown]
+# ## 2. The input gradient (eq 6)
+#
+# The derivation of eq 2 (notebook 01, §2) never summed over samples: $\bar x_{t,i}$ only feeds
+# $y_{t,\cdot}$. Replacing $w_{j,i}$ by $k^t_{j,i}$ changes nothing else:
+#
+# $$
+# \frac{\partial l}{\partial \bar x_{t,i}[m,n]} = \sum_j \sum_{u,v} k_{t,j,i}[u,v]\;
+#     g_{t,j}[m-u,\;n-v] = \sum_j \big(g_{t,j} * k^t_{j,i}\big)[m,n],
+# \qquad\text{(6)}
+# $$
+#
+# a full convolution of the upstream gradient $g = \partial l/\partial y$ with the sample's own
+# kernel, cropped by the padding. This gradient goes back to network A.
+
+# %%
+def dynamic_backward(g, x, k, b, pad):
+    """Eqs 6–7 by the loop over samples: each sample is a static layer with kernel k[t]."""
+    dx, dk, db = np.zeros_like(x), np.zeros_like(k), np.zeros_like(b)
+    for t in range(x.shape[0]):
+        _, cache = reference.conv2d_forward(x[[t]], k[t], b[t], pad=pad)
+        dx_t, dk[t], db[t] = reference.conv2d_backward(g[[t]], cache)
+        dx[t] = dx_t[0]
+    return dx, dk, db
+
+
+g = rng.standard_normal(y.shape)
+dx, dk, db = dynamic_backward(g, x, k, b, pad)
+dx_ref, dk_ref, db_ref = reference.dynamic_conv2d_backward(g, cache_ref)
+dx_fast, dk_fast, db_fast = kernels.dynamic_conv2d_backward(g, cache_fast)
+assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12) and np.allclose(dx, dx_fast, rtol=1e-10, atol=1e-10)
+
+# %% [markdown]
+# ## 3. The kernel gradient is per sample (eq 7)
+#
+# Differentiate with respect to one sample's kernel tap, summing over everything it could affect —
+# every sample $t'$, every output pixel:
+#
+# $$
+# \frac{\partial l}{\partial k_{t,j,i}[u,v]}
+#   = \sum_{t'} \sum_{r,c} g_{t',j}[r,c]\;\frac{\partial y_{t',j}[r,c]}{\partial k_{t,j,i}[u,v]} .
+# $$
+#
+# Sample $t'$ is computed from $k^{t'}$ alone, so $\partial y_{t'} / \partial k^{t} = 0$ for
+# $t' \ne t$: the sum over samples has **exactly one non-zero term**,
+#
+# $$
+# \frac{\partial l}{\partial k_{t,j,i}[u,v]} = \sum_{r,c} g_{t,j}[r,c]\;\bar x_{t,i}[r+u,\;c+v],
+# \qquad
+# \frac{\partial l}{\partial b_{t,j}} = \sum_{r,c} g_{t,j}[r,c] .
+# \qquad\text{(7)}
+# $$
+#
+# This is eq 3 without its sum over the batch: a correlation of sample $t$'s padded input with
+# sample $t$'s output gradient. The paper prints eq 7 as $\frac1T\sum_t(\partial l/\partial y_j^t)*\tilde
+# x_i^t$, the form of eq 3; read literally it would hand **every** sample the same kernel gradient,
+# the batch average, which is the derivative of nothing. (When the loss is a batch mean, its $1/T$
+# is already inside $g$, as for eq 3.)
+
+# %%
+assert dk.shape == k.shape and db.shape == b.shape  # one kernel (and bias) gradient per sample
+assert np.allclose(dk, dk_ref, rtol=1e-12, atol=1e-12) and np.allclose(dk, dk_fast, rtol=1e-10, atol=1e-10)
+assert np.allclose(db, db_ref) and np.allclose(db, db_fast)
+
+# float32, the training dtype: same numbers to single precision.
+f32 = [a.astype(np.float32) for a in (x, k, b, g)]
+y32, cache32 = kernels.dynamic_conv2d_forward(*f32[:3], pad=pad)
+dx32, dk32, db32 = kernels.dynamic_conv2d_backward(f32[3], cache32)
+assert dk32.dtype == np.float32
+for mine, got in [(y, y32), (dx, dx32), (dk, dk32), (db, db32)]:
+    assert np.allclose(got, mine, rtol=1e-4, atol=1e-4 * np.abs(mine).max())
+
+# %% [markdown]
+# **Finite differences decide.** With $f(x, k, b) = \langle g, y\rangle$, perturb single kernel taps
+# of each sample. The per-sample gradient matches; the literal reading of the paper's eq 7 — the
+# same batch-averaged gradient for every sample — does not.
+
+# %%
+def f(k_):
+    return np.vdot(g, kernels.dynamic_conv2d_forward(x, k_, b, pad=pad)[0])
+
+
+h = 1e-6
+n_taps = 6 if FAST else k.size
+taps = rng.permutation(k.size)[:n_taps]
+numeric = np.zeros(n_taps)
+for n, idx in enumerate(taps):
+    up, down = k.copy(), k.copy()
+    up.flat[idx] += h
+    down.flat[idx] -= h
+    numeric[n] = (f(up) - f(down)) / (2 * h)
+
+paper_literal = np.broadcast_to(dk.mean(axis=0), k.shape)  # (1/T) sum_t, given to every sample
+err_per_sample = np.abs(numeric - dk.flat[taps]).max() / np.abs(numeric).max()
+err_literal = np.abs(numeric - paper_literal.flat[taps]).max() / np.abs(numeric).max()
+print(f"{n_taps} kernel taps: relative error of eq 7 per sample {err_per_sample:.1e}, "
+      f"of the batch-averaged reading {err_literal:.1e}")
+assert err_per_sample < 1e-7
+assert err_literal > 0.1
+
+# %% [markdown]
+# Where does eq 3's batch sum go, then? Suppose every sample used the *same* kernel, $k^t = w$ — a
+# network B that ignores its input. By the chain rule
+# $\partial l/\partial w = \sum_t \partial l/\partial k^t$: the sum over samples reappears at the
+# shared parameter, and it is exactly eq 3.
+
+# %%
+k_tied = np.broadcast_to(w_shared, k.shape).copy()
+_, cache_tied = kernels.dynamic_conv2d_forward(x, k_tied, pad=pad)
+_, dk_tied, _ = kernels.dynamic_conv2d_backward(g, cache_tied)
+_, cache_static = kernels.conv2d_forward(x, w_shared, pad=pad)
+_, dw_static, _ = kernels.conv2d_backward(g, cache_static)
+assert np.allclose(dk_tied.sum(axis=0), dw_static)
+
+# %% [markdown]
+# ## 4. The gradient flows into network B
+#
+# In the DCNN the kernels are an output of network B with parameters $\theta$, shared by all
+# samples: $k^t = B(\text{image}^t;\,\theta)$. The chain rule through the kernels gives
+#
+# $$
+# \frac{\partial l}{\partial \theta} \;=\; \sum_t \Big(\frac{\partial k^t}{\partial \theta}\Big)^{\!\top}
+#   \frac{\partial l}{\partial k^t},
+# $$
+#
+# so eq 7 hands B one kernel gradient per sample and **B's own backward pass does the sum over the
+# batch** — in its last layer, a `Linear` emitting the flat kernels, it is the matrix product
+# $\partial l/\partial W = (\partial l/\partial k_{\text{flat}})^\top h$ over the batch rows.
+#
+# A small DCNN built from dynconv layers and run by hand (notebook 03 lets the graph executor do
+# the wiring):
+#
+# * A: `Conv2D(1→3, 3×3, same)` → `ReLU` — the feature maps $x^t$;
+# * B: `Conv2D(1→4, 3×3)` → `ReLU` → `GlobalAvgPool2D` → `Linear(4 → 3·3·3 + 1)` — per sample, a
+#   flat $1 \times 3 \times 3 \times 3$ kernel and a bias;
+# * `DynamicConv2D(3→1, 3×3, same, bias)` takes both; `MSELoss` against a target.
+
+# %%
+N, H = 4, 8
+kw_ = dict(init="he", dtype=np.float64)
+layers = {
+    "a_conv": Conv2D(1, 3, 3, pad="same", rng=rng, need_input_grad=False, **kw_),
+    "a_relu": ReLU(),
+    "b_conv": Conv2D(1, 4, 3, rng=rng, need_input_grad=False, **kw_),
+    "b_relu": ReLU(),
+    "b_pool": GlobalAvgPool2D(),
+    "dyn": DynamicConv2D(3, 1, 3, pad="same", bias=True),
+    "loss": MSELoss(),
+}
+layers["b_fc"] = Linear(4, layers["dyn"].flat_size, rng=rng, **kw_)
+for layer in (layers["a_conv"], layers["b_conv"], layers["b_fc"]):
+    layer.params["b"][...] = 0.1 * rng.standard_normal(layer.params["b"].shape)  # no ReLU ties at 0
+
+# Four different images (horizontal and vertical stripes, a ramp, noise), so B has something to react to.
+rows, cols = np.mgrid[0:H, 0:H] / (H - 1)
+image = np.stack([np.cos(3 * np.pi * rows), np.cos(3 * np.pi * cols), 2 * rows + cols - 1.5,
+                  rng.standard_normal((H, H))])[:, None] + 0.1 * rng.standard_normal((N, 1, H, H))
+target = rng.standard_normal((N, 1, H, H))
+
+
+def forward(L):
+    """Network A and network B into the dynamic layer; returns the loss and the ReLU inputs."""
+    a_pre = L["a_conv"].forward(image)
+    b_pre = L["b_conv"].forward(image)
+    features = L["a_relu"].forward(a_pre)
+    k_flat = L["b_fc"].forward(L["b_pool"].forward(L["b_relu"].forward(b_pre)))
+    pred = L["dyn"].forward(features, k_flat)
+    return float(L["loss"].forward(pred, target)), (a_pre, b_pre), k_flat
+
+
+def backward(L):
+    """Reverse order; the dynamic layer sends dl/dx to A (eq 6) and dl/dk per sample to B (eq 7)."""
+    dpred, _ = L["loss"].backward()
+    d_features, dk_flat = L["dyn"].backward(dpred)
+    L["a_conv"].backward(*L["a_relu"].backward(d_features))
+    (dh,) = L["b_fc"].backward(dk_flat)  # B's parameters collect the sum over samples here
+    L["b_conv"].backward(*L["b_relu"].backward(*L["b_pool"].backward(dh)))
+    return dk_flat
+
+
+loss0, relu_inputs, k_flat = forward(layers)
+dk_flat = backward(layers)
+margin = min(np.abs(v).min() for v in relu_inputs)
+print(f"loss {loss0:.4f}; k_flat {k_flat.shape}, dl/dk_flat {dk_flat.shape}; "
+      f"closest ReLU input to the kink: {margin:.1e}")
+# Finite differences below move a pre-activation by ~1e-6: they must not cross a ReLU kink.
+assert margin > 1e-4
+
+# %% [markdown]
+# **Finite-difference check through network B.** Perturb B's parameters — its convolution far from
+# the dynamic layer, its `Linear` right before it — and A's, recompute the loss, compare with the
+# gradients the layers stored. Each tensor is probed along random unit directions $u$:
+# $\big(l(\theta + hu) - l(\theta - hu)\big)/2h$ against $\langle \nabla_\theta l, u\rangle$.
+
+# %%
+def directional_check(layer, name, n_dirs, h=1e-6):
+    p, analytic = layer.params[name], layer.grads[name].copy()
+    p0, worst, scale = p.copy(), 0.0, 0.0
+    for _ in range(n_dirs):
+        u = rng.standard_normal(p.shape)
+        u /= np.linalg.norm(u)
+        p[...] = p0 + h * u
+        l_up = forward(layers)[0]
+        p[...] = p0 - h * u
+        l_down = forward(layers)[0]
+        p[...] = p0
+        numeric, exact = (l_up - l_down) / (2 * h), np.vdot(analytic, u)
+        worst, scale = max(worst, abs(numeric - exact)), max(scale, abs(numeric), abs(exact))
+    return worst / scale
+
+
+n_dirs = 3 if FAST else 12
+for node in ("b_conv", "b_fc", "a_conv"):
+    for name in ("w", "b"):
+        err = directional_check(layers[node], name, n_dirs)
+        print(f"{node + '.' + name:8s} {str(layers[node].params[name].shape):14s} "
+              f"{n_dirs} directions, max relative error {err:.1e}")
+        assert err < 1e-6
+
+# %% [markdown]
+# `dynconv.gradcheck` automates this for any layer or graph. `dcnn_graph` is a DCNN of the same
+# shape wired by the graph executor; `clear_of_kinks` draws one whose ReLU inputs keep away from 0.
+# The dynamic layer alone, in its flat-kernel-with-bias form, is checked too.
+
+# %%
+graph, feeds = clear_of_kinks(lambda: (dcnn_graph(rng), {"x": rng.standard_normal((2, 1, 7, 7)),
+                                                         "target": rng.standard_normal((2, 1, 7, 7))}))
+report = gradcheck(graph, feeds, rng=1)
+print(report)
+assert report.ok
+
+dyn = DynamicConv2D(2, 3, 3, pad=1, bias=True)
+report = gradcheck(dyn, [rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, dyn.flat_size))], rng=2)
+assert report.ok
+
+# %% [markdown]
+# ## 5. Pictures: one kernel per sample
+#
+# Each row is a sample. Left: its image; then the three $3\times3$ kernels $k^t_{1,i}$ that network B
+# generated for it (one per feature map of A); right: their gradients $\partial l/\partial k^t$ from
+# eq 7. Different images, different kernels, different gradients — nothing is averaged over the
+# batch.
+
+# %%
+dyn_layer = layers["dyn"]
+n_k = int(np.prod(dyn_layer.kernel_shape))
+k5 = k_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)  # the flat layout is (F, C, kh, kw), then F biases
+dk5 = dk_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)
+assert not np.allclose(k5[0], k5[1]) and not np.allclose(dk5[0], dk5[1])
+
+fig, axes = plt.subplots(N, 7, figsize=(8, 1.25 * N))
+for t in range(N):
+    axes[t, 0].imshow(image[t, 0], cmap="gray")
+    for i in range(3):
+        axes[t, 1 + i].imshow(k5[t, 0, i], cmap="RdBu_r", vmin=-np.abs(k5).max(), vmax=np.abs(k5).max())
+        axes[t, 4 + i].imshow(dk5[t, 0, i], cmap="PuOr_r", vmin=-np.abs(dk5).max(), vmax=np.abs(dk5).max())
+    axes[t, 0].set_ylabel(f"t = {t}")
+titles = ["image"] + [f"$k^t_{{1,{i + 1}}}$" for i in range(3)] + [f"$\\partial l/\\partial k^t_{{1,{i + 1}}}$" for i in range(3)]
+for ax, title in zip(axes[0], titles):
+    ax.set_title(title)
+for ax in axes.flat:
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Where this lives in dynconv
+#
+# * `dynconv.reference.dynamic_conv2d_forward` / `dynamic_conv2d_backward`: eqs 5–7 as loops, with
+#   the note on eq 7's $\frac1T\sum_t$ in the docstring;
+# * `dynconv.kernels.dynamic_conv2d_*`: the numba version (direct loops — there is no shared
+#   kernel matrix to hand to BLAS);
+# * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
+#   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
+#   the graph executor and trains them.

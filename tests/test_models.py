@@ -1,0 +1,180 @@
+"""dynconv.models: architectures, the DCNN's design guarantees, and the one inference path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dynconv import models
+from dynconv.gradcheck import gradcheck
+from dynconv.graph import GraphError
+
+SMALL = dict(n1=8, n2=4)
+
+
+def _randomise_b(model, rng, scale=0.05):
+    """Give B's last layer non-zero weights so that kernels differ per window."""
+    for name, p, _ in model.graph.parameters():
+        if name == "b_fc2.w":
+            p[...] = rng.standard_normal(p.shape) * scale
+
+
+@pytest.mark.parametrize("builder, kwargs", [
+    (models.srcnn, {}), (models.srcnn, dict(f2=5)), (models.srcnn, dict(residual=True)),
+    (models.srcnn, dict(padding="same")), (models.dcnn, {}), (models.dcnn, dict(residual=True)),
+    (models.dcnn, dict(variant="scale")),
+], ids=str)
+def test_build_from_config_rebuilds_the_same_model(builder, kwargs):
+    m = builder(**SMALL, **kwargs, seed=3)
+    again = models.build(m.config)
+    names = [n for n, _, _ in m.graph.parameters()]
+    assert names == [n for n, _, _ in again.graph.parameters()]
+    for (_, p, _), (_, q, _) in zip(m.graph.parameters(), again.graph.parameters()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_srcnn_shapes_and_counts():
+    m = models.srcnn()
+    assert m.radius == 6 and m.num_params() == 64 * 81 + 64 + 32 * 64 + 32 + 32 * 25 + 1
+    assert m.output == "conv3"
+    y = m.graph.forward({"x": np.zeros((2, 1, 33, 33), np.float32)})["conv3"]
+    assert y.shape == (2, 1, 21, 21)
+    assert models.srcnn(f2=5).graph.forward({"x": np.zeros((1, 1, 33, 33), np.float32)})["conv3"].shape == (1, 1, 17, 17)
+    same = models.srcnn(padding="same")
+    assert same.graph.forward({"x": np.zeros((1, 1, 20, 23), np.float32)})["conv3"].shape == (1, 1, 20, 23)
+
+
+def test_fresh_dcnn_is_a_static_srcnn(rng):
+    """Design property (ii): k^t = W3 + ΔW(x) with ΔW = 0 at initialisation."""
+    d = models.dcnn(**SMALL, seed=5)
+    s = models.srcnn(**SMALL, seed=99)
+    params = dict((n, p) for n, p, _ in d.graph.parameters())
+    for name, p, _ in s.graph.parameters():
+        if name.startswith("conv1") or name.startswith("conv2"):
+            p[...] = params[name]
+    flat = params["b_fc2.b"]
+    s.graph["conv3"].params["w"][...] = flat[:-1].reshape(s.graph["conv3"].params["w"].shape)
+    s.graph["conv3"].params["b"][...] = flat[-1:]
+    x = rng.random((3, 1, 33, 33)).astype(np.float32)
+    np.testing.assert_allclose(d.graph.forward({"x": x})["dyn"], s.graph.forward({"x": x})["conv3"], rtol=1e-5, atol=1e-6)
+
+
+def test_fresh_residual_network_is_bicubic(rng):
+    x = rng.random((2, 1, 33, 33)).astype(np.float32)
+    for m in (models.srcnn(residual=True), models.dcnn(residual=True)):
+        y = m.graph.forward({"x": x})["y"]
+        np.testing.assert_array_equal(y, x[:, :, 6:-6, 6:-6])
+
+
+def test_dcnn_gradients_reach_network_b(rng):
+    """Design property (i): eq 7's per-sample gradient trains B end to end."""
+    m = models.dcnn(n1=4, n2=3, f1=3, f3=3, b_kernel=3, b_channels=3, b_hidden=5, window=9,
+                    residual=True, dtype=np.float64, seed=1)
+    _randomise_b(m, rng, 0.3)
+    for _, p, _ in m.graph.parameters():  # non-zero biases keep ReLU inputs away from kinks
+        if p.ndim == 1:
+            p += rng.uniform(0.05, 0.1, p.shape)
+    x = rng.random((2, 1, 9, 9))
+    report = gradcheck(m.graph, {"x": x}, rng=rng)
+    assert report.ok, str(report)
+    m.graph.forward({"x": x})
+    m.graph.backward({m.output: rng.standard_normal((2, 1, 5, 5))})
+    grads = {n: g for n, _, g in m.graph.parameters()}
+    for name in ("b_conv1.w", "b_conv2.w", "b_fc1.w", "b_fc2.w", "b_fc2.b"):
+        assert np.abs(grads[name]).max() > 0, name
+
+
+@pytest.mark.parametrize("shape", [(40, 37), (7, 5), (64, 64)])
+def test_static_tiled_and_untiled_inference_agree(rng, shape):
+    m = models.srcnn(**SMALL, residual=True, seed=2)
+    img = rng.random(shape)
+    whole = m.predict(img)
+    tiled = m.predict(img, tile=16)
+    assert whole.shape == shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_dynamic_inference_is_the_network_on_each_training_window(rng):
+    """Design property (iii): every window's output is exactly the graph run on that 33x33
+    crop — what B saw in training — and overlapping windows are blended."""
+    m = models.dcnn(**SMALL, residual=True, seed=4)
+    _randomise_b(m, rng)
+    L = m.window - 2 * m.radius
+    img = rng.random((L, L))  # one window covers the image: no blending at all
+    padded = np.pad(img, m.radius, mode="symmetric")
+    want = m.graph.forward({"x": padded[None, None].astype(np.float32)})["y"][0, 0]
+    np.testing.assert_allclose(m.predict(img), want, atol=1e-5)
+    big = rng.random((50, 44))
+    out = m.predict(big)
+    corner = m.graph.forward({"x": np.pad(big, m.radius, mode="symmetric")[None, None, :33, :33]
+                              .astype(np.float32)})["y"][0, 0]
+    assert out.shape == big.shape
+    assert abs(out[0, 0] - corner[0, 0]) < 1e-5  # the corner pixel lies in one window only
+    # Different windows get different kernels, so the blend differs from any single window.
+    assert np.abs(out[:L, :L] - corner).max() > 1e-4
+
+
+def test_scale_variant_needs_the_scale(rng):
+    m = models.dcnn(**SMALL, variant="scale", seed=0)
+    with pytest.raises(ValueError, match="needs the upscaling factor"):
+        m.predict(rng.random((30, 30)))
+    a, b = m.predict(rng.random((30, 30)), 2), m.predict(rng.random((30, 30)), 4)
+    assert a.shape == b.shape == (30, 30)
+    one_hot = models.scale_one_hot([2, 3, 4, 2.5], 4, np.float64)
+    np.testing.assert_array_equal(one_hot, [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0]])
+
+
+def test_predict_rejects_bad_input():
+    m = models.srcnn(**SMALL)
+    with pytest.raises(ValueError, match=r"image must be a non-empty 2-D array"):
+        m.predict(np.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match=r"tile must be a positive int"):
+        m.predict(np.zeros((8, 8)), tile=0)
+
+
+def test_bad_configs_are_reported():
+    with pytest.raises(ValueError, match="unknown architecture 'vdsr'"):
+        models.build({"arch": "vdsr"})
+    with pytest.raises(ValueError, match="bad srcnn config"):
+        models.build({"arch": "srcnn", "depth": 20})
+    with pytest.raises(ValueError, match="f1 must be an odd positive int"):
+        models.srcnn(f1=4)
+    with pytest.raises(ValueError, match="window 12 is too small"):
+        models.dcnn(window=12)
+
+
+def test_save_load_round_trip_and_method(tmp_path, rng):
+    m = models.dcnn(**SMALL, residual=True, seed=8, name="tiny-dcnn")
+    _randomise_b(m, rng)
+    path = tmp_path / "m.npz"
+    m.save(path, step=12, meta={"scores": {"Set5": {"x2": {"psnr": 1.0}}}})
+    back = models.Model.load(path)
+    assert back.config == m.config and back.step == 12 and back.meta["scores"]["Set5"]["x2"]["psnr"] == 1.0
+    img = rng.random((30, 26))
+    np.testing.assert_array_equal(back.predict(img), m.predict(img))
+    name, fn = back.as_method()
+    assert name == "tiny-dcnn"
+    np.testing.assert_allclose(fn(img * 255, 3), m.predict(img) * 255, rtol=1e-6)
+    # A path is a model spec too.
+    assert models.is_model_spec(str(path)) and models.sr_method(str(path))[0] == "tiny-dcnn"
+
+
+def test_missing_weights_and_files_are_clear(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
+    models.pretrained.cache_clear()
+    with pytest.raises(FileNotFoundError, match="not shipped in this build"):
+        models.pretrained("srcnn-x3")
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        models.pretrained(str(tmp_path / "nope.npz"))
+    models.pretrained.cache_clear()
+
+
+def test_graph_evaluate_runs_only_what_is_needed(rng):
+    m = models.dcnn(**SMALL, seed=0)
+    x = rng.random((2, 1, 33, 33)).astype(np.float32)
+    full = m.graph.forward({"x": x}, outputs=["relu2", "b_pool", "dyn"], keep_cache=False)
+    part = m.graph.evaluate({"relu2": full["relu2"], "b_pool": full["b_pool"]}, ["dyn"])
+    np.testing.assert_allclose(part["dyn"], full["dyn"], rtol=1e-6)
+    with pytest.raises(GraphError, match="need graph input 'x'"):
+        m.graph.evaluate({"relu2": full["relu2"]}, ["dyn"])
+    with pytest.raises(GraphError, match="unknown value 'nope'"):
+        m.graph.evaluate({"nope": x}, ["dyn"])
