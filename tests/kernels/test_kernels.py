@@ -12,8 +12,9 @@ from _checks import FAST_VS_REFERENCE, assert_close
 
 DTYPES = [np.float64, np.float32]
 
-# (N, C, H, W, F, kh, kw, pad). F <= 4 runs the direct loops, F > 4 im2col + GEMM; both are
-# covered for every kernel shape class: 1x1, even, non-square, 9x9 and beyond, full padding.
+# (N, C, H, W, F, kh, kw, pad). F <= 4 runs the direct loops, F > 4 im2col + GEMM (eq 2 by
+# col2im when C <= F, by unfolding dy when C > F); every path meets every kernel shape class:
+# 1x1, even, non-square, 9x9 and beyond, full padding.
 GEOMETRIES = [
     (1, 1, 5, 5, 1, 1, 1, 0),
     (3, 4, 6, 5, 6, 1, 1, 0),
@@ -25,6 +26,9 @@ GEOMETRIES = [
     (1, 2, 11, 11, 1, 9, 9, 8),
     (1, 1, 11, 12, 2, 11, 11, 0),
     (2, 3, 5, 5, 9, 5, 5, 4),
+    (2, 7, 6, 6, 5, 3, 3, 1),
+    (1, 6, 7, 8, 5, 4, 2, 1),
+    (2, 9, 6, 5, 6, 5, 5, 0),
 ]
 
 
@@ -111,7 +115,7 @@ def _geometry(draw):
     pad = draw(st.integers(0, min(kh, kw) - 1))
     H = draw(st.integers(max(1, kh - 2 * pad), 10))
     W = draw(st.integers(max(1, kw - 2 * pad), 10))
-    N, C, F = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 7))
+    N, C, F = draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 7))
     return (N, C, H, W, F, kh, kw, pad)
 
 
