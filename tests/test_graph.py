@@ -238,3 +238,20 @@ def test_float32_end_to_end_keeps_dtype(rng):
     assert loss.dtype == np.float32
     assert g.backward()["x"].dtype == np.float32
     assert all(d.dtype == np.float32 and np.abs(d).max() > 0 for _, _, d in g.parameters())
+
+
+def test_shape_only_inputs_do_not_pull_gradients(rng):
+    """CenterCrop's ``like`` input supplies a shape only: the cropped target needs no gradient,
+    so neither the crop nor the loss computes one for it."""
+    from dynconv.layers import CenterCrop, Conv2D, MSELoss
+
+    g = Graph(inputs=["x", "target"], outputs=["loss"])
+    g.add("conv", Conv2D(1, 2, 3, rng=0, dtype=np.float64), ["x"])
+    g.add("crop", CenterCrop(), ["target", "conv"])
+    g.add("loss", MSELoss(), ["conv", "crop"])
+    g.forward({"x": rng.random((2, 1, 6, 6)), "target": rng.random((2, 2, 6, 6))})
+    g.backward()
+    assert g._needs_grad["conv"] and not g._needs_grad["crop"]
+    assert g["crop"].need_input_grad == (False, True)
+    assert g["loss"].need_input_grad == (True, False)
+    assert np.abs(g["conv"].grads["w"]).max() > 0

@@ -148,7 +148,9 @@ class Graph:
         for name in order:
             node = self.nodes[name]
             node.layer.need_input_grad = tuple(needs[i] for i in node.inputs)
-            needs[name] = bool(node.layer.params) or any(needs[i] for i in node.inputs)
+            n = len(node.inputs)
+            needs[name] = bool(node.layer.params) or any(
+                needs[i] and node.layer.differentiable(k, n) for k, i in enumerate(node.inputs))
         self._order, self._needs_grad = order, needs
 
     # ----------------------------------------------------------------------- running

@@ -93,6 +93,14 @@ class Layer:
         """Multiply–accumulates of one forward pass on inputs of these shapes."""
         return 0
 
+    def differentiable(self, i, n_inputs):
+        """Whether the output depends differentiably on input ``i`` (of ``n_inputs``).
+
+        False for inputs that only supply a shape (``CenterCrop``'s ``like``): the graph then
+        does not ask for gradients on their account.
+        """
+        return True
+
     # -- shared machinery ----------------------------------------------------------------
     def needs_grad(self, i):
         """Whether the gradient of input ``i`` is wanted."""

@@ -172,6 +172,9 @@ class CenterCrop(Layer):
         top, left = (x[2] - h) // 2, (x[3] - w) // 2
         return (slice(None), slice(None), slice(top, top + h), slice(left, left + w))
 
+    def differentiable(self, i, n_inputs):
+        return i == 0  # ``like`` only supplies a shape
+
     def output_shape(self, *shapes):
         win = self._window(shapes)
         s = shapes[0]
@@ -184,6 +187,8 @@ class CenterCrop(Layer):
 
     def backward(self, dy):
         shape, win, n = self._pop_cache()
+        if not self.needs_grad(0):
+            return (None,) * n
         dx = np.zeros(shape, dy.dtype)
         dx[win] = dy
         return (dx,) + (None,) * (n - 1)
