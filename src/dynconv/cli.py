@@ -199,8 +199,8 @@ def _cmd_upscale(args) -> int:
     _set_threads(args.threads)
     from dynconv import image, metrics
 
+    lr = image.read_image(args.input)  # a bad input fails before any weights load
     method = resolve_method(args.model)
-    lr = image.read_image(args.input)
     sr = metrics.upscale(lr, args.scale, method, color=args.color, name=args.input)
     image.write_image(args.output, sr)
     print(f"{args.input} {lr.shape[1]}x{lr.shape[0]} -> {args.output} {sr.shape[1]}x{sr.shape[0]} "
@@ -260,8 +260,40 @@ def _cmd_models(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- reproduce
+def _add_reproduce(sub):
+    p = sub.add_parser("reproduce", help="regenerate the paper's Tables 1-3 and figures beside its numbers",
+                       description="Evaluates the shipped models (or --models-dir) with the standard "
+                       "protocol (the code behind `dynconv evaluate`) and writes <table>.md, <table>.csv, "
+                       "PNG figures, results.md (summary with models and wall times) and manifest.json "
+                       "into --out. Tables 1 and 3 cover Set5 (with the paper's values) and Set14.")
+    p.add_argument("--table", choices=("1", "2", "3", "figures", "beyond", "all"), default="all",
+                   help="what to produce (default: all)")
+    p.add_argument("--data-dir", default=None, help="data folder (default: $DYNCONV_DATA or ../shared/data)")
+    p.add_argument("--out", default="docs/results", help="output folder (default: docs/results)")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="folder of <name>.npz weights (dcnn-x234, srcnn-x2, ...) used instead of the shipped ones")
+    _threads_arg(p)
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args) -> int:
+    _set_threads(args.threads)
+    import shlex
+
+    from dynconv import reproduce
+
+    argv = ["dynconv", "reproduce", "--table", args.table, "--out", args.out]
+    for flag, value in (("--data-dir", args.data_dir), ("--models-dir", args.models_dir)):
+        if value is not None:
+            argv += [flag, value]
+    reproduce.run(args.table, args.out, data_dir=args.data_dir, models_dir=args.models_dir,
+                  command=shlex.join(argv), log=print, resolve=resolve_method)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
-_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_train, _add_models, _add_gradcheck]
+_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_reproduce, _add_train, _add_models, _add_gradcheck]
 
 
 def build_parser() -> argparse.ArgumentParser:

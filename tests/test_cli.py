@@ -1,0 +1,142 @@
+"""The `dynconv` command through a subprocess: demo, upscale, models, train, errors, exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dynconv import models
+
+
+def run(*args, cwd=None, timeout=600):
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "dynconv", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
+
+
+SHIPPED = sorted(p.stem for p in models.WEIGHTS_DIR.glob("*.npz"))
+
+
+def test_version_and_help():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("dynconv ")
+    out = run()
+    assert out.returncode == 2
+    for cmd in ("demo", "upscale", "evaluate", "train", "models", "gradcheck"):
+        h = run(cmd, "--help")
+        assert h.returncode == 0 and "usage: dynconv " + cmd in h.stdout
+
+
+def test_models_lists_every_shipped_name():
+    out = run("models")
+    assert out.returncode == 0, out.stderr
+    for name in ("dcnn-x234", "srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234"):
+        assert name in out.stdout
+
+
+def test_demo_writes_the_figure(tmp_path):
+    assert "dcnn-x234" in SHIPPED, "the demo needs the shipped DCNN weights"
+    out = run("demo", "--out", str(tmp_path / "demo.png"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    bic = float(lines[0].split("Y-PSNR")[1].split()[0])
+    net = float(lines[1].split("Y-PSNR")[1].split()[0])
+    assert net > bic  # the shipped DCNN beats bicubic on the demo photo
+    img = Image.open(tmp_path / "demo.png")
+    assert img.size[0] > 600 and img.size[1] > 200
+
+
+@pytest.fixture
+def images(tmp_path, rng):
+    smooth = np.cumsum(np.cumsum(rng.random((40, 48)), 0), 1)
+    smooth = (255 * (smooth - smooth.min()) / np.ptp(smooth)).astype(np.uint8)
+    rgb = np.dstack([smooth, smooth[::-1], smooth[:, ::-1]])
+    paths = {}
+    for mode, arr in (("RGB", rgb), ("L", smooth), ("RGBA", np.dstack([rgb, np.full_like(smooth, 200)]))):
+        paths[mode] = tmp_path / f"in_{mode}.png"
+        Image.fromarray(arr, mode).save(paths[mode])
+    return paths
+
+
+@pytest.mark.parametrize("mode, model, color", [
+    ("RGB", "bicubic", "ycbcr"), ("L", "bicubic", "ycbcr"), ("RGBA", "bicubic", "ycbcr"),
+    ("RGB", "srcnn-x3", "rgb"), ("RGB", "dcnn", "hsv"), ("L", "dcnn", "ycbcr"),
+])
+def test_upscale(tmp_path, images, mode, model, color):
+    if model != "bicubic" and models.PRETRAINED[model] not in SHIPPED:
+        pytest.fail(f"shipped weights for {model} are missing")
+    dst = tmp_path / f"out_{mode}_{model}.png"
+    out = run("upscale", str(images[mode]), str(dst), "--scale", "3", "--model", model, "--color", color)
+    assert out.returncode == 0, out.stderr
+    res = np.asarray(Image.open(dst))
+    assert res.shape[:2] == (120, 144)
+    assert res.ndim == (2 if mode == "L" else 3)
+
+
+def test_upscale_model_path_and_bicubic_agree_with_library(tmp_path, images):
+    from dynconv import image, metrics
+
+    m = models.srcnn(n1=8, n2=4, residual=True, name="tiny")
+    m.save(tmp_path / "tiny.npz")
+    dst = tmp_path / "o.png"
+    out = run("upscale", str(images["L"]), str(dst), "--scale", "2", "--model", str(tmp_path / "tiny.npz"))
+    assert out.returncode == 0, out.stderr
+    # A fresh residual network is bicubic, so the file equals the library's bicubic upscale
+    # up to float32 rounding (a pixel at exactly .5 may round the other way).
+    want = metrics.upscale(image.read_image(images["L"]), 2, "bicubic").astype(int)
+    diff = np.abs(np.asarray(Image.open(dst)).astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["upscale", "/nonexistent/in.png", "out.png", "--scale", "2"], 1, "/nonexistent/in.png"),
+    (["upscale", "IN", "out.png", "--scale", "0.5"], 2, "scale must be between 1 and 16"),
+    (["upscale", "IN", "out.png", "--scale", "abc"], 2, "not a number"),
+    (["upscale", "IN", "out.png", "--scale", "2", "--model", "vdsr"], 1, "unknown method 'vdsr'"),
+    (["upscale", "IN", "out.png", "--scale", "2", "--model", "missing.npz"], 1, "model file not found"),
+    (["upscale", "NOTIMAGE", "out.png", "--scale", "2"], 1, "notimage.txt"),
+    (["train", "--config", "nope.toml"], 1, "config file not found"),
+    (["evaluate", "--dataset", "NoSuchSet", "--scale", "2"], 1, "NoSuchSet"),
+])
+def test_errors_are_one_line(tmp_path, images, args, code, message):
+    (tmp_path / "notimage.txt").write_text("hello")
+    args = [str(images["RGB"]) if a == "IN" else str(tmp_path / "notimage.txt") if a == "NOTIMAGE" else a
+            for a in args]
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == code, (out.stdout, out.stderr)
+    assert message.lower() in out.stderr.lower()
+    if code == 1:
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.data
+def test_evaluate_json_with_a_model(tmp_path):
+    m = models.srcnn(n1=8, n2=4, residual=True, name="tiny")
+    m.save(tmp_path / "tiny.npz")
+    out = run("evaluate", "--method", "bicubic", str(tmp_path / "tiny.npz"), "--dataset", "Set5",
+              "--scale", "3", "--metrics", "psnr", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    by = {r["method"]: r["psnr"] for r in rows}
+    assert set(by) == {"bicubic", "tiny"}
+    assert abs(by["bicubic"] - 30.39) < 0.01 and abs(by["tiny"] - by["bicubic"]) < 1e-9  # fresh = bicubic
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_reproduce_their_recorded_scores(name, data_dir):
+    """Each shipped weight file loads and reproduces the Set5 PSNR in its header within 0.01 dB."""
+    from dynconv import train
+
+    model = models.pretrained(name)
+    recorded = model.meta["scores"]["Set5"]
+    scales = [float(k[1:]) for k in recorded]
+    got = train.set5_psnr(model, scales, data_dir=data_dir)
+    for s in scales:
+        assert abs(got[s] - recorded[f"x{s:g}"]["psnr"]) <= 0.01, (name, s, got[s])
+    assert model.meta["training_wall_seconds"] > 0 and "seed" in model.meta
