@@ -113,6 +113,14 @@ def test_dynamic_inference_is_the_network_on_each_training_window(rng):
     assert np.abs(out[:L, :L] - corner).max() > 1e-4
 
 
+def test_dynamic_tiles_do_not_change_the_result(rng):
+    m = models.dcnn(**SMALL, residual=True, seed=6)
+    _randomise_b(m, rng)
+    img = rng.random((61, 47))
+    np.testing.assert_allclose(m.predict(img, tile=16), m.predict(img, tile=1000), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.predict(img, tile=25), m.predict(img), rtol=1e-5, atol=1e-6)
+
+
 def test_scale_variant_needs_the_scale(rng):
     m = models.dcnn(**SMALL, variant="scale", seed=0)
     with pytest.raises(ValueError, match="needs the upscaling factor"):

@@ -137,9 +137,10 @@ class Model:
         scale : float, optional
             The upscaling factor (needed only by ``variant="scale"`` models).
         tile : int, optional
-            Output tile size for static models (memory stays bounded for any image size;
-            tiled and untiled results agree to rounding). Dynamic models always work on
-            their training window (see the module docstring) and ignore it.
+            Output tile size: memory stays bounded for any image size, and tiled and untiled
+            results agree to rounding. Static models run untiled when None; dynamic models
+            always use tiles (512 when None) of their training windows (see the module
+            docstring).
         batch : int
             Windows per forward pass for tiled inference.
 
@@ -155,7 +156,7 @@ class Model:
             return self._run(image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
         r = self.radius
         if self.dynamic:
-            return self._predict_windows(image, scale, batch)
+            return self._predict_windows(image, scale, batch, tile or 512)
         if tile is None:
             padded = np.pad(image, r, mode="symmetric")
             return self._run(padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
@@ -191,38 +192,61 @@ class Model:
                 out[i:i + h, j:j + w] = yt[:h, :w]
         return out
 
-    def _predict_windows(self, image, scale, batch):
+    def _predict_windows(self, image, scale, batch, tile):
         """Dynamic model: B's kernels per training-size window, outputs blended across windows.
 
         Exactly what the network computes on each ``window``×``window`` crop — the crops B saw
         in training — without recomputing the convolutions for every overlapping crop: A's
-        and B's convolutions are translation-invariant, so they run once on the whole image;
-        B's global pooling over a crop is a box mean of its feature maps (an integral image);
-        only the fully-connected part of B and the dynamic layer run per window.
+        and B's convolutions are translation-invariant, so they run once per region; B's
+        global pooling over a crop is a box mean of its feature maps (an integral image); only
+        the fully-connected part of B and the dynamic layer run per window. The window grid is
+        global, and the image is processed in ``tile``×``tile`` output regions, each computing
+        every window that touches it: memory stays bounded and the result does not depend on
+        the tile size.
         """
-        c = self.config
         H, W = image.shape
         r, win = self.radius, self.window
-        L = win - 2 * r                       # a window's output size
-        fa = L + c["f3"] - 1                  # A's feature crop feeding the dynamic layer
-        nb = win - c["b_kernel"] + 1          # B's feature crop that the pooling averages
-        stride = int(c.get("window_stride") or max(1, L // 2))
+        L = win - 2 * r  # a window's output size
+        stride = int(self.config.get("window_stride") or max(1, L // 2))
         padded = _pad_to(image, r, L, L)
         Hc, Wc = max(H, L), max(W, L)
-        dtype = self.graph.dtype
-        full = self.graph.evaluate({"x": padded[None, None].astype(dtype)}, ["relu2", "b_relu2"])
-        feat, bfeat = full["relu2"][0], full["b_relu2"][0]
-        integral = np.zeros((bfeat.shape[0], bfeat.shape[1] + 1, bfeat.shape[2] + 1))
-        integral[:, 1:, 1:] = bfeat.astype(np.float64).cumsum(1).cumsum(2)
 
         def starts(n):
             s = list(range(0, n - L + 1, stride))
             return s if s[-1] == n - L else s + [n - L]
 
+        rows, cols = starts(Hc), starts(Wc)
+        out = np.empty((Hc, Wc))
+        tile = max(int(tile), L)
+        for y0 in range(0, Hc, tile):
+            for x0 in range(0, Wc, tile):
+                y1, x1 = min(Hc, y0 + tile), min(Wc, x0 + tile)
+                si = [i for i in rows if y0 - L < i < y1]
+                sj = [j for j in cols if x0 - L < j < x1]
+                acc, norm = self._window_region(padded, si, sj, scale, batch)
+                out[y0:y1, x0:x1] = (acc / norm)[y0 - si[0]:y1 - si[0], x0 - sj[0]:x1 - sj[0]]
+        return out[:H, :W]
+
+    def _window_region(self, padded, si, sj, scale, batch):
+        """Blended outputs of the windows at rows ``si`` × columns ``sj`` (padded-image
+        coordinates of their top-left corners), on the region they cover."""
+        c = self.config
+        r, win = self.radius, self.window
+        L = win - 2 * r
+        fa = L + c["f3"] - 1  # A's feature crop feeding the dynamic layer
+        nb = win - c["b_kernel"] + 1  # B's feature crop that the pooling averages
+        r0, c0 = si[0], sj[0]
+        region = padded[r0:si[-1] + win, c0:sj[-1] + win]
+        dtype = self.graph.dtype
+        full = self.graph.evaluate({"x": region[None, None].astype(dtype)}, ["relu2", "b_relu2"])
+        feat, bfeat = full["relu2"][0], full["b_relu2"][0]
+        integral = np.zeros((bfeat.shape[0], bfeat.shape[1] + 1, bfeat.shape[2] + 1))
+        integral[:, 1:, 1:] = bfeat.astype(np.float64).cumsum(1).cumsum(2)
         ramp = np.minimum(np.arange(1, L + 1), np.arange(L, 0, -1)).astype(np.float64)
         weight = np.outer(ramp, ramp)
-        acc, norm = np.zeros((Hc, Wc)), np.zeros((Hc, Wc))
-        pos = [(i, j) for i in starts(Hc) for j in starts(Wc)]
+        acc = np.zeros((si[-1] - r0 + L, sj[-1] - c0 + L))
+        norm = np.zeros_like(acc)
+        pos = [(i - r0, j - c0) for i in si for j in sj]
         for b0 in range(0, len(pos), batch):
             group = pos[b0:b0 + batch]
             ii, jj = np.array([p[0] for p in group]), np.array([p[1] for p in group])
@@ -231,7 +255,7 @@ class Model:
             feeds = {
                 "b_pool": (box.T / nb**2).astype(dtype),
                 "relu2": np.stack([feat[:, i:i + fa, j:j + fa] for i, j in group]),
-                "x": np.stack([padded[i:i + win, j:j + win] for i, j in group])[:, None].astype(dtype),
+                "x": np.stack([region[i:i + win, j:j + win] for i, j in group])[:, None].astype(dtype),
             }
             if c.get("variant") == "scale":
                 feeds["scale"] = scale_one_hot(scale, len(group), dtype)
@@ -239,7 +263,7 @@ class Model:
             for (i, j), yt in zip(group, y[:, 0]):
                 acc[i:i + L, j:j + L] += weight * yt
                 norm[i:i + L, j:j + L] += weight
-        return (acc / norm)[:H, :W]
+        return acc, norm
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, step=0, optimizer=None, meta=None):
