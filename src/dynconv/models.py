@@ -192,6 +192,27 @@ class Model:
                 out[i:i + h, j:j + w] = yt[:h, :w]
         return out
 
+    def window_grid(self, image):
+        """The windows a dynamic model's :meth:`predict` uses on ``image`` (H, W).
+
+        Returns ``(padded, rows, cols)``: the image padded symmetrically by the receptive-field
+        radius (and up to one window's output size), and the top-left corners of the
+        ``window``×``window`` crops in it — every ``window_stride`` pixels, the last flush
+        with the border. Crop ``(i, j)`` produces output pixels ``[i, i + L) × [j, j + L)``
+        with ``L = window - 2 radius``.
+        """
+        if not self.dynamic:
+            raise ValueError(f"{self.name} is a static model: it has no windows")
+        H, W = image.shape
+        L = self.window - 2 * self.radius
+        stride = int(self.config.get("window_stride") or max(1, L // 2))
+
+        def starts(n):
+            s = list(range(0, n - L + 1, stride))
+            return s if s[-1] == n - L else s + [n - L]
+
+        return _pad_to(image, self.radius, L, L), starts(max(H, L)), starts(max(W, L))
+
     def _predict_windows(self, image, scale, batch, tile):
         """Dynamic model: B's kernels per training-size window, outputs blended across windows.
 
@@ -205,17 +226,9 @@ class Model:
         the tile size.
         """
         H, W = image.shape
-        r, win = self.radius, self.window
-        L = win - 2 * r  # a window's output size
-        stride = int(self.config.get("window_stride") or max(1, L // 2))
-        padded = _pad_to(image, r, L, L)
+        L = self.window - 2 * self.radius  # a window's output size
+        padded, rows, cols = self.window_grid(image)
         Hc, Wc = max(H, L), max(W, L)
-
-        def starts(n):
-            s = list(range(0, n - L + 1, stride))
-            return s if s[-1] == n - L else s + [n - L]
-
-        rows, cols = starts(Hc), starts(Wc)
         out = np.empty((Hc, Wc))
         tile = max(int(tile), L)
         for y0 in range(0, Hc, tile):

@@ -600,17 +600,9 @@ def window_kernels(model, up, scale=None, batch=64):
     if not model.dynamic:
         raise ValueError(f"{model.name} is not a dynamic model; it has no kernel-generating network")
     c = model.config
-    r, win = model.radius, model.window
-    L = win - 2 * r
-    stride = int(c.get("window_stride") or max(1, L // 2))
-    H, W = up.shape
-    padded = models._pad_to(np.asarray(up, dtype=np.float64), r, L, L)
-
-    def starts(n):
-        s = list(range(0, n - L + 1, stride))
-        return s if s[-1] == n - L else s + [n - L]
-
-    pos = [(i, j) for i in starts(max(H, L)) for j in starts(max(W, L))]
+    win = model.window
+    padded, rows, cols = model.window_grid(np.asarray(up, dtype=np.float64))
+    pos = [(i, j) for i in rows for j in cols]
     flat = []
     for b0 in range(0, len(pos), batch):
         x = np.stack([padded[i:i + win, j:j + win] for i, j in pos[b0:b0 + batch]])[:, None]
