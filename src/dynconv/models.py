@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -480,8 +481,9 @@ def build(config):
 
 # ---------------------------------------------------------------------- shipped weights
 #: Package folder of the shipped weights (``<name>.npz``; each header holds its config,
-#: seed, training wall time and measured Set5/Set14 scores).
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: seed, training wall time and measured Set5/Set14 scores). ``$DYNCONV_WEIGHTS`` points the
+#: model names at another folder (e.g. weights you trained yourself).
+WEIGHTS_DIR = Path(os.environ.get("DYNCONV_WEIGHTS") or Path(__file__).resolve().parent / "weights")
 
 #: Names ``--model``/``--method`` accept, and the weight file each one loads.
 PRETRAINED = {
