@@ -1,29 +1,37 @@
-r"""Fast static convolution: equations 1–3 (numba im2col/col2im + BLAS GEMM).
+r"""Fast static convolution: equations 1–3 (numba im2col/col2im + BLAS GEMM, or direct loops).
 
 Same names, signatures and results as :mod:`dynconv.reference` (see it for the equations and
 for how the paper's ``*`` maps onto cross-correlation), for float32 and float64.
 
-Algorithm
----------
-``x`` is unfolded by a parallel numba ``im2col`` into ``cols`` of shape
-``(C*kh*kw, N*Ho*Wo)``; then
+Algorithms
+----------
+**im2col + GEMM** (``F > 4`` output channels). The batch is processed a chunk of samples at a
+time (:data:`CHUNK_BYTES`); a numba ``im2col`` unfolds the chunk into ``cols`` of shape
+``(C*kh*kw, n*Ho*Wo)`` and then
 
-* eq 1: ``y = W @ cols`` with ``W = w.reshape(F, C*kh*kw)`` — one GEMM for the whole batch;
-* eq 3: ``dw = dY @ cols.T`` — one GEMM, the batch sum falls out of the matrix product;
-* eq 2: ``dcols = W.T @ dY``, folded back by a parallel numba ``col2im`` (the full
-  convolution with the kernel is exactly this scatter of ``W.T @ dY``).
+* eq 1: ``y = W @ cols`` with ``W = w.reshape(F, C*kh*kw)``;
+* eq 3: ``dw += dY @ cols.T`` — the batch sum falls out of the matrix products;
+* eq 2, by whichever of two equal forms moves less memory: ``W.T @ dY`` folded back by
+  ``col2im`` (``C <= F``), or — eq 2 read literally — the full convolution of ``dy`` with the
+  kernel: ``dy`` unfolded with padding ``k - 1 - pad`` times the flipped kernel (``C > F``).
 
-``cols`` is kept in the cache so the backward pass does not unfold ``x`` again.
+The forward pass keeps only ``x``; the backward pass unfolds it again chunk by chunk, so no
+batch-sized column matrix is ever stored (for 9-5-5's 64→32 5×5 layer at B = 128 it would be
+361 MB, and writing it costs more than the GEMM reading it).
 
-Why this algorithm (measured on this 2-core AMD EPYC, float32, B = 128 patches of 33×33,
-numba 0.68, OpenBLAS 0.3.31; ``python benchmarks/bench_kernels.py --algorithms``):
-see the table in ``_ALGORITHM_NOTES`` below, reproduced in the README. GEMM through
-``np.dot`` runs at 135–150 GFLOP/s on these shapes, while the direct numba loops
-(vectorised over the output row) reach a few GFLOP/s per core, so im2col + GEMM wins for every
-SRCNN layer, including the 32→1 5×5 reconstruction where the GEMM degenerates to a
-matrix–vector product (memory bound, but still ahead). The direct loops are kept for the
-dynamic layer (:mod:`dynconv.kernels.dynamic`), where every sample has its own kernel and
-there is no shared matrix to hand to BLAS.
+**Direct loops** (``F <= 4``): numba loops on the padded input, parallel over samples; the
+innermost loop runs along an output row so numba vectorises it. With one output channel the
+GEMM degenerates to a memory-bound matrix–vector product over a 32·25-row ``cols``.
+
+Why (float32, B = 128 patches of 33×33, this 2-core AMD EPYC, numba 0.68, OpenBLAS 0.3.31;
+measured at low machine load, single runs): for SRCNN's 32→1 5×5 reconstruction, im2col +
+GEMM took 70 ms forward and 122 ms backward against 3 ms and 6.5 ms for the direct loops; the
+direct loops lose by far on layers with many output channels (64→32 5×5 forward: 186 ms
+direct vs ~40 ms of GEMM at 135–150 GFLOP/s). ``benchmarks/bench_kernels.py --algorithms``
+times both algorithms on every SRCNN shape; its latest table is in ``benchmarks/README.md``.
+Under heavy machine load, two thread pools (numba's and OpenBLAS's) handing work back and forth
+lose time at every hand-over; larger chunks mean fewer hand-overs, and ``--threads 1``
+(``dynconv train``) avoids them altogether.
 """
 from __future__ import annotations
 
@@ -70,7 +78,7 @@ def pad_input(x, pad):
 #: Target size of one chunk of unfolded columns. The batch is processed a few samples at a
 #: time so that the columns ``im2col`` writes are still in cache when the GEMM reads them,
 #: and no batch-sized column matrix is ever allocated or kept (see the module docstring).
-CHUNK_BYTES = 2 << 20
+CHUNK_BYTES = 16 << 20
 
 
 def chunk_size(N, floats_per_sample, itemsize):
