@@ -22,7 +22,7 @@ def run_quick(tmp_path, *extra):
     out = tmp_path / "kernels.json"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--threads", "1", "--out",
-                           str(out), *extra], env=env, capture_output=True, text=True, timeout=120)
+                           str(out), *extra], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, json.loads(out.read_text())
 
