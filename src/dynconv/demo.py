@@ -8,8 +8,6 @@ The figure shows the same crop of the reference and of each estimate.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -32,10 +30,7 @@ def run_demo(out="demo.png", model="dcnn", scale=3.0, resolve=None):
     ``resolve`` turns a method name into ``(name, f)`` (the CLI passes its own, which knows the
     shipped models); the default knows only the metrics methods.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dynconv import plotting
 
     resolve = resolve or metrics.resolve_method
     hr = sample_image()
@@ -49,16 +44,12 @@ def run_demo(out="demo.png", model="dcnn", scale=3.0, resolve=None):
         yield f"{name:>12s}  x{scale:g}  Y-PSNR {p:.3f} dB  SSIM {s:.4f}"
     ref_rgb = image.modcrop(hr, scale)
     top, left, size = CROP
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.9), dpi=100)
+    fig, axes = plotting.subplots(1, 3, figsize=(10.5, 4.1), dpi=100)
     for ax, (title, rgb) in zip(axes, [("reference (HR)", ref_rgb)] + panels):
         ax.imshow(np.asarray(rgb)[top:top + size, left:left + size], interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.suptitle("dynconv demo: matplotlib's grace_hopper.jpg, downscaled and super-resolved", fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, out)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    plotting.save(fig, out)
     yield f"wrote {out}"

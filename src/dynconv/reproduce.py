@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 
 from dynconv import image as _im
-from dynconv import metrics, models
+from dynconv import metrics, models, plotting
 
 __all__ = [
     "PAPER",
@@ -518,22 +518,8 @@ _COLOR_LABEL = {"rgb": "RGB", "hsv": "HSV", "ycbcr": "YCbCr"}
 CROPS = {"butterfly": (40, 90, 128), "bird": (10, 110, 128), "woman": (40, 60, 128)}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path):
-    plt = _pyplot()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return plotting.save(fig, path)
 
 
 def _load_image(dataset, name, data_dir):
@@ -560,11 +546,10 @@ def _crop(img, name):
 
 
 def _panels(path, panels, suptitle, ncols=None):
-    plt = _pyplot()
     n = len(panels)
     ncols = ncols or n
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 3.1 * nrows), dpi=100, squeeze=False)
+    fig, axes = plotting.subplots(nrows, ncols, figsize=(2.6 * ncols, 3.1 * nrows), dpi=100, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (title, img) in zip(axes.ravel(), panels):
@@ -658,11 +643,10 @@ def _mosaic(k):
 
 
 def _kernel_figure(path, means, rows, image_name, model_name):
-    plt = _pyplot()
     scales = list(means)
     diffs = [(scales[i], scales[j]) for i in range(len(scales)) for j in range(i + 1, len(scales))]
     ncols = max(len(scales), len(diffs))
-    fig, axes = plt.subplots(3, ncols, figsize=(3.2 * ncols, 9.4), dpi=100, squeeze=False)
+    fig, axes = plotting.subplots(3, ncols, figsize=(3.2 * ncols, 9.4), dpi=100, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     vk = max(float(np.nanmax(np.abs(means[s]))) for s in scales) or 1.0

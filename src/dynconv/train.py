@@ -169,13 +169,10 @@ class Batches:
 
 
 def _write_curves(log_rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dynconv import plotting
 
     steps = [r["step"] for r in log_rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=90)
+    fig, (a1, a2) = plotting.subplots(1, 2, figsize=(10, 3.6), dpi=90)
     a1.semilogy(steps, [r["loss"] for r in log_rows], lw=0.8)
     a1.set(xlabel="step", ylabel="training loss (mean over the log period)", title="loss")
     for key in sorted(k for k in log_rows[-1] if k.startswith("psnr_x")):
@@ -186,10 +183,7 @@ def _write_curves(log_rows, path):
     if a2.lines:
         a2.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    plotting.save(fig, path)
 
 
 def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_steps=None,
