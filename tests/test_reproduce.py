@@ -170,9 +170,12 @@ def test_table3_cli_numbers_are_the_evaluate_numbers(tmp_path, capsys, small_dat
 
 @pytest.mark.data
 def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data, models_dir):
-    out = tmp_path / "all"
+    out = tmp_path / "docs" / "all"
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Discussion\n\nHand-written notes.\n")
     lines = []
-    manifest = reproduce.run("all", out, data_dir=small_data, models_dir=models_dir, log=lines.append)
+    manifest = reproduce.run("all", out, data_dir=small_data, models_dir=models_dir, log=lines.append,
+                             summary=tmp_path / "docs" / "results.md", notes=notes)
     assert list(manifest["sections"]) == list(reproduce.SECTIONS) and len(lines) == len(reproduce.SECTIONS) + 1
     written = {p.name for p in out.iterdir()}
     for sec in manifest["sections"].values():
@@ -215,7 +218,9 @@ def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data,
     kern = _read_csv(out / "kernels.csv")
     assert [r["scale"] for r in kern] == ["2", "3", "4"] and float(kern[0]["rel_diff_to_x2"]) == 0.0
     assert all(math.isfinite(float(r["spread_within_image"])) for r in kern)
-    summary = (out / "results.md").read_text()
-    for title in ("## Table 1", "## Table 2", "## Table 3", "## Figures", "## Beyond the paper", "## Wall times"):
+    summary = (tmp_path / "docs" / "results.md").read_text()  # --summary beside the folder
+    for title in ("## Discussion", "## Table 1", "## Table 2", "## Table 3", "## Figures",
+                  "## Beyond the paper", "## Wall times"):
         assert title in summary
-    assert "![" in summary and "(fig_kernels.png)" in summary
+    assert "Hand-written notes." in summary and not (out / "results.md").exists()
+    assert "![" in summary and "(all/fig_kernels.png)" in summary and "(all/table2.csv)" in summary

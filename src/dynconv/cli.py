@@ -273,6 +273,10 @@ def _add_reproduce(sub):
     p.add_argument("--out", default="docs/results", help="output folder (default: docs/results)")
     p.add_argument("--models-dir", default=None, metavar="DIR",
                    help="folder of <name>.npz weights (dcnn-x234, srcnn-x2, ...) used instead of the shipped ones")
+    p.add_argument("--summary", default=None, metavar="FILE",
+                   help="where the summary goes (default: <out>/results.md); links are relative to it")
+    p.add_argument("--notes", default=None, metavar="FILE",
+                   help="Markdown included in the summary (e.g. docs/discussion.md)")
     _threads_arg(p)
     p.set_defaults(func=_cmd_reproduce)
 
@@ -284,11 +288,13 @@ def _cmd_reproduce(args) -> int:
     from dynconv import reproduce
 
     argv = ["dynconv", "reproduce", "--table", args.table, "--out", args.out]
-    for flag, value in (("--data-dir", args.data_dir), ("--models-dir", args.models_dir)):
+    for flag, value in (("--data-dir", args.data_dir), ("--models-dir", args.models_dir),
+                        ("--summary", args.summary), ("--notes", args.notes)):
         if value is not None:
             argv += [flag, value]
     reproduce.run(args.table, args.out, data_dir=args.data_dir, models_dir=args.models_dir,
-                  command=shlex.join(argv), log=print, resolve=resolve_method)
+                  command=shlex.join(argv), log=print, resolve=resolve_method,
+                  summary=args.summary, notes=args.notes)
     return 0
 
 

@@ -786,7 +786,7 @@ def _needs(section):
 
 
 def run(table="all", out="docs/results", data_dir=None, models_dir=None, datasets=("Set5", "Set14"),
-        command=None, log=None, resolve=None) -> dict:
+        command=None, log=None, resolve=None, summary=None, notes=None) -> dict:
     """Produce the requested sections and write them into ``out``.
 
     Parameters
@@ -804,6 +804,11 @@ def run(table="all", out="docs/results", data_dir=None, models_dir=None, dataset
         The command line recorded in ``results.md``.
     log : callable, optional
         Called with one-line progress messages (e.g. ``print``).
+    summary : path, optional
+        Where the summary goes (default ``out/results.md``); its links are relative to it.
+    notes : path, optional
+        A Markdown file (e.g. a discussion of the differences to the paper) included in the
+        summary after the models.
 
     Returns
     -------
@@ -845,16 +850,19 @@ def run(table="all", out="docs/results", data_dir=None, models_dir=None, dataset
         log(f"{_SECTION_TITLES[sec]}: {seconds:.1f} s -> " + ", ".join(p.name for p in files))
     manifest["total_seconds"] = round(time.perf_counter() - t_all, 1)
     manifest["models"] = _model_rows(needed, models_dir)
-    _write(out / "results.md", _summary(parts, manifest))
+    summary = Path(summary) if summary is not None else out / "results.md"
+    prefix = Path(os.path.relpath(out.resolve(), summary.resolve().parent))
+    notes_text = Path(notes).read_text() if notes is not None else None
+    _write(summary, _summary(parts, manifest, prefix, notes_text))
     _write(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-    log(f"wrote {out / 'results.md'} ({manifest['total_seconds']:.1f} s in all)")
+    log(f"wrote {summary} ({manifest['total_seconds']:.1f} s in all)")
     return manifest
 
 
 _SECTION_TITLES = {"1": "Table 1", "2": "Table 2", "3": "Table 3", "figures": "Figures", "beyond": "Beyond the paper"}
 
 
-def _summary(parts, manifest) -> str:
+def _summary(parts, manifest, prefix=Path("."), notes=None) -> str:
     from dynconv import __version__
 
     lines = ["# dynconv: reproduction of Bhujel & Pant, *Dynamic Convolutional Neural Network for Image "
@@ -869,12 +877,18 @@ def _summary(parts, manifest) -> str:
                                        for k in ("name", "file", "arch", "params", "step", "train_hours",
                                                  "trained_on", "scales")) + " |")
     lines.append("")
+    if notes:
+        lines += [notes.rstrip(), ""]
+
+    def link(name):
+        return (prefix / name).as_posix()
+
     for sec, tables, figs, seconds in parts:
         lines += [f"## {_SECTION_TITLES[sec]}", "", f"Wall time: {seconds:.1f} s.", ""]
         for t in tables:
-            lines += [to_markdown(t), f"CSV: [{t.key}.csv]({t.key}.csv)", ""]
+            lines += [to_markdown(t), f"CSV: [{t.key}.csv]({link(t.key + '.csv')})", ""]
         for p, caption in figs:
-            lines += [f"![{caption}]({p.name})", "", f"*{caption}*", ""]
+            lines += [f"![{caption}]({link(p.name)})", "", f"*{caption}*", ""]
     lines += ["## Wall times", "", "| section | seconds |", "|---|---:|"]
     lines += [f"| {_SECTION_TITLES[s]} | {v['seconds']:.1f} |" for s, v in manifest["sections"].items()]
     lines += [f"| total | {manifest['total_seconds']:.1f} |", ""]
