@@ -40,7 +40,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -54,7 +53,7 @@ STRIDE = 33 if FAST else 14                       # sub-image stride on T91 (the
 WIDTHS = dict(n1=16, n2=8) if FAST else dict(n1=32, n2=16)   # the paper's: n1=64, n2=32
 B_WIDTHS = dict(b_channels=8, b_hidden=16) if FAST else dict(b_channels=16, b_hidden=32)
 STEPS = 150 if FAST else 4000
-EVAL_EVERY = 50 if FAST else 500
+EVAL_EVERY = 75 if FAST else 500
 workdir = tempfile.TemporaryDirectory(prefix="dynconv-nb04-")  # run folders; removed at the end
 runs = Path(workdir.name)
 
@@ -166,7 +165,6 @@ configs = {"small-srcnn": config_for(srcnn), "small-dcnn": config_for(dcnn, B_GR
 print({k: configs["small-dcnn"][k] for k in ("data", "train")})
 
 # %%
-backend = matplotlib.get_backend()
 results, seconds = {}, {}
 for name, config in configs.items():
     print(f"--- {name}")
@@ -177,7 +175,6 @@ for name, config in configs.items():
           f"{seconds[name]:.0f} s with the Set5 evaluations")
     assert results[name]["status"] == "done"
 trained = {name: models.Model.load(runs / name / "model.npz") for name in configs}
-plt.switch_backend(backend)  # train() draws curves.png after selecting matplotlib's Agg backend
 
 # %% [markdown]
 # The log has one row per evaluation: the mean training loss since the previous row and the Set5
