@@ -41,7 +41,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent
 #: Notebook sources: ``01_convolution_forward_backward.py`` etc. (not this script).
 PATTERN = "[0-9][0-9]_*.py"
 #: Seconds a single cell may run before the execution fails.
-CELL_TIMEOUT = 600
+CELL_TIMEOUT = 1800  # full mode trains for minutes; a busy 2-core machine is slower
 
 
 def notebook_sources(directory=NOTEBOOK_DIR):

@@ -189,7 +189,8 @@ def _add_upscale(sub):
     p.add_argument("output", help="output image; the format follows the extension")
     p.add_argument("--scale", type=_scale_arg, required=True, help="upscaling factor, e.g. 3")
     p.add_argument("--model", default="dcnn",
-                   help="dcnn | srcnn-x2 | srcnn-x3 | srcnn-x4 | srcnn-x234 | bicubic | PATH.npz (default: dcnn)")
+                   help="dcnn | srcnn-x2 | srcnn-x3 | srcnn-x4 | srcnn-x234 | dcnn-scale | bicubic | PATH.npz "
+                        "(default: dcnn; dcnn-scale is the ablation whose network B is told the scale)")
     p.add_argument("--color", choices=("ycbcr", "rgb", "hsv"), default="ycbcr")
     _threads_arg(p)
     p.set_defaults(func=_cmd_upscale)
@@ -251,7 +252,7 @@ def _cmd_models(args) -> int:
             m = models.build(models.SHIPPED_ARCHITECTURES[name])
             s5, status = "-", "not shipped"
         rows.append((name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}", status, s5))
-    for variant, m in (("srcnn 9-5-5", models.srcnn(f2=5)), ("dcnn variant=scale", models.dcnn(variant="scale"))):
+    for variant, m in (("srcnn 9-5-5", models.srcnn(f2=5)),):
         rows.append((variant, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}", "architecture", "-"))
     width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -493,6 +493,9 @@ PRETRAINED = {
     "srcnn-x3": "srcnn-x3",
     "srcnn-x4": "srcnn-x4",
     "srcnn-x234": "srcnn-x234",
+    # Ablation, not the paper's design: B is also told the scale (needs --scale at inference).
+    "dcnn-scale": "dcnn-scale-x234",
+    "dcnn-scale-x234": "dcnn-scale-x234",
 }
 
 
@@ -504,6 +507,7 @@ SHIPPED_ARCHITECTURES = {
     "srcnn-x3": {"arch": "srcnn", "residual": True, "name": "srcnn-x3"},
     "srcnn-x4": {"arch": "srcnn", "residual": True, "name": "srcnn-x4"},
     "srcnn-x234": {"arch": "srcnn", "residual": True, "name": "srcnn-x234"},
+    "dcnn-scale-x234": {"arch": "dcnn", "residual": True, "variant": "scale", "name": "dcnn-scale-x234"},
 }
 
 
