@@ -1,15 +1,32 @@
 """Training and inference speed of dynconv's models, against PyTorch in the same process.
 
-Measures, for SRCNN 9-1-5 and the DCNN (the shipped architectures):
+Measures three architectures:
+
+* ``srcnn`` — SRCNN 9-1-5, residual (the shipped ``srcnn-x*`` architecture);
+* ``dcnn`` — the shipped ``dcnn-x234`` architecture, built from
+  ``models.SHIPPED_ARCHITECTURES["dcnn-x234"]``: network A's mapping layer (conv2, 1x1) and the
+  reconstruction layer (conv3, 5x5) both dynamic, B's pooled features through ``Log1p`` and
+  concatenated with ``PeriodicityPool`` statistics (periods 2, 3, 4) of the input window;
+* ``dcnn-paper-b`` — the paper-like DCNN, ``models.dcnn(residual=True)`` (plain B, only conv3
+  dynamic), kept for comparison with earlier numbers.
+
+For each:
 
 * training patches/s (forward + backward + Adam step, batch of 33x33 sub-images), dynconv vs a
   PyTorch CPU model of the same architecture (when torch is installed), repeats interleaved
-  round-robin so that both see the same machine load; ratio of medians;
+  round-robin so that both see the same machine load; ratio of medians. The PyTorch peer
+  computes the same function: before timing, a copy of the dynconv model with perturbed
+  parameters (so that B's heads are non-zero and the dynamic layers depend on B) is loaded into
+  it and the forward outputs on a random batch must agree to 1e-4 (float32), else the
+  benchmark stops. Timing then starts both from the same (dynconv's) initial parameters.
+  Dynamic 1x1 layers run as ``torch.bmm`` per sample, dynamic kxk layers as a grouped
+  convolution (one group per sample), ``PeriodicityPool`` with torch ops (autograd);
 * peak memory of one training step (tracemalloc: NumPy allocations are traced);
 * inference time of a 512x512 image at x3 (the `dynconv upscale` path, `Model.predict`).
 
 Usage: ``python benchmarks/bench_train.py [--quick] [--threads N] [--out FILE]``. Writes
-``benchmarks/results/train.json``. A benchmark measures; it never fails on a target.
+``benchmarks/results/train.json``. A benchmark measures; it never fails on a target (it does
+fail if the PyTorch peer does not compute the same function).
 """
 from __future__ import annotations
 
@@ -64,31 +81,157 @@ def dynconv_step(model, batch, rng):
     return step
 
 
-class TorchDCNN(torch.nn.Module if torch else object):
-    """The same DCNN in PyTorch: A, B (conv5-conv1-mean-fc-fc), per-sample 5x5 kernels via groups."""
+class TorchPeriodicityPool(torch.nn.Module if torch else object):
+    """dynconv's :class:`~dynconv.layers.PeriodicityPool` with torch ops (differentiable)."""
 
-    def __init__(self):
+    def __init__(self, periods, eps, delta):
         super().__init__()
-        nn = torch.nn
-        self.a = nn.Sequential(nn.Conv2d(1, 64, 9), nn.ReLU(), nn.Conv2d(64, 32, 1), nn.ReLU())
-        self.b = nn.Sequential(nn.Conv2d(1, 32, 5), nn.ReLU(), nn.Conv2d(32, 32, 1), nn.ReLU())
-        self.fc = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 32 * 25 + 1))
+        self.periods, self.eps, self.delta = tuple(periods), float(eps), float(delta)
+        self._waves = {}
+
+    def waves(self, n, dtype):
+        """(cos, -sin) of 2*pi*k/p, divided by n: (P, n) each, fixed (no gradient)."""
+        if (n, dtype) not in self._waves:
+            k = torch.arange(n, dtype=torch.float64)
+            phase = 2 * torch.pi * k[None, :] / torch.tensor(self.periods, dtype=torch.float64)[:, None]
+            self._waves[n, dtype] = ((torch.cos(phase) / n).to(dtype), (-torch.sin(phase) / n).to(dtype))
+        return self._waves[n, dtype]
 
     def forward(self, x):
-        n = x.shape[0]
-        feat = self.a(x)
-        k = self.fc(self.b(x).mean(dim=(2, 3)))
-        w, bias = k[:, :-1].reshape(n, 32, 5, 5), k[:, -1]
-        y = torch.nn.functional.conv2d(feat.reshape(1, n * 32, *feat.shape[2:]), w, bias, groups=n)
-        return y.reshape(n, 1, *y.shape[2:]) + x[:, :, 6:-6, 6:-6]
+        lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
+               - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
+        e = lap * lap
+        mean = e.mean(dim=(2, 3))  # (N, C)
+        amps = []
+        for prof in (e.mean(dim=3), e.mean(dim=2)):  # row profile, column profile (N, C, n)
+            cos, sin = self.waves(prof.shape[-1], prof.dtype)
+            re, im = prof @ cos.T, prof @ sin.T  # (N, C, P)
+            amps.append(torch.sqrt(re * re + im * im + 1e-30))  # |A_p| (finite gradient at 0)
+        rho = torch.stack(amps, dim=2) / (mean[:, :, None, None] + self.delta)  # (N, C, 2, P)
+        return torch.log1p(rho / self.eps).reshape(x.shape[0], -1)
 
 
-def torch_step(arch, batch):
-    nn = torch.nn
-    if arch == "srcnn":
-        net = nn.Sequential(nn.Conv2d(1, 64, 9), nn.ReLU(), nn.Conv2d(64, 32, 1), nn.ReLU(), nn.Conv2d(32, 1, 5))
-    else:
-        net = TorchDCNN()
+def _dynamic_conv(x, k, F, C, kh, kw):
+    """Eq 5 with per-sample kernels and bias from a flat head output ``k`` (N, F*C*kh*kw + F),
+    laid out (F, C, kh, kw) row-major then the F biases (dynconv's DynamicConv2D)."""
+    n, nk = x.shape[0], F * C * kh * kw
+    w, bias = k[:, :nk], k[:, nk:]
+    if kh == kw == 1:  # one batched matrix product
+        y = torch.bmm(w.reshape(n, F, C), x.reshape(n, C, -1)) + bias[:, :, None]
+        return y.reshape(n, F, *x.shape[2:])
+    y = torch.nn.functional.conv2d(x.reshape(1, n * C, *x.shape[2:]), w.reshape(n * F, C, kh, kw),
+                                   bias.reshape(-1), groups=n)
+    return y.reshape(n, F, *y.shape[2:])
+
+
+class TorchPeer(torch.nn.Module if torch else object):
+    """The same network as a dynconv SRCNN or DCNN ``Model``, in PyTorch.
+
+    Built from the model's config; parameterised layers are named after dynconv's graph nodes
+    (``conv1``, ``b_fc2_conv2``, ...) so :meth:`load_dynconv` maps ``"<node>.w"``/``"<node>.b"``
+    onto ``<node>.weight``/``<node>.bias``.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        nn, c = torch.nn, model.config
+        self.arch, self.residual, self.radius = c["arch"], c.get("residual", False), model.radius
+        if c.get("variant", "image") != "image" or c.get("padding", "valid") != "valid":
+            raise ValueError(f"no PyTorch peer for {c}")
+        f1, f2, f3, n1, n2 = c["f1"], c["f2"], c["f3"], c["n1"], c["n2"]
+        self.shape2, self.shape3 = (n2, n1, f2, f2), (1, n2, f3, f3)
+        self.layers = nn.ModuleDict({"conv1": nn.Conv2d(1, n1, f1)})
+        self.dynamic = c.get("dynamic_layers", ["conv3"]) if self.arch == "dcnn" else []
+        if "conv2" not in self.dynamic:
+            self.layers["conv2"] = nn.Conv2d(n1, n2, f2)
+        if self.arch == "srcnn":
+            self.layers["conv3"] = nn.Conv2d(n2, 1, f3)
+            return
+        bc, bh = c["b_channels"], c["b_hidden"]
+        self.layers["b_conv1"] = nn.Conv2d(1, bc, c["b_kernel"])
+        self.layers["b_conv2"] = nn.Conv2d(bc, bc, 1)
+        nodes = model.graph.nodes
+        self.log_eps = nodes["b_log"].layer.eps if c.get("b_log") else None
+        self.period = None
+        n_in = bc
+        if c.get("b_periods"):
+            pool = nodes["b_period"].layer
+            self.period = TorchPeriodicityPool(pool.periods, pool.eps, pool.DELTA)
+            n_in += 2 * len(pool.periods)
+        self.layers["b_fc1"] = nn.Linear(n_in, bh)
+        if "conv2" in self.dynamic:
+            self.layers["b_fc2_conv2"] = nn.Linear(bh, n2 * n1 * f2 * f2 + n2)
+        self.layers["b_fc2"] = nn.Linear(bh, n2 * f3 * f3 + 1)
+
+    def forward(self, x):
+        L, relu = self.layers, torch.relu
+        h = relu(L["conv1"](x))
+        if self.arch == "dcnn":
+            b = relu(L["b_conv2"](relu(L["b_conv1"](x)))).mean(dim=(2, 3))
+            if self.log_eps is not None:
+                b = torch.log1p(b / self.log_eps)
+            if self.period is not None:
+                b = torch.cat([b, self.period(x)], dim=1)
+            b = relu(L["b_fc1"](b))
+        if "conv2" in self.dynamic:
+            h = relu(_dynamic_conv(h, L["b_fc2_conv2"](b), *self.shape2))
+        else:
+            h = relu(L["conv2"](h))
+        y = _dynamic_conv(h, L["b_fc2"](b), *self.shape3) if self.arch == "dcnn" else L["conv3"](h)
+        if self.residual:
+            r = self.radius
+            y = y + x[:, :, r:x.shape[2] - r, r:x.shape[3] - r]
+        return y
+
+    @torch.no_grad() if torch else (lambda f: f)
+    def load_dynconv(self, model):
+        """Copy every parameter of the dynconv ``model`` into this network (all must match)."""
+        params = dict(self.named_parameters())
+        seen = set()
+        for name, arr, _ in model.graph.parameters():
+            node, kind = name.rsplit(".", 1)
+            key = f"layers.{node}." + {"w": "weight", "b": "bias"}[kind]
+            if key not in params or tuple(params[key].shape) != arr.shape:
+                raise ValueError(f"dynconv parameter {name} {arr.shape} has no torch counterpart "
+                                 f"({key}: {tuple(params[key].shape) if key in params else None})")
+            params[key].copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+            seen.add(key)
+        if seen != set(params):
+            raise ValueError(f"torch parameters not set from dynconv: {sorted(set(params) - seen)}")
+        return self
+
+
+def check_same_function(model, net, rng, n=4, tol=1e-4):
+    """Load a perturbed copy of ``model`` into ``net``; their forward outputs must agree.
+
+    The perturbation (Gaussian, 10 % of each parameter's spread, at least 1e-3) makes B's
+    zero-initialised heads non-zero, so the check covers B, the dynamic layers and the
+    periodicity statistics, not only network A. Returns the max abs difference.
+    """
+    probe = models.build(model.config)
+    for _, p, _ in probe.graph.parameters():
+        p += rng.normal(0.0, max(0.1 * float(p.std()), 1e-3), p.shape).astype(p.dtype)
+    net.load_dynconv(probe)
+    size = model.window or 33
+    x = rng.random((n, 1, size, size), dtype=np.float32)
+    ref = probe.graph.evaluate(probe.feeds(x), [probe.output])[probe.output]
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    if got.shape != ref.shape:
+        raise AssertionError(f"torch peer output {got.shape} != dynconv {ref.shape}")
+    diff = float(np.max(np.abs(got.astype(np.float64) - ref)))
+    if not diff < tol:
+        raise AssertionError(f"torch peer of {model.name} differs from dynconv: max |diff| {diff:.3g}")
+    return diff
+
+
+def torch_step(name, model, batch, rng):
+    """A PyTorch training step of the same architecture as ``model`` (checked to compute the
+    same function, then starting from ``model``'s current parameters)."""
+    net = TorchPeer(model)
+    diff = check_same_function(model, net, rng)
+    print(f"check {name:12s}: torch peer = dynconv forward, max |diff| {diff:.2e}", flush=True)
+    net.load_dynconv(model)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     x, y = torch.rand(batch, 1, 33, 33), torch.rand(batch, 1, 21, 21)
 
@@ -132,18 +275,20 @@ def main():
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "numpy": np.__version__, "torch": getattr(torch, "__version__", None),
                        "threads": ARGS.threads}, "batch": batch, "train": {}, "inference": {}}
-    arches = {"srcnn": models.srcnn(residual=True), "dcnn": models.dcnn(residual=True)}
+    arches = {"srcnn": models.srcnn(residual=True),
+              "dcnn": models.build(models.SHIPPED_ARCHITECTURES["dcnn-x234"]),
+              "dcnn-paper-b": models.dcnn(residual=True)}
     for name, model in arches.items():
         fns = {"dynconv": dynconv_step(model, batch, rng)}
         if torch is not None:
-            fns["torch"] = torch_step(name, batch)
+            fns["torch"] = torch_step(name, model, batch, rng)
         med = interleaved(fns, repeats)
         row = {f"{k}_patches_per_s": batch / v for k, v in med.items()}
         if torch is not None:
             row["ratio_vs_torch"] = med["torch"] / med["dynconv"]
         row["dynconv_peak_mib"] = peak_memory(fns["dynconv"]) / 2**20
         out["train"][name] = row
-        print(f"train {name:6s} B={batch}: " + ", ".join(f"{k} {v:,.2f}" for k, v in row.items()), flush=True)
+        print(f"train {name:12s} B={batch}: " + ", ".join(f"{k} {v:,.2f}" for k, v in row.items()), flush=True)
     size = 128 if ARGS.quick else 512
     img = rng.random((size, size))
     for name, model in arches.items():
@@ -151,7 +296,7 @@ def main():
         t = time.perf_counter()
         model.predict(img, 3, tile=256)
         out["inference"][name] = {"size": size, "scale": 3, "seconds": time.perf_counter() - t}
-        print(f"inference {name:6s} {size}x{size} x3: {out['inference'][name]['seconds']:.2f} s", flush=True)
+        print(f"inference {name:12s} {size}x{size} x3: {out['inference'][name]['seconds']:.2f} s", flush=True)
     path = Path(ARGS.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

@@ -37,8 +37,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import kernels, reference
+from dynconv.data import resolve_data_dir, training_patches
 from dynconv.gradcheck import clear_of_kinks, dcnn_graph, gradcheck
-from dynconv.layers import Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear, MSELoss, ReLU
+from dynconv.image import imresize
+from dynconv.layers import (Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear, MSELoss,
+                            PeriodicityPool, ReLU)
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer finite differences
 rng = np.random.default_rng(7)
@@ -349,6 +352,178 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ## 6. What network B needs to see: the upscaling factor's fingerprint
+#
+# One DCNN is trained on x2, x3 and x4 at once, and network B sees only the bicubic-upsampled
+# image: it must infer the factor from the content. The spectral energy of the window — how
+# blurred it looks — is not enough: natural images differ in sharpness, and a sharp x4 window
+# looks like a soft x3 one. The upsampling leaves a better fingerprint. An image upsampled by an
+# integer factor $s$ is an interpolation of a grid with period $s$: output pixels near
+# low-resolution samples stay sharp, those between them are smoothed, so the local
+# high-frequency energy is **cyclostationary with period $s$**. The Fourier coefficient of the
+# energy profile at frequency $1/s$ measures it; shifting the window by $k$ pixels multiplies
+# that coefficient by $e^{-2\pi \mathrm{i}\,k/s}$, so its **magnitude** does not depend on where
+# the window starts.
+#
+# `PeriodicityPool` computes, per sample and channel of $x$ $(N, C, H, W)$, with the valid
+# 5-point Laplacian ($n_r \times n_c = (H-2)\times(W-2)$ values):
+#
+# $$
+# \Delta x_{ij} = 4x_{i+1,j+1} - x_{i,j+1} - x_{i+2,j+1} - x_{i+1,j} - x_{i+1,j+2},
+# \qquad e_{ij} = (\Delta x)_{ij}^2,
+# $$
+#
+# $$
+# r_i = \frac{1}{n_c}\sum_j e_{ij}, \qquad
+# A_p = \frac{1}{n_r}\sum_{i=0}^{n_r-1} r_i\, e^{-2\pi \mathrm{i}\, i/p}, \qquad
+# \bar e = \frac{1}{n_r n_c}\sum_{ij} e_{ij},
+# $$
+#
+# $$
+# \rho_p = \frac{|A_p|}{\bar e + \delta}, \qquad y_p = \log\!\big(1 + \rho_p/\varepsilon\big),
+# $$
+#
+# and the same along columns with the column profile $c_j = \frac{1}{n_r}\sum_i e_{ij}$. Dividing
+# by the mean energy $\bar e$ makes $\rho_p$ blind to contrast ($x \to ax$ scales $e$, $A_p$ and
+# $\bar e$ by $a^2$): it is the *relative* modulation of sharpness at period $p$. $\delta = 10^{-8}$
+# keeps a flat window finite; $\varepsilon$ sets where periodicity counts as absent
+# ($y_p \approx \rho_p/\varepsilon$ below it), and the log compresses the rest. The output is
+# $(N, C\cdot 2\cdot P)$, ordered (channel, axis [rows, cols], period).
+#
+# **The backward pass**, one step at a time. Write $g_v = \partial l/\partial v$ for the gradient
+# of the loss with respect to any quantity $v$; the upstream gradient is $g_{y_{a,p}}$ (axis $a$,
+# period $p$). Per sample and channel:
+#
+# 1. The log: $\dfrac{\partial y}{\partial \rho} = \dfrac{1/\varepsilon}{1+\rho/\varepsilon} =
+#    \dfrac{1}{\varepsilon + \rho}$, so $g_{\rho_{a,p}} = g_{y_{a,p}}/(\varepsilon + \rho_{a,p})$.
+# 2. The ratio: $\dfrac{\partial \rho}{\partial |A|} = \dfrac{1}{\bar e + \delta}$ and
+#    $\dfrac{\partial \rho}{\partial \bar e} = -\dfrac{|A|}{(\bar e + \delta)^2} =
+#    -\dfrac{\rho}{\bar e + \delta}$. The mean energy $\bar e$ feeds all $2P$ ratios, so
+#    $$
+#    g_{|A_{a,p}|} = \frac{g_{\rho_{a,p}}}{\bar e + \delta}, \qquad
+#    g_{\bar e} = -\sum_{a,p} \frac{g_{\rho_{a,p}}\,\rho_{a,p}}{\bar e + \delta}.
+#    $$
+# 3. The magnitude: $A_p = \sum_i r_i w_i$ with $w_i = e^{-2\pi \mathrm{i}\, i/p}/n$ and $r_i$ real,
+#    so $\partial |A|^2/\partial r_i = \partial (A A^{*})/\partial r_i = w_i A^{*} + A w_i^{*} =
+#    2\operatorname{Re}(A^{*} w_i)$, and with $\partial |A|^2 = 2|A|\,\partial|A|$:
+#    $$
+#    \frac{\partial |A|}{\partial r_i} = \frac{\operatorname{Re}(A^{*} w_i)}{|A|},
+#    \qquad
+#    g_{r_i} = \operatorname{Re}\sum_p z_p\, w_{p,i}, \quad z_p = g_{|A_p|}\,\frac{A_p^{*}}{|A_p|}
+#    $$
+#    — the same waves as the forward pass, one matrix product per axis (likewise $g_{c_j}$).
+#    ($|A| = 0$ is a kink, like ReLU's at 0; the layer guards the division.)
+# 4. The means: $r_i$ averages row $i$, $c_j$ column $j$, $\bar e$ everything:
+#    $\dfrac{\partial r_i}{\partial e_{ij}} = \dfrac{1}{n_c}$,
+#    $\dfrac{\partial c_j}{\partial e_{ij}} = \dfrac{1}{n_r}$,
+#    $\dfrac{\partial \bar e}{\partial e_{ij}} = \dfrac{1}{n_r n_c}$, so
+#    $$
+#    g_{e_{ij}} = \frac{g_{r_i}}{n_c} + \frac{g_{c_j}}{n_r} + \frac{g_{\bar e}}{n_r n_c}.
+#    $$
+# 5. The square: $\partial e/\partial(\Delta x) = 2\Delta x$, so $g_{\Delta x_{ij}} =
+#    2\,\Delta x_{ij}\, g_{e_{ij}}$.
+# 6. The Laplacian is linear, and its transpose **scatters** each $g_{\Delta x_{ij}}$ back with
+#    the 5-point stencil: $+4\,g_{\Delta x_{ij}}$ to $g_{x_{i+1,j+1}}$ and $-g_{\Delta x_{ij}}$ to
+#    each of its four neighbours — the forward pass's five slices, accumulated with `+=` (a
+#    border pixel only receives from its inner neighbours).
+#
+# `gradcheck` compares this with central finite differences (the input has 360 elements, so along
+# random directions); and the forward equations, written out in a few lines of NumPy, give the
+# layer's output.
+
+# %%
+def periodicity_numpy(x, periods, eps, delta=1e-8):
+    """The forward equations above, directly: (N, C, H, W) -> (N, C·2·P)."""
+    lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
+           - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
+    e = lap**2
+    e_mean = e.mean(axis=(2, 3))
+    features = []
+    for profile in (e.mean(axis=3), e.mean(axis=2)):  # r_i (rows), c_j (columns)
+        i = np.arange(profile.shape[-1])
+        for p in periods:
+            A_p = (profile * np.exp(-2j * np.pi * i / p)).mean(axis=-1)
+            features.append(np.log1p(np.abs(A_p) / (e_mean + delta) / eps))
+    return np.stack(features, axis=-1).reshape(x.shape[0], -1)  # (channel, axis, period)
+
+
+x_p = rng.standard_normal((2, 2, 9, 10))
+pool = PeriodicityPool((2, 3), eps=0.1)
+y_p = pool.forward(x_p)
+assert y_p.shape == (2, 2 * 2 * 2)
+assert np.allclose(y_p, periodicity_numpy(x_p, (2, 3), 0.1), rtol=1e-12, atol=1e-12)
+
+report = gradcheck(PeriodicityPool((2, 3), eps=0.1), [rng.standard_normal((2, 2, 9, 10))], rng=3)
+print(report)
+assert report.ok
+
+# %% [markdown]
+# **On real data.** The training sub-images of T91 at x2, x3 and x4 (cached on disk, so this is
+# fast) through `PeriodicityPool((2, 3, 4))`: the mean feature per scale, per axis and period. If
+# the data set is not on this machine, the same on windows of a synthetic image with a natural
+# $1/f$ spectrum, down- and upsampled with `imresize` by each factor.
+
+# %%
+SCALES, PERIODS, WINDOW = (2, 3, 4), (2, 3, 4), 33
+try:
+    resolve_data_dir()
+    patches = training_patches(scales=SCALES, verbose=False)
+    step = 100 if FAST else 20
+    windows, window_scales = patches.inputs[::step], patches.scales[::step]
+    source = f"T91 training sub-images, every {step}th"
+except (FileNotFoundError, ValueError) as exc:  # no data folder, or no T91 in it
+    print(f"no training data ({exc}); a synthetic image instead")
+    side = 240  # a multiple of 2, 3 and 4
+    f_radial = np.hypot(*np.meshgrid(np.fft.fftfreq(side), np.fft.fftfreq(side), indexing="ij"))
+    hr = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((side, side)))
+                              / np.maximum(f_radial, 1 / side)))  # amplitude ~ 1/f, like photographs
+    hr = (hr - hr.min()) / np.ptp(hr)
+    windows, window_scales = [], []
+    for s in SCALES:
+        up = imresize(imresize(hr, 1 / s), s)
+        assert up.shape == hr.shape
+        w_s = np.lib.stride_tricks.sliding_window_view(up, (WINDOW, WINDOW))[::14, ::14]
+        windows.append(w_s.reshape(-1, 1, WINDOW, WINDOW))
+        window_scales += [s] * len(windows[-1])
+    windows, window_scales = np.concatenate(windows), np.array(window_scales)
+    source = "windows of a synthetic 1/f image"
+
+feats = PeriodicityPool(PERIODS).forward(windows).reshape(len(windows), 2, len(PERIODS))
+means = np.array([feats[window_scales == s].mean(axis=0) for s in SCALES])  # (scale, axis, period)
+print(f"{source}: {len(windows)} windows of {WINDOW}x{WINDOW}; mean feature y_p")
+print(" " * 9 + "".join(f"{ax + ' p=' + str(p):>10s}" for ax in ("rows", "cols") for p in PERIODS))
+for s, m in zip(SCALES, means):
+    print(f"x{s} ({(window_scales == s).sum():4d})" + "".join(f"{v:10.3f}" for v in m.ravel()))
+
+by_period = means.mean(axis=1)  # (scale, period), averaged over the two axes
+for s in (3, 4):  # period s is strongest in the x s windows
+    others = [by_period[SCALES.index(t), PERIODS.index(s)] for t in SCALES if t != s]
+    assert by_period[SCALES.index(s), PERIODS.index(s)] > max(others)
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+for ax, p in zip(axes, (3, 4)):
+    both_axes = feats[:, :, PERIODS.index(p)].mean(axis=1)
+    bins = np.linspace(both_axes.min(), both_axes.max(), 40)
+    for s, colour in zip(SCALES, ("tab:blue", "tab:orange", "tab:green")):
+        ax.hist(both_axes[window_scales == s], bins=bins, color=colour, alpha=0.5, label=f"x{s}")
+    ax.set_title(f"period {p}: $y_{p}$, mean of rows and columns")
+    ax.set_xlabel("feature")
+axes[0].set_ylabel("windows")
+axes[1].legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Period 3 singles out the x3 windows and period 4 the x4 ones, whatever their sharpness. Period 2
+# does *not* single out x2: with MATLAB's pixel-centre alignment an even factor puts no output
+# pixel on a low-resolution sample — at x2 the offsets are $\pm\frac14$, mirror images equally
+# smoothed, so there is no period-2 modulation; at x4 they are $\pm\frac18, \pm\frac38$, a
+# profile $a, b, b, a$ with period 4 and no period-2 component. B recognises x2 by the *absence*
+# of the other two. `dcnn(b_periods=(2, 3, 4))` concatenates these 6 numbers (2 axes × 3 periods
+# of the one input channel) to B's pooled features before its first `Linear` layer;
+# `docs/discussion.md` reports what it buys.
+
+# %% [markdown]
 # ## Where this lives in dynconv
 #
 # * `dynconv.reference.dynamic_conv2d_forward` / `dynamic_conv2d_backward`: eqs 5–7 as loops, with
@@ -357,4 +532,6 @@ plt.show()
 #   kernel matrix to hand to BLAS);
 # * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
 #   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
-#   the graph executor and trains them.
+#   the graph executor and trains them;
+# * `dynconv.layers.PeriodicityPool`: §6's periodicity statistics, forward and backward as derived
+#   there; `dcnn(b_periods=...)` feeds them to network B beside its pooled features.

@@ -113,9 +113,13 @@ plt.show()
 # ## 2. Two small networks
 #
 # `models.srcnn` builds eqs 8–10: conv 9×9 (1→n1) · ReLU · conv 1×1 (n1→n2) · ReLU · conv 5×5
-# (n2→1). `models.dcnn` keeps the first two layers as network A and replaces the last convolution
-# by the dynamic layer of eq 5, whose kernel comes from network B (conv 5×5 · ReLU · conv 1×1 · ReLU
-# · global average pooling · Linear · ReLU · Linear), fed the same 33×33 window.
+# (n2→1). `models.dcnn` keeps the first layer as network A and replaces the convolutions after
+# it by dynamic layers (eq 5), whose kernels come from network B (conv 5×5 · ReLU · conv 1×1 ·
+# ReLU · global average pooling · Linear · ReLU · one Linear per dynamic layer), fed the same
+# 33×33 window. The options are those of the shipped `dcnn-x234` (`DCNN_OPTIONS` below): B takes
+# the log of its pooled features and also gets the window's periodicity statistics (notebook 02,
+# section 6) — what lets it recognise the upscaling factor — and it generates the kernels of the
+# 1×1 mapping layer as well as the reconstruction layer's.
 #
 # With `residual=True` the output is `input + network` and the last layer starts at zero — for the
 # DCNN, B's last `Linear` starts with zero weights and a zero bias, so every window gets the same
@@ -123,7 +127,8 @@ plt.show()
 
 # %%
 srcnn = models.srcnn(**WIDTHS, residual=True, name="small-srcnn")
-dcnn = models.dcnn(**WIDTHS, **B_WIDTHS, residual=True, name="small-dcnn")
+DCNN_OPTIONS = dict(b_log=True, b_log_eps=0.01, b_periods=[2, 3, 4], dynamic_layers=["conv2", "conv3"])
+dcnn = models.dcnn(**WIDTHS, **B_WIDTHS, **DCNN_OPTIONS, residual=True, name="small-dcnn")
 for m in (srcnn, dcnn):
     print(f"{m.name}: {m.num_params():,} parameters, {m.macs_per_pixel():,.0f} MACs per output pixel")
 dcnn.graph.summary(shapes={"x": (64, 1, 33, 33)});
@@ -144,11 +149,11 @@ for m in (srcnn, dcnn):
 #
 # `"model": m.config` trains exactly the architecture built above (the loop rebuilds it from the
 # config with the same seed). The DCNN needs smaller learning rates for B, as in the shipped recipe
-# `configs/dcnn-x234.toml`: B's kernel correction sums many hidden units, and with the base rate
-# Adam moves it far faster than the kernel it corrects.
+# `configs/dcnn-x234.toml`: B's kernel corrections sum many hidden units, and with the base rate
+# Adam moves them far faster than the kernels they correct.
 
 # %%
-B_GROUPS = {"b_fc2.w": {"lr": 2e-5}, "b_conv*": {"lr": 1e-4}, "b_fc1.*": {"lr": 1e-4}}
+B_GROUPS = {"b_fc2*.w": {"lr": 2e-5}, "b_conv*": {"lr": 1e-4}, "b_fc1.*": {"lr": 1e-4}}
 
 
 def config_for(model, groups=None):
@@ -249,9 +254,10 @@ for name in trained:
 # pixels. `reproduce.window_kernels(model, up, scale)` returns them for the windows `Model.predict`
 # uses on an image — shape (windows, n2, 5, 5), plus one bias per window.
 #
-# First a check by hand, with notebook 02's literal eq 5: take one window, run network A to get its
-# feature maps, apply the kernel B made for it with `reference.dynamic_conv2d_forward`, add the
-# centre of the input back (the residual) — that must be the network's output on the window.
+# First a check by hand, with notebook 02's literal eq 5: take one window, run the network up to
+# the reconstruction layer's input (`relu2`, the feature maps after the dynamic 1×1 layer), apply
+# the kernel B made for it with `reference.dynamic_conv2d_forward`, add the centre of the input
+# back (the residual) — that must be the network's output on the window.
 
 # %%
 dyn, r = trained["small-dcnn"], trained["small-dcnn"].radius

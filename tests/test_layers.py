@@ -7,7 +7,8 @@ import pytest
 from dynconv import reference
 from dynconv.gradcheck import gradcheck, suite_cases
 from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, EuclideanLoss,
-                            GlobalAvgPool2D, Linear, MSELoss, ReLU, Reshape)
+                            GlobalAvgPool2D, Linear, Log1p, MSELoss, PeriodicityPool, ReLU,
+                            Reshape)
 
 # Forward agreement with the float64 reference, per dtype of the computation.
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -171,6 +172,37 @@ def test_relu_and_shape_layers_values(rng):
     np.testing.assert_array_equal(CenterCrop(1).forward(x), x[:, :, 1:3, 1:4])
     np.testing.assert_array_equal(CenterCrop().forward(x, np.zeros((2, 1, 2, 2))), x[:, :, 1:3, 1:3])
     np.testing.assert_array_equal(ConcatChannels().forward(x, x[:, :1]), np.concatenate([x, x[:, :1]], 1))
+    np.testing.assert_allclose(Log1p(eps=0.01).forward(np.abs(x)), np.log1p(np.abs(x) / 0.01), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_periodicity_pool_finds_the_upsampling_factor(scale, rng):
+    """Bicubic upsampling by s leaves period-s structure in the local sharpness, wherever the
+    window starts (the statistic is shift invariant)."""
+    from dynconv.image import imresize
+
+    hr = rng.random((96, 96))
+    up = imresize(imresize(hr, 1 / scale), float(scale))
+    pool = PeriodicityPool((2, 3, 4))
+    for off in (0, 1, 2):
+        y = pool.forward(up[None, None, off:off + 33, off:off + 33]).reshape(2, 3)  # (axis, period)
+        others = [p for p in (3, 4) if p != scale][0]
+        assert (y[:, scale - 2] > y[:, others - 2] + 0.5).all(), y
+
+
+def test_periodicity_pool_is_zero_on_a_flat_window_and_validates_shapes():
+    np.testing.assert_array_equal(PeriodicityPool().forward(np.ones((2, 1, 8, 8))), 0)
+    with pytest.raises(ValueError, match="H, W >= 3"):
+        PeriodicityPool().forward(np.ones((2, 1, 2, 8)))
+    with pytest.raises(ValueError, match="periods must be integers >= 2"):
+        PeriodicityPool((1, 2))
+
+
+def test_log1p_rejects_inputs_at_or_below_minus_eps():
+    with pytest.raises(ValueError, match="> -eps"):
+        Log1p(eps=0.1).forward(np.array([0.5, -0.2]))
+    with pytest.raises(ValueError, match="positive"):
+        Log1p(eps=0)
 
 
 @pytest.mark.parametrize("layer, inputs", [

@@ -9,19 +9,22 @@ from dynconv.gradcheck import gradcheck
 from dynconv.graph import GraphError
 
 SMALL = dict(n1=8, n2=4)
+#: The shipped DCNN's options: log-energy pooling in B, B generating conv2's kernels too.
+REACH = dict(b_log=True, b_log_eps=0.01, b_periods=[2, 3, 4], dynamic_layers=["conv2", "conv3"])
 
 
 def _randomise_b(model, rng, scale=0.05):
     """Give B's last layer non-zero weights so that kernels differ per window."""
     for name, p, _ in model.graph.parameters():
-        if name == "b_fc2.w":
+        if name in ("b_fc2.w", "b_fc2_conv2.w"):
             p[...] = rng.standard_normal(p.shape) * scale
 
 
 @pytest.mark.parametrize("builder, kwargs", [
     (models.srcnn, {}), (models.srcnn, dict(f2=5)), (models.srcnn, dict(residual=True)),
     (models.srcnn, dict(padding="same")), (models.dcnn, {}), (models.dcnn, dict(residual=True)),
-    (models.dcnn, dict(variant="scale")),
+    (models.dcnn, dict(variant="scale")), (models.dcnn, REACH),
+    (models.dcnn, dict(REACH, variant="scale")),
 ], ids=str)
 def test_build_from_config_rebuilds_the_same_model(builder, kwargs):
     m = builder(**SMALL, **kwargs, seed=3)
@@ -58,17 +61,46 @@ def test_fresh_dcnn_is_a_static_srcnn(rng):
     np.testing.assert_allclose(d.graph.forward({"x": x})["dyn"], s.graph.forward({"x": x})["conv3"], rtol=1e-5, atol=1e-6)
 
 
+def test_fresh_dcnn_with_dynamic_mapping_layer_is_a_static_srcnn(rng):
+    """Property (ii) holds for every dynamic layer: conv2's head starts at ΔW = 0 too."""
+    d = models.dcnn(**SMALL, **REACH, seed=5)
+    s = models.srcnn(**SMALL, seed=99)
+    params = dict((n, p) for n, p, _ in d.graph.parameters())
+    s.graph["conv1"].params["w"][...] = params["conv1.w"]
+    s.graph["conv1"].params["b"][...] = params["conv1.b"]
+    for conv, head in (("conv2", "b_fc2_conv2.b"), ("conv3", "b_fc2.b")):
+        w = s.graph[conv].params["w"]
+        w[...] = params[head][:w.size].reshape(w.shape)
+        s.graph[conv].params["b"][...] = params[head][w.size:]
+    x = rng.random((3, 1, 33, 33)).astype(np.float32)
+    np.testing.assert_allclose(d.graph.forward({"x": x})["dyn"], s.graph.forward({"x": x})["conv3"],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_dynamic_layers_and_log_pooling_are_validated_and_recorded():
+    with pytest.raises(ValueError, match="dynamic_layers must be"):
+        models.dcnn(dynamic_layers=["conv1", "conv3"])
+    assert "b_log" not in models.dcnn().config  # configs of older checkpoints stay valid
+    m = models.dcnn(**SMALL, **REACH)
+    assert m.config["b_log"] and m.config["dynamic_layers"] == ["conv2", "conv3"]
+    assert m.config["b_periods"] == [2, 3, 4] and m.graph["b_fc1"].params["w"].shape[1] == 32 + 6
+    # B's first filters start zero-mean: the pooled features measure texture, not brightness.
+    np.testing.assert_allclose(m.graph["b_conv1"].params["w"].sum(axis=(1, 2, 3)), 0, atol=1e-6)
+
+
 def test_fresh_residual_network_is_bicubic(rng):
     x = rng.random((2, 1, 33, 33)).astype(np.float32)
-    for m in (models.srcnn(residual=True), models.dcnn(residual=True)):
+    for m in (models.srcnn(residual=True), models.dcnn(residual=True),
+              models.dcnn(residual=True, **REACH)):
         y = m.graph.forward({"x": x})["y"]
         np.testing.assert_array_equal(y, x[:, :, 6:-6, 6:-6])
 
 
-def test_dcnn_gradients_reach_network_b(rng):
+@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+def test_dcnn_gradients_reach_network_b(rng, options):
     """Design property (i): eq 7's per-sample gradient trains B end to end."""
     m = models.dcnn(n1=4, n2=3, f1=3, f3=3, b_kernel=3, b_channels=3, b_hidden=5, window=9,
-                    residual=True, dtype=np.float64, seed=1)
+                    residual=True, dtype=np.float64, seed=1, **options)
     _randomise_b(m, rng, 0.3)
     for _, p, _ in m.graph.parameters():  # non-zero biases keep ReLU inputs away from kinks
         if p.ndim == 1:
@@ -79,7 +111,10 @@ def test_dcnn_gradients_reach_network_b(rng):
     m.graph.forward({"x": x})
     m.graph.backward({m.output: rng.standard_normal((2, 1, 5, 5))})
     grads = {n: g for n, _, g in m.graph.parameters()}
-    for name in ("b_conv1.w", "b_conv2.w", "b_fc1.w", "b_fc2.w", "b_fc2.b"):
+    heads = ("b_fc2_conv2.w", "b_fc2_conv2.b") if options else ()
+    if options:  # the periodicity statistics reach B's first Linear
+        assert np.abs(grads["b_fc1.w"][:, -6:]).max() > 0
+    for name in ("b_conv1.w", "b_conv2.w", "b_fc1.w", "b_fc2.w", "b_fc2.b", *heads):
         assert np.abs(grads[name]).max() > 0, name
 
 
@@ -93,11 +128,12 @@ def test_static_tiled_and_untiled_inference_agree(rng, shape):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
-def test_dynamic_inference_is_the_network_on_each_training_window(rng):
+@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+def test_dynamic_inference_is_the_network_on_each_training_window(rng, options):
     """Design property (iii): every window's output is exactly the graph run on that 33x33
     crop — what B saw in training — and overlapping windows are blended."""
-    m = models.dcnn(**SMALL, residual=True, seed=4)
-    _randomise_b(m, rng)
+    m = models.dcnn(**SMALL, residual=True, seed=4, **options)
+    _randomise_b(m, rng, 0.005 if options else 0.05)  # log features are O(5): keep y O(1)
     L = m.window - 2 * m.radius
     img = rng.random((L, L))  # one window covers the image: no blending at all
     padded = np.pad(img, m.radius, mode="symmetric")
@@ -113,9 +149,10 @@ def test_dynamic_inference_is_the_network_on_each_training_window(rng):
     assert np.abs(out[:L, :L] - corner).max() > 1e-4
 
 
-def test_dynamic_tiles_do_not_change_the_result(rng):
-    m = models.dcnn(**SMALL, residual=True, seed=6)
-    _randomise_b(m, rng)
+@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+def test_dynamic_tiles_do_not_change_the_result(rng, options):
+    m = models.dcnn(**SMALL, residual=True, seed=6, **options)
+    _randomise_b(m, rng, 0.005 if options else 0.05)
     img = rng.random((61, 47))
     np.testing.assert_allclose(m.predict(img, tile=16), m.predict(img, tile=1000), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(m.predict(img, tile=25), m.predict(img), rtol=1e-5, atol=1e-6)

@@ -45,12 +45,26 @@ def test_shipped_configs_load_and_build():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "configs"
-    files = sorted(root.glob("*.toml"))
-    assert len(files) >= 6
+    files = sorted(root.rglob("*.toml"))  # shipped models' configs, and ablations/
+    assert len(files) >= 8
     for f in files:
         cfg = train.load_config(f)
         model = models.build(train._model_kwargs(cfg))
         train.make_optimizer(model, cfg["train"])
+
+
+def test_shipped_architectures_match_their_configs():
+    """``dynconv models`` describes each shipped name by SHIPPED_ARCHITECTURES: it must be the
+    architecture ``configs/<name>.toml`` trains."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for name, arch in models.SHIPPED_ARCHITECTURES.items():
+        want = models.build(train._model_kwargs(train.load_config(root / f"{name}.toml"))).config
+        got = models.build(arch).config
+        drop = ("seed",)
+        assert {k: v for k, v in got.items() if k not in drop} == \
+            {k: v for k, v in want.items() if k not in drop}, name
 
 
 def test_batches_are_a_function_of_the_step(rng):
@@ -76,6 +90,37 @@ def test_resume_continues_exactly(tmp_path, small_set):
     b = checkpoint.load(tmp_path / "part" / "checkpoint.npz")
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
+
+
+def test_scale_weights_equalise_each_scales_relative_error(rng):
+    """Weights ∝ 1 / (bicubic MSE per scale), mean 1 over the samples."""
+    n = {2: 30, 3: 20, 4: 10}
+    sd = {2: 0.01, 3: 0.02, 4: 0.04}  # each scale's bicubic error
+    inputs, labels, scales = [], [], []
+    for s, k in n.items():
+        y = rng.random((k, 1, 5, 5)).astype(np.float32)
+        x = np.pad(y, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
+        x[:, :, 2:-2, 2:-2] += rng.choice([-sd[s], sd[s]], size=y.shape).astype(np.float32)
+        inputs.append(x), labels.append(y), scales.append(np.full(k, s, np.float32))
+    patches = TrainingPatches(np.concatenate(inputs), np.concatenate(labels), np.concatenate(scales))
+    w = train.scale_weights(patches)
+    assert set(w) == {2.0, 3.0, 4.0}
+    np.testing.assert_allclose(sum(w[s] * k for s, k in n.items()) / 60, 1.0, rtol=1e-6)
+    np.testing.assert_allclose([w[2.0] / w[3.0], w[3.0] / w[4.0]], [4.0, 4.0], rtol=1e-4)
+    one = TrainingPatches(inputs[0], labels[0], scales[0])  # a single scale: weight 1, no change
+    assert train.scale_weights(one) == pytest.approx({2.0: 1.0})
+
+
+@pytest.mark.data
+def test_balanced_scales_reweight_the_gradient_not_the_logged_loss(tmp_path, small_set):
+    cfg = _config(data={"dataset": str(small_set), "scales": [2, 4]}, train={"steps": 3})
+    train.train(cfg, tmp_path / "plain", progress=False)
+    cfg["train"]["balance_scales"] = True
+    balanced = train.train(cfg, tmp_path / "balanced", progress=False)
+    a = checkpoint.load(tmp_path / "plain" / "checkpoint.npz").params
+    b = checkpoint.load(tmp_path / "balanced" / "checkpoint.npz").params
+    assert balanced["status"] == "done"
+    assert any(not np.array_equal(a[k], b[k]) for k in a)  # the same batches, other updates
 
 
 @pytest.mark.data

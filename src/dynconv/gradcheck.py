@@ -36,7 +36,8 @@ import numpy as np
 
 from dynconv.graph import Graph
 from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, EuclideanLoss,
-                            GlobalAvgPool2D, Linear, MSELoss, ReLU, Reshape)
+                            GlobalAvgPool2D, Linear, Log1p, MSELoss, PeriodicityPool, ReLU,
+                            Reshape)
 
 # Max relative error accepted, per dtype. Checks run in float64 only: central differences with
 # h = 1e-5 have truncation error ~h² and round-off ~1e-16/h ≈ 1e-11 relative.
@@ -281,8 +282,10 @@ def suite_cases(seed=0):
         "DynamicConv2D 5-D + b": (d5, [n(2, 2, 4, 4), n(2, 3, 2, 3, 3), n(2, 3)]),
         "DynamicConv2D flat + b": (df, [n(2, 2, 5, 4), n(2, df.flat_size)]),
         "ReLU": (ReLU(), [_away_from_zero(rng, (2, 3, 4, 4))]),
+        "Log1p": (Log1p(eps=0.5), [np.abs(n(2, 3)) + 0.1]),
         "Linear": (Linear(5, 4, **kw), [n(3, 5)]),
         "GlobalAvgPool2D": (GlobalAvgPool2D(), [n(2, 3, 4, 5)]),
+        "PeriodicityPool": (PeriodicityPool((2, 3), eps=0.1), [n(2, 2, 9, 10)]),
         "Reshape": (Reshape((3, -1)), [n(2, 2, 3, 3)]),
         "Add": (Add(), [n(2, 3, 4), n(2, 3, 4), n(2, 3, 4)]),
         "ConcatChannels": (ConcatChannels(), [n(2, 2, 3, 3), n(2, 1, 3, 3)]),

@@ -37,6 +37,27 @@ Design choices the issue asks to document:
 
 ``variant="scale"`` (an ablation, not the paper's) also gives B's first ``Linear`` a one-hot
 of the upscaling factor.
+
+What the shipped ``dcnn-x234`` adds (each measured in ``docs/discussion.md``)
+-----------------------------------------------------------------------------
+One network serves x2, x3 and x4, so B must tell the factor from the image. Two statistics
+make that possible, and one option gives B's answer more reach:
+
+* ``b_log=True``: B's pooled features pass through :class:`~dynconv.layers.Log1p`, so the
+  ``Linear`` after them compares *ratios* of band energies (differences of logs), independent
+  of the window's contrast; B's first filters start zero-mean so they measure texture, not
+  brightness.
+* ``b_periods=(2, 3, 4)``: :class:`~dynconv.layers.PeriodicityPool` statistics of the input
+  window — how strongly the local sharpness repeats every p pixels. Upsampling by an integer
+  factor s interpolates a period-s grid and leaves exactly that fingerprint; blur alone does
+  not separate x3 from x4, the period does.
+* ``dynamic_layers=("conv2", "conv3")``: B generates the kernels of A's mapping layer as well
+  as the reconstruction layer's, each ``W + ΔW(h)`` with ΔW = 0 at step 0, so property (ii)
+  still holds. The 1×1 dynamic layer runs as one batched BLAS product.
+
+All three keep the paper's structure — A, a B that sees only the input, eq 5 — and (iii)
+holds: B's periodicity statistics, like its pooled features, are computed per training-size
+window at inference.
 """
 from __future__ import annotations
 
@@ -57,6 +78,8 @@ from dynconv.layers import (
     DynamicConv2D,
     GlobalAvgPool2D,
     Linear,
+    Log1p,
+    PeriodicityPool,
     Reshape,
     ReLU,
 )
@@ -247,13 +270,16 @@ class Model:
         c = self.config
         r, win = self.radius, self.window
         L = win - 2 * r
-        fa = L + c["f3"] - 1  # A's feature crop feeding the dynamic layer
+        # A's shared features: what feeds the first dynamic layer, cropped per window.
+        shared, fa = ("relu2", L + c["f3"] - 1)
+        if "conv2" in c.get("dynamic_layers", ()):
+            shared, fa = ("relu1", fa + c["f2"] - 1)
         nb = win - c["b_kernel"] + 1  # B's feature crop that the pooling averages
         r0, c0 = si[0], sj[0]
         region = padded[r0:si[-1] + win, c0:sj[-1] + win]
         dtype = self.graph.dtype
-        full = self.graph.evaluate({"x": region[None, None].astype(dtype)}, ["relu2", "b_relu2"])
-        feat, bfeat = full["relu2"][0], full["b_relu2"][0]
+        full = self.graph.evaluate({"x": region[None, None].astype(dtype)}, [shared, "b_relu2"])
+        feat, bfeat = full[shared][0], full["b_relu2"][0]
         integral = np.zeros((bfeat.shape[0], bfeat.shape[1] + 1, bfeat.shape[2] + 1))
         integral[:, 1:, 1:] = bfeat.astype(np.float64).cumsum(1).cumsum(2)
         ramp = np.minimum(np.arange(1, L + 1), np.arange(L, 0, -1)).astype(np.float64)
@@ -268,7 +294,7 @@ class Model:
                    - integral[:, ii + nb, jj] + integral[:, ii, jj])
             feeds = {
                 "b_pool": (box.T / nb**2).astype(dtype),
-                "relu2": np.stack([feat[:, i:i + fa, j:j + fa] for i, j in group]),
+                shared: np.stack([feat[:, i:i + fa, j:j + fa] for i, j in group]),
                 "x": np.stack([region[i:i + win, j:j + win] for i, j in group])[:, None].astype(dtype),
             }
             if c.get("variant") == "scale":
@@ -391,8 +417,10 @@ def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, in
 
 
 def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=64,
-         window=33, window_stride=None, variant="image", padding="valid", residual=False,
-         init="he", std=1e-3, seed=0, dtype=np.float32, name=None):
+         b_log=False, b_log_eps=1e-3, b_periods=(), dynamic_layers=("conv3",), window=33,
+         window_stride=None,
+         variant="image", padding="valid", residual=False, init="he", std=1e-3, seed=0,
+         dtype=np.float32, name=None):
     """The dynamic network: A (SRCNN layers 1–2) + B (kernel generator) + eq 5.
 
     See the module docstring for B's design and the three properties it guarantees.
@@ -403,6 +431,18 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         As :func:`srcnn`; f3 and n2 shape the dynamic kernel (1, n2, f3, f3).
     b_kernel, b_channels, b_hidden : int
         B: conv b_kernel×b_kernel (1→b_channels), conv 1×1, pooling, Linear b_hidden.
+    b_log : bool
+        Pass B's pooled features through :class:`~dynconv.layers.Log1p` (``b_log_eps``) and
+        start B's first filters zero-mean, so that B compares band energies (ratios become
+        differences) rather than brightness — see the module docstring.
+    b_periods : sequence of int
+        Also give B's first ``Linear`` :class:`~dynconv.layers.PeriodicityPool` statistics of
+        the input window for these periods (e.g. ``(2, 3, 4)``): how strongly its local
+        sharpness repeats every p pixels, the fingerprint of upsampling by p.
+    dynamic_layers : sequence of {"conv2", "conv3"}
+        The layers whose kernels B generates: the reconstruction layer (the paper's DCNN),
+        and optionally A's non-linear mapping layer too, each with its own head
+        ``k = W + ΔW(h)``, ΔW starting at zero.
     window : int
         The input window B pools over; the training sub-image size.
     window_stride : int, optional
@@ -416,6 +456,10 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         raise ValueError("dcnn supports padding='valid' only (B pools over a fixed window)")
     if variant not in ("image", "scale"):
         raise ValueError(f"variant must be 'image' or 'scale', got {variant!r}")
+    dynamic_layers = list(dynamic_layers)
+    if dynamic_layers not in (["conv3"], ["conv2", "conv3"]):
+        raise ValueError("dynamic_layers must be ['conv3'] or ['conv2', 'conv3'], "
+                         f"got {dynamic_layers!r}")
     radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
     if window - 2 * radius < 1 or window < b_kernel:
         raise ValueError(f"window {window} is too small for the receptive field (radius {radius})")
@@ -423,6 +467,13 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     config = dict(arch="dcnn", f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, b_kernel=b_kernel,
                   b_channels=b_channels, b_hidden=b_hidden, window=window, variant=variant,
                   padding=padding, residual=bool(residual), init=init, std=std, seed=seed)
+    # New options enter the config only when set, so older checkpoints' configs stay valid.
+    if b_log:
+        config.update(b_log=True, b_log_eps=float(b_log_eps))
+    if b_periods:
+        config["b_periods"] = [int(p) for p in b_periods]
+    if dynamic_layers != ["conv3"]:
+        config["dynamic_layers"] = dynamic_layers
     if window_stride is not None:
         config["window_stride"] = int(window_stride)
     if name:
@@ -432,30 +483,63 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     if variant == "scale":
         inputs["scale"] = (None, len(SCALES_ONE_HOT))
     g = Graph(inputs=inputs, outputs=["y" if residual else "dyn"])
-    feat = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
+    if "conv2" in dynamic_layers:
+        # A's mapping layer is dynamic too: conv1 is shared, conv2's kernel comes from B.
+        g.add("conv1", Conv2D(1, n1, f1, init=init, std=std, rng=rng, dtype=dtype), ["x"])
+        g.add("relu1", ReLU(), ["conv1"])
+        w2 = Conv2D(n1, n2, f2, init=init, std=std, rng=rng, dtype=dtype).params["w"]
+        feat = None  # wired after B exists
+    else:
+        feat = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
-    g.add("b_conv1", Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype), ["x"])
+    conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
+    if b_log:
+        # Zero-mean filters: B's pooled responses start as texture energies, not brightness.
+        conv_b1.params["w"] -= conv_b1.params["w"].mean(axis=(1, 2, 3), keepdims=True)
+    g.add("b_conv1", conv_b1, ["x"])
     g.add("b_relu1", ReLU(), ["b_conv1"])
     g.add("b_conv2", Conv2D(b_channels, b_channels, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
     g.add("b_relu2", ReLU(), ["b_conv2"])
     g.add("b_pool", GlobalAvgPool2D(), ["b_relu2"])
-    pooled = "b_pool"
+    features = ["b_pool"]
+    if b_log:
+        g.add("b_log", Log1p(b_log_eps), ["b_pool"])
+        features = ["b_log"]
+    n_in = b_channels
+    if b_periods:
+        g.add("b_period", PeriodicityPool(b_periods), ["x"])
+        features.append("b_period")
+        n_in += 2 * len(b_periods)
     if variant == "scale":
-        g.add("b_pool4", Reshape((b_channels, 1, 1)), ["b_pool"])
-        g.add("b_scale4", Reshape((len(SCALES_ONE_HOT), 1, 1)), ["scale"])
-        g.add("b_cat4", ConcatChannels(), ["b_pool4", "b_scale4"])
-        g.add("b_cat", Reshape((b_channels + len(SCALES_ONE_HOT),)), ["b_cat4"])
+        features.append("scale")
+        n_in += len(SCALES_ONE_HOT)
+    pooled = features[0]
+    if len(features) > 1:  # concatenate (N, k) vectors as (N, k, 1, 1) channels
+        for f in features:
+            g.add(f"{f}4", Reshape((-1, 1, 1)), [f])
+        g.add("b_cat4", ConcatChannels(), [f"{f}4" for f in features])
+        g.add("b_cat", Reshape((n_in,)), ["b_cat4"])
         pooled = "b_cat"
-    n_in = b_channels + (len(SCALES_ONE_HOT) if variant == "scale" else 0)
     g.add("b_fc1", Linear(n_in, b_hidden, init="he", rng=rng, dtype=dtype), [pooled])
     g.add("b_relu3", ReLU(), ["b_fc1"])
+
+    def head(node, layer, make_w):
+        # (ii): ΔW = 0 at step 0 and the bias holds a static kernel W (and bias 0).
+        fc = Linear(b_hidden, layer.flat_size, init="he", rng=rng, dtype=dtype)
+        w = make_w()
+        fc.params["w"][...] = 0
+        fc.params["b"][...] = np.concatenate([w.reshape(-1), np.zeros(layer.out_channels, dtype)])
+        g.add(node, fc, ["b_relu3"])
+
+    if "conv2" in dynamic_layers:
+        dyn2 = DynamicConv2D(n1, n2, f2, bias=True)
+        head("b_fc2_conv2", dyn2, lambda: w2)
+        g.add("conv2", dyn2, ["relu1", "b_fc2_conv2"])
+        g.add("relu2", ReLU(), ["conv2"])
+        feat = "relu2"
     dyn = DynamicConv2D(n2, 1, f3, bias=True)
-    fc2 = Linear(b_hidden, dyn.flat_size, init="he", rng=rng, dtype=dtype)
-    # (ii): ΔW = 0 at step 0 and the bias holds a static reconstruction kernel W3 (and b3 = 0).
-    w3 = Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng, dtype=dtype).params["w"]
-    fc2.params["w"][...] = 0
-    fc2.params["b"][...] = np.concatenate([w3.reshape(-1), np.zeros(1, dtype)])
-    g.add("b_fc2", fc2, ["b_relu3"])
+    head("b_fc2", dyn, lambda: Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng,
+                                      dtype=dtype).params["w"])
     out = "dyn"
     g.add(out, dyn, [feat, "b_fc2"])
     if residual:
@@ -502,7 +586,8 @@ PRETRAINED = {
 #: The architecture of each shipped model (what ``configs/<name>.toml`` trains), so that
 #: ``dynconv models`` can describe weights that are not shipped in a build.
 SHIPPED_ARCHITECTURES = {
-    "dcnn-x234": {"arch": "dcnn", "residual": True, "name": "dcnn-x234"},
+    "dcnn-x234": {"arch": "dcnn", "residual": True, "b_log": True, "b_log_eps": 0.01,
+                  "b_periods": [2, 3, 4], "dynamic_layers": ["conv2", "conv3"], "name": "dcnn-x234"},
     "srcnn-x2": {"arch": "srcnn", "residual": True, "name": "srcnn-x2"},
     "srcnn-x3": {"arch": "srcnn", "residual": True, "name": "srcnn-x3"},
     "srcnn-x4": {"arch": "srcnn", "residual": True, "name": "srcnn-x4"},

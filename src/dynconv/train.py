@@ -63,6 +63,7 @@ DEFAULTS = {
         "gamma": 0.1,  # step schedule: decay factor
         "clip_norm": 0.0,  # > 0: clip the global gradient norm
         "loss": "mse",  # "mse" (mean) or "euclidean" (Caffe's 1/2N sum, the paper's)
+        "balance_scales": False,  # weight each scale's samples by 1 / its bicubic MSE
     },
     "eval": {
         "every": 1000,  # steps between Set5 evaluations (0: only at the end)
@@ -145,6 +146,25 @@ def set5_psnr(model, scales, dataset="Set5", data_dir=None):
     return {r["scale"]: r["psnr"] for r in recs if r["image"] == "mean"}
 
 
+def scale_weights(patches):
+    r"""``{scale: weight}``: each scale's samples weighted by 1 / (their bicubic MSE), the
+    weights' mean over the samples normalised to 1.
+
+    A multi-scale run's mean squared error is dominated by the large factors, whose errors are
+    largest; but a PSNR change is a *relative* MSE change,
+    :math:`\Delta\mathrm{PSNR} \approx -\tfrac{10}{\ln 10}\,\Delta\mathrm{MSE}/\mathrm{MSE}`.
+    Dividing each scale's error by where it starts (bicubic, what a residual network outputs at
+    step 0) makes the loss count every scale's dB alike (``train.balance_scales``).
+    """
+    x, y, sc = patches.inputs, patches.labels, patches.scales
+    b = (x.shape[-1] - y.shape[-1]) // 2
+    centre = x[:, :, b:x.shape[-2] - b, b:x.shape[-1] - b]
+    inv = {float(s): 1.0 / float(np.mean((centre[sc == s] - y[sc == s]) ** 2, dtype=np.float64))
+           for s in np.unique(sc)}
+    mean = sum(inv[float(s)] * np.count_nonzero(sc == s) for s in np.unique(sc)) / len(sc)
+    return {s: w / mean for s, w in inv.items()}
+
+
 class Batches:
     """Deterministic batches: step ``t`` → (inputs, labels, scales), independent of history."""
 
@@ -223,6 +243,10 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
     batches = Batches(patches, t_cfg["batch_size"], t_cfg["seed"], d_cfg["augment"])
     opt = make_optimizer(model, t_cfg)
     loss_layer = make_loss(t_cfg["loss"])
+    weights = scale_weights(patches) if t_cfg["balance_scales"] else None
+    if weights:
+        print("loss weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in weights.items()),
+              file=log)
 
     step, wall = 0, 0.0
     rows = []
@@ -269,6 +293,8 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
                     f"loss became {loss} at step {step}; stopping. The last good checkpoint "
                     f"({ckpt_path}) is intact: lower train.lr or set train.clip_norm and resume.")
             (dpred, _) = loss_layer.backward()
+            if weights:  # the logged loss stays the plain one; the gradient is reweighted
+                dpred = dpred * np.array([weights[float(v)] for v in s], dpred.dtype)[:, None, None, None]
             model.graph.backward({model.output: dpred})
             opt.step()
             step += 1

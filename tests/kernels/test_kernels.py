@@ -102,7 +102,7 @@ def test_dynamic_fast_matches_reference(rng, geom, dtype):
     _compare_dynamic(x, k, bk, dy, geom[-1])
 
 
-@pytest.mark.parametrize("geom", [GEOMETRIES[2], GEOMETRIES[3], GEOMETRIES[6]], ids=str)
+@pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3], GEOMETRIES[6]], ids=str)
 def test_without_bias_and_without_dx(rng, geom):
     x, w, k, _, _, dy = _inputs(rng, geom, np.float64, bias=False)
     _compare_static(x, w, None, dy, geom[-1], need_dx=False)
@@ -137,7 +137,7 @@ def _non_contiguous(a):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("geom", [GEOMETRIES[2], GEOMETRIES[3]], ids=str)
+@pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3]], ids=str)
 def test_non_contiguous_inputs_give_identical_results(rng, geom, dtype):
     pad = geom[-1]
     x, w, k, b, bk, dy = _inputs(rng, geom, dtype)
