@@ -23,7 +23,8 @@
 #   paper's numbers — and why the bicubic column is the first thing to check;
 # * Table 3 — the cross-scale matrix: static networks trained at one scale tested at every scale,
 #   against the dynamic network (and a static network) trained at all three;
-# * what the numbers look like: crops of bicubic, the static CNN and the DCNN.
+# * what the numbers look like: crops of bicubic, the static CNN and the DCNN;
+# * whether the DCNN's network B recognises the upscaling factor from the image alone.
 #
 # Every number comes from `dynconv.reproduce`, which calls `dynconv.metrics.evaluate` — the same
 # code as `dynconv evaluate` and `dynconv reproduce`; the published values are in
@@ -203,10 +204,78 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ## 5. Does network B recognise the scale?
+#
+# One DCNN serves x2, x3 and x4 and its B sees only the image, so B has to work out the factor
+# from each 33×33 window. A *linear probe* asks how much of that its features carry: fit a
+# multinomial logistic regression (the scale from a feature vector) on T91 training sub-images
+# and score it on Set14 windows the network never trained on. Three feature vectors of the
+# shipped `dcnn`: the log-pooled responses of B's learned convolutions (`b_log`), the
+# periodicity statistics of notebook 02, section 6 (`b_period`), and B's hidden layer
+# (`b_relu3`), which combines both and drives every dynamic kernel. Windows differ in how much
+# there is to restore (a flat sky needs no kernel at all), so the accuracy is also weighted by
+# each window's bicubic error.
+
+# %%
+dcnn = models.pretrained("dcnn")
+PROBED = {"b_log": "B's pooled conv features (log)", "b_period": "periodicity statistics",
+          "b_relu3": "B's hidden layer"}
+
+
+def b_features(patches, every):
+    """B's features for every ``every``-th sub-image, its scale and its bicubic error."""
+    x = patches.inputs[::every]
+    values = {n: [] for n in PROBED}
+    for i in range(0, len(x), 512):
+        out = dcnn.graph.evaluate({"x": x[i:i + 512]}, list(PROBED))
+        for n in PROBED:
+            values[n].append(out[n].astype(np.float64))
+    b = (x.shape[-1] - patches.labels.shape[-1]) // 2
+    err = ((x[:, :, b:-b, b:-b] - patches.labels[::every]) ** 2).mean(axis=(1, 2, 3))
+    return {n: np.concatenate(v) for n, v in values.items()}, patches.scales[::every].astype(int), err
+
+
+def fit_probe(F, y, steps=1500, lr=0.5):
+    """Softmax regression by full-batch gradient descent on standardised features."""
+    mu, sd = F.mean(axis=0), F.std(axis=0) + 1e-9
+    A = np.c_[(F - mu) / sd, np.ones(len(F))]
+    W = np.zeros((A.shape[1], len(SCALES)))
+    Y = np.eye(len(SCALES))[np.searchsorted(SCALES, y)]
+    for _ in range(steps):
+        Z = A @ W
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        W -= lr * A.T @ (P - Y) / len(A)
+    return lambda G: np.array(SCALES)[(np.c_[(G - mu) / sd, np.ones(len(G))] @ W).argmax(axis=1)]
+
+
+t0 = time.perf_counter()
+f_train, y_train, _ = b_features(data.training_patches("T91", scales=SCALES, verbose=False), 60 if FAST else 15)
+f_test, y_test, e_test = b_features(data.training_patches("Set14", scales=SCALES, verbose=False), 20 if FAST else 4)
+print(f"probe fitted on {len(y_train)} T91 sub-images, scored on {len(y_test)} Set14 windows "
+      f"({time.perf_counter() - t0:.1f} s)")
+print(f"{'features':32s} {'accuracy':>9s} {'weighted':>9s}   weighted per scale (x2, x3, x4)")
+weighted = {}
+for node, label in PROBED.items():
+    ok = fit_probe(f_train[node], y_train)(f_test[node]) == y_test
+    weighted[node] = float((ok * e_test).sum() / e_test.sum())
+    per_scale = [float((ok * e_test)[y_test == s].sum() / e_test[y_test == s].sum()) for s in SCALES]
+    print(f"{label:32s} {ok.mean():9.3f} {weighted[node]:9.3f}   " + "  ".join(f"{v:.3f}" for v in per_scale))
+assert weighted["b_relu3"] > 0.9                     # B knows the scale of unseen images ...
+assert weighted["b_period"] > weighted["b_log"]      # ... mostly from the periodicity statistics
+
+# %% [markdown]
+# Blur statistics alone (B's learned, log-pooled convolutions) tell x2 apart but confuse x3 with
+# x4; the periodicity statistics separate all three; B's hidden layer, combining both, is best.
+# `docs/discussion.md` measures what this buys in dB.
+
+# %% [markdown]
 # ## Where this lives in dynconv
 #
 # * `dynconv.models.pretrained`, `PRETRAINED` (the names), `SHIPPED_ARCHITECTURES`;
 # * `dynconv.reproduce.table1`, `table2` (colour models), `table3`, `beyond` (scales never trained),
 #   `figures`, `to_markdown`, `PAPER`; `dynconv reproduce --table all` writes all of them, with the
 #   figures, to `docs/results/`;
-# * `dynconv.metrics.evaluate` and `super_resolve`, the protocol behind every number.
+# * `dynconv.metrics.evaluate` and `super_resolve`, the protocol behind every number;
+# * `dynconv.layers.PeriodicityPool`, and `dynconv.models.dcnn` (`b_log`, `b_periods`,
+#   `dynamic_layers`) for the network B probed in section 5.
