@@ -78,6 +78,16 @@ def test_upscale(tmp_path, images, mode, model, color):
     assert res.ndim == (2 if mode == "L" else 3)
 
 
+def test_upscale_warns_when_the_dcnn_meets_a_factor_it_cannot_recognise(tmp_path, images):
+    from dynconv.cli import integer_factor_warning
+
+    assert "x1.5" in integer_factor_warning("dcnn", 1.5) and "srcnn-x234" in integer_factor_warning("dcnn", 1.5)
+    assert integer_factor_warning("dcnn", 3) is None  # a factor B was trained to recognise
+    assert integer_factor_warning("srcnn-x234", 1.5) is None and integer_factor_warning("bicubic", 1.5) is None
+    out = run("upscale", str(images["L"]), str(tmp_path / "o.png"), "--scale", "2.5", "--model", "dcnn")
+    assert out.returncode == 0 and "warning: dcnn recognises the factors x2, x3, x4" in out.stderr
+
+
 def test_upscale_model_path_and_bicubic_agree_with_library(tmp_path, images):
     from dynconv import image, metrics
 

@@ -180,6 +180,22 @@ def _scale_arg(value):
     return s
 
 
+def integer_factor_warning(spec, scale):
+    """A message when ``spec`` is a model whose network B reads the upscaling factor from the
+    periodicity of the input (``b_periods``) and ``scale`` is not one of those periods: there B
+    mistakes the factor (docs/discussion.md, "Unseen scales"). None otherwise."""
+    from dynconv import models
+
+    if not models.is_model_spec(spec):
+        return None
+    periods = models.pretrained(spec).config.get("b_periods") or []
+    if not periods or float(scale) in [float(p) for p in periods]:
+        return None
+    return (f"{spec} recognises the factors {', '.join(f'x{p}' for p in periods)} from the image; "
+            f"at x{float(scale):g} it can be worse than bicubic (Set5 x1.5: -4.4 dB). "
+            "--model srcnn-x234 is safer for other factors")
+
+
 def _add_upscale(sub):
     p = sub.add_parser("upscale", help="super-resolve an image file",
                        description="Bicubic-upsample the image by --scale and let the model restore "
@@ -202,6 +218,9 @@ def _cmd_upscale(args) -> int:
 
     lr = image.read_image(args.input)  # a bad input fails before any weights load
     method = resolve_method(args.model)
+    warning = integer_factor_warning(args.model, args.scale)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     sr = metrics.upscale(lr, args.scale, method, color=args.color, name=args.input)
     image.write_image(args.output, sr)
     print(f"{args.input} {lr.shape[1]}x{lr.shape[0]} -> {args.output} {sr.shape[1]}x{sr.shape[0]} "
