@@ -362,13 +362,19 @@ def _odd(name, f):
     return f
 
 
-def _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype):
+def _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype, dynamic_conv2=False):
+    """SRCNN's layers 1–2. Returns the node that feeds what follows and, with
+    ``dynamic_conv2``, conv2's initial kernel instead of a conv2 node (network B will
+    generate that layer's kernels, starting from this one)."""
     pad = (lambda f: (f - 1) // 2) if padding == "same" else (lambda f: 0)
     g.add("conv1", Conv2D(1, n1, f1, pad=pad(f1), init=init, std=std, rng=rng, dtype=dtype), ["x"])
     g.add("relu1", ReLU(), ["conv1"])
-    g.add("conv2", Conv2D(n1, n2, f2, pad=pad(f2), init=init, std=std, rng=rng, dtype=dtype), ["relu1"])
+    conv2 = Conv2D(n1, n2, f2, pad=pad(f2), init=init, std=std, rng=rng, dtype=dtype)
+    if dynamic_conv2:
+        return "relu1", conv2.params["w"]
+    g.add("conv2", conv2, ["relu1"])
     g.add("relu2", ReLU(), ["conv2"])
-    return "relu2"
+    return "relu2", None
 
 
 def _init3(init, std, residual):
@@ -407,7 +413,7 @@ def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, in
         config["name"] = name
     radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
     g = Graph(inputs={"x": (None, 1, None, None)}, outputs=["y" if residual else "conv3"])
-    feat = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
+    feat, _ = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
     pad3 = (f3 - 1) // 2 if padding == "same" else 0
     out = "conv3"
     g.add(out, Conv2D(n2, 1, f3, pad=pad3, **_init3(init, std, residual), rng=rng, dtype=dtype), [feat])
@@ -483,14 +489,9 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     if variant == "scale":
         inputs["scale"] = (None, len(SCALES_ONE_HOT))
     g = Graph(inputs=inputs, outputs=["y" if residual else "dyn"])
-    if "conv2" in dynamic_layers:
-        # A's mapping layer is dynamic too: conv1 is shared, conv2's kernel comes from B.
-        g.add("conv1", Conv2D(1, n1, f1, init=init, std=std, rng=rng, dtype=dtype), ["x"])
-        g.add("relu1", ReLU(), ["conv1"])
-        w2 = Conv2D(n1, n2, f2, init=init, std=std, rng=rng, dtype=dtype).params["w"]
-        feat = None  # wired after B exists
-    else:
-        feat = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
+    # With a dynamic conv2, A stops at relu1 and conv2's kernel comes from B (wired below).
+    feat, w2 = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
+                          dynamic_conv2="conv2" in dynamic_layers)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
     conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
     if b_log:
@@ -531,10 +532,10 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         fc.params["b"][...] = np.concatenate([w.reshape(-1), np.zeros(layer.out_channels, dtype)])
         g.add(node, fc, ["b_relu3"])
 
-    if "conv2" in dynamic_layers:
+    if w2 is not None:
         dyn2 = DynamicConv2D(n1, n2, f2, bias=True)
         head("b_fc2_conv2", dyn2, lambda: w2)
-        g.add("conv2", dyn2, ["relu1", "b_fc2_conv2"])
+        g.add("conv2", dyn2, [feat, "b_fc2_conv2"])
         g.add("relu2", ReLU(), ["conv2"])
         feat = "relu2"
     dyn = DynamicConv2D(n2, 1, f3, bias=True)

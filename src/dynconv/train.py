@@ -159,10 +159,10 @@ def scale_weights(patches):
     x, y, sc = patches.inputs, patches.labels, patches.scales
     b = (x.shape[-1] - y.shape[-1]) // 2
     centre = x[:, :, b:x.shape[-2] - b, b:x.shape[-1] - b]
-    inv = {float(s): 1.0 / float(np.mean((centre[sc == s] - y[sc == s]) ** 2, dtype=np.float64))
-           for s in np.unique(sc)}
-    mean = sum(inv[float(s)] * np.count_nonzero(sc == s) for s in np.unique(sc)) / len(sc)
-    return {s: w / mean for s, w in inv.items()}
+    scales, counts = np.unique(sc, return_counts=True)
+    inv = np.array([1.0 / np.mean((centre[sc == s] - y[sc == s]) ** 2, dtype=np.float64) for s in scales])
+    mean = float(inv @ counts) / len(sc)
+    return {float(s): float(w) / mean for s, w in zip(scales, inv)}
 
 
 class Batches:
