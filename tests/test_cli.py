@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import models
+from dynconv import models, sr
 
 
 def run(*args, cwd=None, timeout=600):
@@ -19,7 +19,7 @@ def run(*args, cwd=None, timeout=600):
                           cwd=cwd, env=env, timeout=timeout)
 
 
-SHIPPED = sorted(p.stem for p in models.WEIGHTS_DIR.glob("*.npz"))
+SHIPPED = sorted(p.stem for p in sr.WEIGHTS_DIR.glob("*.npz"))
 
 
 def test_version_and_help():
@@ -68,7 +68,7 @@ def images(tmp_path, rng):
     ("RGB", "srcnn-x3", "rgb"), ("RGB", "dcnn", "hsv"), ("L", "dcnn", "ycbcr"),
 ])
 def test_upscale(tmp_path, images, mode, model, color):
-    if model != "bicubic" and models.PRETRAINED[model] not in SHIPPED:
+    if model != "bicubic" and sr.SHIPPED[model][0] not in SHIPPED:
         pytest.fail(f"shipped weights for {model} are missing")
     dst = tmp_path / f"out_{mode}_{model}.png"
     out = run("upscale", str(images[mode]), str(dst), "--scale", "3", "--model", model, "--color", color)
@@ -79,7 +79,7 @@ def test_upscale(tmp_path, images, mode, model, color):
 
 
 def test_upscale_warns_when_the_dcnn_meets_a_factor_it_cannot_recognise(tmp_path, images):
-    from dynconv.cli import integer_factor_warning
+    from dynconv.sr import integer_factor_warning
 
     assert "x1.5" in integer_factor_warning("dcnn", 1.5) and "srcnn-x234" in integer_factor_warning("dcnn", 1.5)
     assert integer_factor_warning("dcnn", 3) is None  # a factor B was trained to recognise
@@ -89,7 +89,7 @@ def test_upscale_warns_when_the_dcnn_meets_a_factor_it_cannot_recognise(tmp_path
 
 
 def test_upscale_model_path_and_bicubic_agree_with_library(tmp_path, images):
-    from dynconv import image, metrics
+    from dynconv import image
 
     m = models.srcnn(n1=8, n2=4, residual=True, name="tiny")
     m.save(tmp_path / "tiny.npz")
@@ -98,7 +98,7 @@ def test_upscale_model_path_and_bicubic_agree_with_library(tmp_path, images):
     assert out.returncode == 0, out.stderr
     # A fresh residual network is bicubic, so the file equals the library's bicubic upscale
     # up to float32 rounding (a pixel at exactly .5 may round the other way).
-    want = metrics.upscale(image.read_image(images["L"]), 2, "bicubic").astype(int)
+    want = sr.upscale(image.read_image(images["L"]), 2, "bicubic").astype(int)
     diff = np.abs(np.asarray(Image.open(dst)).astype(int) - want)
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
@@ -143,7 +143,7 @@ def test_shipped_weights_reproduce_their_recorded_scores(name, data_dir):
     """Each shipped weight file loads and reproduces the Set5 PSNR in its header within 0.01 dB."""
     from dynconv import train
 
-    model = models.pretrained(name)
+    model = sr.load_model(name)
     recorded = model.meta["scores"]["Set5"]
     scales = [float(k[1:]) for k in recorded]
     got = train.set5_psnr(model, scales, data_dir=data_dir)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import metrics
+from dynconv import metrics, sr
 from dynconv.cli import main
 
 FIELDS = ["dataset", "scale", "method", "image", "psnr", "wpsnr", "ssim", "msssim"]
@@ -38,7 +38,7 @@ def test_json_records_are_the_stable_format(capsys, folder):
     recs = json.loads(out)
     assert [list(r) for r in recs] == [FIELDS, FIELDS]
     assert [(r["scale"], r["image"], r["method"]) for r in recs] == [(2, "mean", "bicubic"), (3, "mean", "bicubic")]
-    expected = metrics.evaluate([folder], [2, 3])
+    expected = sr.evaluate([folder], [2, 3])
     assert recs[0]["psnr"] == pytest.approx([r for r in expected if r["image"] == "mean"][0]["psnr"], rel=1e-15)
 
 

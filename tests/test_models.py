@@ -118,46 +118,6 @@ def test_dcnn_gradients_reach_network_b(rng, options):
         assert np.abs(grads[name]).max() > 0, name
 
 
-@pytest.mark.parametrize("shape", [(40, 37), (7, 5), (64, 64)])
-def test_static_tiled_and_untiled_inference_agree(rng, shape):
-    m = models.srcnn(**SMALL, residual=True, seed=2)
-    img = rng.random(shape)
-    whole = m.predict(img)
-    tiled = m.predict(img, tile=16)
-    assert whole.shape == shape
-    np.testing.assert_allclose(tiled, whole, atol=1e-5)
-
-
-@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
-def test_dynamic_inference_is_the_network_on_each_training_window(rng, options):
-    """Design property (iii): every window's output is exactly the graph run on that 33x33
-    crop — what B saw in training — and overlapping windows are blended."""
-    m = models.dcnn(**SMALL, residual=True, seed=4, **options)
-    _randomise_b(m, rng, 0.005 if options else 0.05)  # log features are O(5): keep y O(1)
-    L = m.window - 2 * m.radius
-    img = rng.random((L, L))  # one window covers the image: no blending at all
-    padded = np.pad(img, m.radius, mode="symmetric")
-    want = m.graph.forward({"x": padded[None, None].astype(np.float32)})["y"][0, 0]
-    np.testing.assert_allclose(m.predict(img), want, atol=1e-5)
-    big = rng.random((50, 44))
-    out = m.predict(big)
-    corner = m.graph.forward({"x": np.pad(big, m.radius, mode="symmetric")[None, None, :33, :33]
-                              .astype(np.float32)})["y"][0, 0]
-    assert out.shape == big.shape
-    assert abs(out[0, 0] - corner[0, 0]) < 1e-5  # the corner pixel lies in one window only
-    # Different windows get different kernels, so the blend differs from any single window.
-    assert np.abs(out[:L, :L] - corner).max() > 1e-4
-
-
-@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
-def test_dynamic_tiles_do_not_change_the_result(rng, options):
-    m = models.dcnn(**SMALL, residual=True, seed=6, **options)
-    _randomise_b(m, rng, 0.005 if options else 0.05)
-    img = rng.random((61, 47))
-    np.testing.assert_allclose(m.predict(img, tile=16), m.predict(img, tile=1000), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(m.predict(img, tile=25), m.predict(img), rtol=1e-5, atol=1e-6)
-
-
 def test_scale_variant_needs_the_scale(rng):
     m = models.dcnn(**SMALL, variant="scale", seed=0)
     with pytest.raises(ValueError, match="needs the upscaling factor"):
@@ -166,14 +126,6 @@ def test_scale_variant_needs_the_scale(rng):
     assert a.shape == b.shape == (30, 30)
     one_hot = models.scale_one_hot([2, 3, 4, 2.5], 4, np.float64)
     np.testing.assert_array_equal(one_hot, [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0]])
-
-
-def test_predict_rejects_bad_input():
-    m = models.srcnn(**SMALL)
-    with pytest.raises(ValueError, match=r"image must be a non-empty 2-D array"):
-        m.predict(np.zeros((3, 4, 5)))
-    with pytest.raises(ValueError, match=r"tile must be a positive int"):
-        m.predict(np.zeros((8, 8)), tile=0)
 
 
 def test_bad_configs_are_reported():
@@ -185,32 +137,6 @@ def test_bad_configs_are_reported():
         models.srcnn(f1=4)
     with pytest.raises(ValueError, match="window 12 is too small"):
         models.dcnn(window=12)
-
-
-def test_save_load_round_trip_and_method(tmp_path, rng):
-    m = models.dcnn(**SMALL, residual=True, seed=8, name="tiny-dcnn")
-    _randomise_b(m, rng)
-    path = tmp_path / "m.npz"
-    m.save(path, step=12, meta={"scores": {"Set5": {"x2": {"psnr": 1.0}}}})
-    back = models.Model.load(path)
-    assert back.config == m.config and back.step == 12 and back.meta["scores"]["Set5"]["x2"]["psnr"] == 1.0
-    img = rng.random((30, 26))
-    np.testing.assert_array_equal(back.predict(img), m.predict(img))
-    name, fn = back.as_method()
-    assert name == "tiny-dcnn"
-    np.testing.assert_allclose(fn(img * 255, 3), m.predict(img) * 255, rtol=1e-6)
-    # A path is a model spec too.
-    assert models.is_model_spec(str(path)) and models.sr_method(str(path))[0] == "tiny-dcnn"
-
-
-def test_missing_weights_and_files_are_clear(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
-    models.pretrained.cache_clear()
-    with pytest.raises(FileNotFoundError, match="not shipped in this build"):
-        models.pretrained("srcnn-x3")
-    with pytest.raises(FileNotFoundError, match="model file not found"):
-        models.pretrained(str(tmp_path / "nope.npz"))
-    models.pretrained.cache_clear()
 
 
 def test_graph_evaluate_runs_only_what_is_needed(rng):

@@ -152,7 +152,7 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, small_set, monkeypatch):
 @pytest.mark.data
 def test_short_run_lowers_the_loss_and_beats_bicubic(tmp_path, small_set, data_dir):
     """About a minute of training on three T91 images beats bicubic on a held-out image."""
-    from dynconv import image, metrics
+    from dynconv import image, metrics, sr
 
     cfg = _config(model={"n1": 32, "n2": 16}, data={"dataset": str(small_set), "scales": [3]},
                   train={"steps": 300, "batch_size": 32, "lr": 2e-3}, eval={"every": 150})
@@ -164,8 +164,8 @@ def test_short_run_lowers_the_loss_and_beats_bicubic(tmp_path, small_set, data_d
     model = models.Model.load(tmp_path / "run" / "model.npz")
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
     held_out = image.read_image(list_images("T91", data_dir)[10])[:120, :120]
-    ref, bic, _ = metrics.super_resolve(held_out, 3, "bicubic")
-    _, net, _ = metrics.super_resolve(held_out, 3, model.as_method())
+    ref, bic, _ = sr.super_resolve(held_out, 3, "bicubic")
+    _, net, _ = sr.super_resolve(held_out, 3, model)
     assert metrics.psnr(ref, net, shave=3) > metrics.psnr(ref, bic, shave=3) + 0.2
     scores = model.meta["scores"]["Set5"]["x3"]
     assert scores["psnr"] > 30.39  # Set5 x3 bicubic is 30.39 dB

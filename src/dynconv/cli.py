@@ -1,8 +1,13 @@
-"""The ``dynconv`` command line.
+"""The ``dynconv`` command line: parse, call the library, print.
 
 Each sub-command is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments and
-``_cmd_<name>(args) -> int`` runs it. Exit codes: 0 success, 1 error, 2 usage. Errors print one
-line (``dynconv: error: ...``) without a traceback unless ``--debug`` is given.
+``_cmd_<name>(args) -> int`` runs it. Method and model names, in the help texts as in the
+commands, come from :mod:`dynconv.sr`'s registry. Exit codes: 0 success, 1 error, 2 usage.
+Errors print one line (``dynconv: error: ...``) without a traceback unless ``--debug`` is given.
+
+Nothing else in :mod:`dynconv` imports this module (``python -m dynconv`` runs :func:`main`).
+``--threads`` is applied before the library (numpy, numba) is first imported, so that BLAS and
+numba see it.
 """
 from __future__ import annotations
 
@@ -44,8 +49,7 @@ def _add_evaluate(sub):
         '"image": "mean" for each average (null: metric not requested, or infinite).',
     )
     p.add_argument("--method", nargs="+", default=["bicubic"], metavar="NAME",
-                   help="bicubic, a shipped model (dcnn, srcnn-x2, srcnn-x3, srcnn-x4, srcnn-x234) "
-                        "or a PATH.npz checkpoint (default: bicubic)")
+                   help=f"{_method_names()} or a PATH.npz checkpoint (default: bicubic)")
     p.add_argument("--dataset", nargs="+", default=["Set5"], metavar="NAME_OR_DIR",
                    help="data-set names under the data folder, or folders of images (default: Set5)")
     p.add_argument("--scale", nargs="+", type=float, default=[2.0, 3.0, 4.0], metavar="S",
@@ -65,7 +69,7 @@ def _cmd_evaluate(args) -> int:
     import json
     import math
 
-    from dynconv import metrics
+    from dynconv import metrics, sr
 
     names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in names if m not in metrics.METRICS]
@@ -75,9 +79,8 @@ def _cmd_evaluate(args) -> int:
     for s in args.scale:
         if not (math.isfinite(s) and s >= 1):
             raise CLIError(f"--scale: {s:g} is not a scale factor >= 1")
-    methods = [resolve_method(m) for m in args.method]
-    records = metrics.evaluate(args.dataset, args.scale, methods, names, data_dir=args.data_dir,
-                               color=args.color)
+    methods = [sr.resolve(m) for m in args.method]
+    records = sr.evaluate(args.dataset, args.scale, methods, names, data_dir=args.data_dir, color=args.color)
     if not args.per_image:
         records = [r for r in records if r["image"] == "mean"]
 
@@ -107,14 +110,11 @@ def _cmd_evaluate(args) -> int:
 
 
 # --------------------------------------------------------------------------- methods and threads
-def resolve_method(spec):
-    """``(name, f)`` for a method spec: a shipped model name or ``.npz`` path, else a metrics
-    method such as ``bicubic``. The one lookup ``evaluate``, ``upscale`` and ``demo`` share."""
-    from dynconv import metrics, models
+def _method_names():
+    """The registered method names, for help texts: ``bicubic | dcnn | ...``."""
+    from dynconv import sr
 
-    if models.is_model_spec(spec):
-        return models.sr_method(spec)
-    return metrics.resolve_method(spec)
+    return " | ".join(sr.names())
 
 
 def _threads_arg(p):
@@ -180,22 +180,6 @@ def _scale_arg(value):
     return s
 
 
-def integer_factor_warning(spec, scale):
-    """A message when ``spec`` is a model whose network B reads the upscaling factor from the
-    periodicity of the input (``b_periods``) and ``scale`` is not one of those periods: there B
-    mistakes the factor (docs/discussion.md, "Unseen scales"). None otherwise."""
-    from dynconv import models
-
-    if not models.is_model_spec(spec):
-        return None
-    periods = models.pretrained(spec).config.get("b_periods") or []
-    if not periods or float(scale) in [float(p) for p in periods]:
-        return None
-    return (f"{spec} recognises the factors {', '.join(f'x{p}' for p in periods)} from the image; "
-            f"at x{float(scale):g} it can be worse than bicubic (Set5 x1.5: -4.4 dB). "
-            "--model srcnn-x234 is safer for other factors")
-
-
 def _add_upscale(sub):
     p = sub.add_parser("upscale", help="super-resolve an image file",
                        description="Bicubic-upsample the image by --scale and let the model restore "
@@ -205,8 +189,7 @@ def _add_upscale(sub):
     p.add_argument("output", help="output image; the format follows the extension")
     p.add_argument("--scale", type=_scale_arg, required=True, help="upscaling factor, e.g. 3")
     p.add_argument("--model", default="dcnn",
-                   help="dcnn | srcnn-x2 | srcnn-x3 | srcnn-x4 | srcnn-x234 | dcnn-scale | bicubic | PATH.npz "
-                        "(default: dcnn; dcnn-scale is the ablation whose network B is told the scale)")
+                   help=f"{_method_names()} | PATH.npz (default: dcnn; `dynconv models` describes them)")
     p.add_argument("--color", choices=("ycbcr", "rgb", "hsv"), default="ycbcr")
     _threads_arg(p)
     p.set_defaults(func=_cmd_upscale)
@@ -214,16 +197,16 @@ def _add_upscale(sub):
 
 def _cmd_upscale(args) -> int:
     _set_threads(args.threads)
-    from dynconv import image, metrics
+    from dynconv import image, sr
 
     lr = image.read_image(args.input)  # a bad input fails before any weights load
-    method = resolve_method(args.model)
-    warning = integer_factor_warning(args.model, args.scale)
+    method = sr.resolve(args.model)
+    warning = sr.integer_factor_warning(args.model, args.scale)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    sr = metrics.upscale(lr, args.scale, method, color=args.color, name=args.input)
-    image.write_image(args.output, sr)
-    print(f"{args.input} {lr.shape[1]}x{lr.shape[0]} -> {args.output} {sr.shape[1]}x{sr.shape[0]} "
+    out = sr.upscale(lr, args.scale, method, color=args.color, name=args.input)
+    image.write_image(args.output, out)
+    print(f"{args.input} {lr.shape[1]}x{lr.shape[0]} -> {args.output} {out.shape[1]}x{out.shape[0]} "
           f"({method[0]}, x{args.scale:g}, {args.color})")
     return 0
 
@@ -235,7 +218,8 @@ def _add_demo(sub):
                        "(MATLAB bicubic), super-resolves it with bicubic and the shipped DCNN, and "
                        "writes side-by-side crops with Y-PSNR/SSIM in the titles.")
     p.add_argument("--out", default="demo.png", help="output PNG (default: demo.png)")
-    p.add_argument("--model", default="dcnn", help="model to show beside bicubic (default: dcnn)")
+    p.add_argument("--model", default="dcnn",
+                   help=f"method shown beside bicubic: {_method_names()} | PATH.npz (default: dcnn)")
     p.add_argument("--scale", type=_scale_arg, default=3.0)
     _threads_arg(p)
     p.set_defaults(func=_cmd_demo)
@@ -245,54 +229,67 @@ def _cmd_demo(args) -> int:
     _set_threads(args.threads)
     from dynconv.demo import run_demo
 
-    for line in run_demo(args.out, model=args.model, scale=args.scale, resolve=resolve_method):
+    for line in run_demo(args.out, model=args.model, scale=args.scale):
         print(line)
     return 0
 
 
 # --------------------------------------------------------------------------- models
 def _add_models(sub):
-    p = sub.add_parser("models", help="list the architectures and shipped weights")
+    p = sub.add_parser("models", help="list the registered methods, their architectures and weights")
     p.set_defaults(func=_cmd_models)
 
 
 def _cmd_models(args) -> int:
-    from dynconv import models
+    from dynconv import models, sr
 
-    rows = [("name", "arch", "params", "MACs/pixel", "weights", "Set5 PSNR (x2/x3/x4)")]
-    for name in sorted(set(models.PRETRAINED.values())):
-        path = models.WEIGHTS_DIR / f"{name}.npz"
+    rows = [("name", "file", "arch", "params", "MACs/pixel", "weights", "Set5 PSNR (x2/x3/x4)", "about")]
+    for e in sr.entries():
+        if e.name not in sr.SHIPPED:
+            rows.append((e.name, "-", "-", "-", "-", "-", "-", e.summary))
+            continue
+        path = sr.weights_path(e.name)
         if path.exists():
-            m = models.pretrained(name)
+            m = sr.load_model(e.name)
             scores = m.meta.get("scores", {}).get("Set5", {})
             s5 = "/".join(f"{scores[k]['psnr']:.2f}" if k in scores else "-" for k in ("x2", "x3", "x4"))
             status = "shipped"
         else:
-            m = models.build(models.SHIPPED_ARCHITECTURES[name])
+            m = models.build(models.SHIPPED_ARCHITECTURES[path.stem])
             s5, status = "-", "not shipped"
-        rows.append((name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}", status, s5))
-    for variant, m in (("srcnn 9-5-5", models.srcnn(f2=5)),):
-        rows.append((variant, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}", "architecture", "-"))
+        rows.append((e.name, path.name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}",
+                     status, s5, e.summary))
+    m = models.srcnn(f2=5)
+    rows.append(("srcnn 9-5-5", "-", m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}",
+                 "architecture", "-", "the paper's larger SRCNN"))
     width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, width)).rstrip())
-    print("MACs per output pixel on a 33x33 training window (valid convolutions).")
+    print("MACs per output pixel on a 33x33 training window (valid convolutions). Any PATH.npz checkpoint "
+          "is a method too.")
     return 0
 
 
 # --------------------------------------------------------------------------- reproduce
+def _reproduce_sections():
+    from dynconv.reproduce import SECTIONS
+
+    return SECTIONS
+
+
 def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="regenerate the paper's Tables 1-3 and figures beside its numbers",
                        description="Evaluates the shipped models (or --models-dir) with the standard "
                        "protocol (the code behind `dynconv evaluate`) and writes <table>.md, <table>.csv, "
                        "PNG figures, results.md (summary with models and wall times) and manifest.json "
                        "into --out. Tables 1 and 3 cover Set5 (with the paper's values) and Set14.")
-    p.add_argument("--table", choices=("1", "2", "3", "figures", "beyond", "all"), default="all",
+    p.add_argument("--table", choices=(*_reproduce_sections(), "all"), default="all",
                    help="what to produce (default: all)")
     p.add_argument("--data-dir", default=None, help="data folder (default: $DYNCONV_DATA or ../shared/data)")
     p.add_argument("--out", default="docs/results", help="output folder (default: docs/results)")
     p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="folder of <name>.npz weights (dcnn-x234, srcnn-x2, ...) used instead of the shipped ones")
+                   help="folder of <file>.npz weights (dcnn-x234.npz, srcnn-x2.npz, ...) used instead of the "
+                        "shipped ones")
     p.add_argument("--summary", default=None, metavar="FILE",
                    help="where the summary goes (default: <out>/results.md); links are relative to it")
     p.add_argument("--notes", default=None, metavar="FILE",
@@ -313,8 +310,7 @@ def _cmd_reproduce(args) -> int:
         if value is not None:
             argv += [flag, value]
     reproduce.run(args.table, args.out, data_dir=args.data_dir, models_dir=args.models_dir,
-                  command=shlex.join(argv), log=print, resolve=resolve_method,
-                  summary=args.summary, notes=args.notes)
+                  command=shlex.join(argv), log=print, summary=args.summary, notes=args.notes)
     return 0
 
 
@@ -335,7 +331,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _early_threads(argv):
+    """Apply ``--threads N`` before the parser (which reads the registry) imports numpy."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads", type=int, default=None)
+    known, _ = pre.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if known.threads is not None and known.threads >= 1:
+        _set_threads(known.threads)
+
+
 def main(argv=None) -> int:
+    try:
+        _early_threads(argv)
+    except SystemExit:  # a malformed --threads: the full parser reports it
+        pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,17 +1,15 @@
 """``dynconv demo``: super-resolve matplotlib's bundled sample photo — no data download needed.
 
 The photo (``grace_hopper.jpg``, 512×600) is the high-resolution reference. It goes through the
-standard protocol (:func:`dynconv.metrics.super_resolve`, colour mode ``ycbcr``): downscaled by
+standard protocol (:func:`dynconv.sr.super_resolve`, colour mode ``ycbcr``): downscaled by
 MATLAB's bicubic, upscaled by bicubic and by the model, scored on Y after shaving the border.
 The figure shows the same crop of the reference and of each estimate.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from dynconv import image, metrics
+from dynconv import image, metrics, sr
 
 #: Crop shown in the figure, (top, left, size) in reference pixels: the face and the insignia.
 CROP = (120, 150, 180)
@@ -24,21 +22,20 @@ def sample_image():
     return image.read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
-def run_demo(out="demo.png", model="dcnn", scale=3.0, resolve=None):
+def run_demo(out="demo.png", model="dcnn", scale=3.0):
     """Write the demo figure to ``out``; yields one line per method with its scores.
 
-    ``resolve`` turns a method name into ``(name, f)`` (the CLI passes its own, which knows the
-    shipped models); the default knows only the metrics methods.
+    ``model`` is any method spec :func:`dynconv.sr.resolve` accepts (a name, a ``.npz`` path, ...),
+    shown beside bicubic.
     """
     from dynconv import plotting
 
-    resolve = resolve or metrics.resolve_method
     hr = sample_image()
-    shave = math.ceil(scale)
+    shave = sr.shave_for(scale)
     panels = []
     for spec in ("bicubic", model):
-        name, fn = resolve(spec)
-        ref, sr_y, rgb = metrics.super_resolve(hr, scale, (name, fn), color="ycbcr", name="grace_hopper.jpg")
+        name, fn = sr.resolve(spec)
+        ref, sr_y, rgb = sr.super_resolve(hr, scale, (name, fn), color="ycbcr", name="grace_hopper.jpg")
         p, s = metrics.psnr(ref, sr_y, shave=shave), metrics.ssim(ref, sr_y, shave=shave)
         panels.append((f"{name} x{scale:g}\nY-PSNR {p:.2f} dB, SSIM {s:.4f}", rgb))
         yield f"{name:>12s}  x{scale:g}  Y-PSNR {p:.3f} dB  SSIM {s:.4f}"

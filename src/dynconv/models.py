@@ -1,14 +1,11 @@
-r"""The paper's networks — SRCNN (eqs 8–10) and DCNN (network A + B + dynamic layer) — and the
-one inference path every command uses.
+r"""The paper's networks: SRCNN (eqs 8–10) and DCNN (network A + B + dynamic layer).
 
 A :class:`Model` is a :class:`~dynconv.graph.Graph` from ``"x"`` (N, 1, H, W), the
 bicubic-upsampled Y channel scaled to [0, 1], to its output node :attr:`Model.output`
 (``"conv3"`` for SRCNN, ``"dyn"`` for DCNN, ``"y"`` for residual networks, where ``y`` adds the
-input back), plus the JSON configuration that rebuilds it. Convolutions are *valid* (no padding) in training, exactly as in SRCNN: a 33×33
-sub-image gives a 21×21 output for 9-1-5. At inference :meth:`Model.predict` pads the image
-symmetrically by the receptive-field radius instead of zero-padding every layer, so border
-pixels see image-like context rather than zeros; with ``padding="same"`` the layers pad with
-zeros, as the paper does at test time.
+input back), plus the JSON configuration that rebuilds it. Convolutions are *valid* (no
+padding) in training, exactly as in SRCNN: a 33×33 sub-image gives a 21×21 output for 9-1-5.
+Whole images go through :mod:`dynconv.inference` (:meth:`Model.predict`).
 
 The dynamic network (DCNN)
 --------------------------
@@ -19,7 +16,7 @@ The dynamic network (DCNN)
   :class:`~dynconv.layers.DynamicConv2D` as the per-sample kernel k^t and bias.
 * **The dynamic layer** applies eq 5; eq 7's per-sample gradient trains B end to end.
 
-Design choices the issue asks to document:
+Design choices:
 
 (i)  B is an ordinary differentiable graph ending in a ``Linear`` whose output *is* the flat
      kernel, so eq 7's ``dk`` flows straight into B's parameters.
@@ -28,12 +25,12 @@ Design choices the issue asks to document:
      :math:`k^t = W_3 + \Delta W(x^t)` with :math:`\Delta W = 0` at step 0, so a fresh DCNN
      *is* a static SRCNN and training can only add what the dynamic part buys.
 (iii) B pools over a fixed window: the ``window``×``window`` training sub-image (33×33). At
-     inference :meth:`Model.predict` never shows B a whole image: it cuts the image into the
-     same 33×33 windows (stride ``window_stride``), so B's pooled statistics have the
-     distribution they had in training, and blends the overlapping outputs with a
-     triangular weight. Because eq 5 is linear in k, blending outputs equals applying, at
-     each pixel, the blend of the neighbouring windows' kernels: the reconstruction kernel
-     varies smoothly across the image instead of jumping at tile borders.
+     inference (:mod:`dynconv.inference`) B never sees a whole image: the image is cut into
+     the same 33×33 windows (stride ``window_stride``), so B's pooled statistics have the
+     distribution they had in training, and the overlapping outputs are blended with a
+     triangular weight: the reconstruction kernel varies smoothly across the image instead of
+     jumping at tile borders. The builder exports the nodes inference feeds per window as
+     :attr:`Model.parts` (:class:`DynamicParts`).
 
 ``variant="scale"`` (an ablation, not the paper's) also gives B's first ``Linear`` a one-hot
 of the upscaling factor.
@@ -62,13 +59,12 @@ window at inference.
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import os
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from dynconv import inference
 from dynconv.graph import Graph
 from dynconv.layers import (
     Add,
@@ -84,11 +80,44 @@ from dynconv.layers import (
     ReLU,
 )
 
-__all__ = ["Model", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT", "PRETRAINED",
-           "pretrained", "sr_method"]
+__all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT",
+           "SHIPPED_ARCHITECTURES"]
 
 #: The scales a ``variant="scale"`` DCNN knows, in one-hot order.
 SCALES_ONE_HOT = (2, 3, 4)
+
+# Node names of the DCNN that code outside the builders addresses; the builders use them too.
+A_RELU1, A_RELU2 = "relu1", "relu2"  # A's feature maps after layer 1 and layer 2
+B_FEATURES = "b_relu2"  # B's feature maps before global pooling
+B_POOL = "b_pool"  # B's pooled features
+B_KERNELS = "b_fc2"  # the flat kernel and bias of the reconstruction layer, one row per sample
+
+
+class DynamicParts(NamedTuple):
+    """The nodes of a dynamic model that windowed inference feeds and reads (set by :func:`dcnn`).
+
+    Attributes
+    ----------
+    shared : str
+        A's feature map that feeds the first dynamic layer (computed once per image region).
+    shared_margin : int
+        Its crop for one window is ``window - 2 radius + shared_margin`` pixels wide.
+    b_features : str
+        B's feature maps before global pooling.
+    b_pool : str
+        B's pooled features (fed per window as a box mean of ``b_features``).
+    b_pool_size : int
+        The side of ``b_features`` over one window (the box the pooling averages).
+    b_kernels : str
+        The reconstruction layer's flat kernels and bias, one row per window.
+    """
+
+    shared: str
+    shared_margin: int
+    b_features: str
+    b_pool: str
+    b_pool_size: int
+    b_kernels: str
 
 
 class Model:
@@ -106,10 +135,19 @@ class Model:
     window : int or None
         For dynamic networks, the input window network B pools over (the training sub-image
         size); None for static networks.
+    parts : DynamicParts or None
+        For dynamic networks, the nodes windowed inference addresses.
+    meta : dict
+        What a checkpoint recorded beside the weights (scores, training run); ``{}`` when built.
+    step : int
+        The training step the weights are from (0 when built).
     """
 
-    def __init__(self, graph, config, radius, window=None):
+    def __init__(self, graph, config, radius, window=None, parts=None):
         self.graph, self.config, self.radius, self.window = graph, config, int(radius), window
+        self.parts = parts
+        self.meta: dict = {}
+        self.step: int = 0
         (self.output,) = graph.outputs
 
     @property
@@ -152,158 +190,11 @@ class Model:
 
     # ------------------------------------------------------------------ inference
     def predict(self, image, scale=None, *, tile=None, batch=64):
-        """Super-resolve one bicubic-upsampled channel.
+        """Super-resolve one bicubic-upsampled channel: :func:`dynconv.inference.predict`.
 
-        Parameters
-        ----------
-        image : ndarray (H, W)
-            The bicubic-upsampled channel in [0, 1] (float).
-        scale : float, optional
-            The upscaling factor (needed only by ``variant="scale"`` models).
-        tile : int, optional
-            Output tile size: memory stays bounded for any image size, and tiled and untiled
-            results agree to rounding. Static models run untiled when None; dynamic models
-            always use tiles (512 when None) of their training windows (see the module
-            docstring).
-        batch : int
-            Windows per forward pass for tiled inference.
-
-        Returns
-        -------
-        ndarray (H, W), float64 — the network's estimate (not clipped).
+        ``image`` (H, W) in [0, 1]; returns the float64 estimate (H, W), not clipped.
         """
-        image = np.asarray(image, dtype=np.float64)
-        if image.ndim != 2 or min(image.shape) < 1:
-            raise ValueError(f"image must be a non-empty 2-D array (H, W), got shape {image.shape}")
-        dtype = self.graph.dtype
-        if not self.valid:
-            return self._run(image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
-        r = self.radius
-        if self.dynamic:
-            return self._predict_windows(image, scale, batch, tile or 512)
-        if tile is None:
-            padded = np.pad(image, r, mode="symmetric")
-            return self._run(padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
-        return self._predict_tiles(image, scale, int(tile), batch)
-
-    def as_method(self, name=None, *, tile=256):
-        """``(name, f(up, scale) -> sr)``: :meth:`predict` on the 0–255 scale, the form
-        :func:`dynconv.metrics.evaluate` and :func:`dynconv.metrics.upscale` take."""
-
-        def run(up, scale):
-            return self.predict(np.asarray(up, dtype=np.float64) / 255.0, scale, tile=tile) * 255.0
-
-        return (name or self.name), run
-
-    def _run(self, x, scale):
-        return self.graph.evaluate(self.feeds(x, scale), [self.output])[self.output]
-
-    def _predict_tiles(self, image, scale, tile, batch):
-        """Static model: non-overlapping output tiles, each computed from its padded context."""
-        if tile < 1:
-            raise ValueError(f"tile must be a positive int, got {tile}")
-        H, W = image.shape
-        r = self.radius
-        padded = _pad_to(image, r, -(-H // tile) * tile, -(-W // tile) * tile)
-        out = np.zeros((H, W))
-        starts = [(i, j) for i in range(0, H, tile) for j in range(0, W, tile)]
-        for b0 in range(0, len(starts), batch):
-            group = starts[b0:b0 + batch]
-            x = np.stack([padded[i:i + tile + 2 * r, j:j + tile + 2 * r] for i, j in group])
-            y = self._run(x[:, None].astype(self.graph.dtype), scale)
-            for (i, j), yt in zip(group, y[:, 0]):
-                h, w = min(tile, H - i), min(tile, W - j)
-                out[i:i + h, j:j + w] = yt[:h, :w]
-        return out
-
-    def window_grid(self, image):
-        """The windows a dynamic model's :meth:`predict` uses on ``image`` (H, W).
-
-        Returns ``(padded, rows, cols)``: the image padded symmetrically by the receptive-field
-        radius (and up to one window's output size), and the top-left corners of the
-        ``window``×``window`` crops in it — every ``window_stride`` pixels, the last flush
-        with the border. Crop ``(i, j)`` produces output pixels ``[i, i + L) × [j, j + L)``
-        with ``L = window - 2 radius``.
-        """
-        if not self.dynamic:
-            raise ValueError(f"{self.name} is a static model: it has no windows")
-        H, W = image.shape
-        L = self.window - 2 * self.radius
-        stride = int(self.config.get("window_stride") or max(1, L // 2))
-
-        def starts(n):
-            s = list(range(0, n - L + 1, stride))
-            return s if s[-1] == n - L else s + [n - L]
-
-        return _pad_to(image, self.radius, L, L), starts(max(H, L)), starts(max(W, L))
-
-    def _predict_windows(self, image, scale, batch, tile):
-        """Dynamic model: B's kernels per training-size window, outputs blended across windows.
-
-        Exactly what the network computes on each ``window``×``window`` crop — the crops B saw
-        in training — without recomputing the convolutions for every overlapping crop: A's
-        and B's convolutions are translation-invariant, so they run once per region; B's
-        global pooling over a crop is a box mean of its feature maps (an integral image); only
-        the fully-connected part of B and the dynamic layer run per window. The window grid is
-        global, and the image is processed in ``tile``×``tile`` output regions, each computing
-        every window that touches it: memory stays bounded and the result does not depend on
-        the tile size.
-        """
-        H, W = image.shape
-        L = self.window - 2 * self.radius  # a window's output size
-        padded, rows, cols = self.window_grid(image)
-        Hc, Wc = max(H, L), max(W, L)
-        out = np.empty((Hc, Wc))
-        tile = max(int(tile), L)
-        for y0 in range(0, Hc, tile):
-            for x0 in range(0, Wc, tile):
-                y1, x1 = min(Hc, y0 + tile), min(Wc, x0 + tile)
-                si = [i for i in rows if y0 - L < i < y1]
-                sj = [j for j in cols if x0 - L < j < x1]
-                acc, norm = self._window_region(padded, si, sj, scale, batch)
-                out[y0:y1, x0:x1] = (acc / norm)[y0 - si[0]:y1 - si[0], x0 - sj[0]:x1 - sj[0]]
-        return out[:H, :W]
-
-    def _window_region(self, padded, si, sj, scale, batch):
-        """Blended outputs of the windows at rows ``si`` × columns ``sj`` (padded-image
-        coordinates of their top-left corners), on the region they cover."""
-        c = self.config
-        r, win = self.radius, self.window
-        L = win - 2 * r
-        # A's shared features: what feeds the first dynamic layer, cropped per window.
-        shared, fa = ("relu2", L + c["f3"] - 1)
-        if "conv2" in c.get("dynamic_layers", ()):
-            shared, fa = ("relu1", fa + c["f2"] - 1)
-        nb = win - c["b_kernel"] + 1  # B's feature crop that the pooling averages
-        r0, c0 = si[0], sj[0]
-        region = padded[r0:si[-1] + win, c0:sj[-1] + win]
-        dtype = self.graph.dtype
-        full = self.graph.evaluate({"x": region[None, None].astype(dtype)}, [shared, "b_relu2"])
-        feat, bfeat = full[shared][0], full["b_relu2"][0]
-        integral = np.zeros((bfeat.shape[0], bfeat.shape[1] + 1, bfeat.shape[2] + 1))
-        integral[:, 1:, 1:] = bfeat.astype(np.float64).cumsum(1).cumsum(2)
-        ramp = np.minimum(np.arange(1, L + 1), np.arange(L, 0, -1)).astype(np.float64)
-        weight = np.outer(ramp, ramp)
-        acc = np.zeros((si[-1] - r0 + L, sj[-1] - c0 + L))
-        norm = np.zeros_like(acc)
-        pos = [(i - r0, j - c0) for i in si for j in sj]
-        for b0 in range(0, len(pos), batch):
-            group = pos[b0:b0 + batch]
-            ii, jj = np.array([p[0] for p in group]), np.array([p[1] for p in group])
-            box = (integral[:, ii + nb, jj + nb] - integral[:, ii, jj + nb]
-                   - integral[:, ii + nb, jj] + integral[:, ii, jj])
-            feeds = {
-                "b_pool": (box.T / nb**2).astype(dtype),
-                shared: np.stack([feat[:, i:i + fa, j:j + fa] for i, j in group]),
-                "x": np.stack([region[i:i + win, j:j + win] for i, j in group])[:, None].astype(dtype),
-            }
-            if c.get("variant") == "scale":
-                feeds["scale"] = scale_one_hot(scale, len(group), dtype)
-            y = self.graph.evaluate(feeds, [self.output])[self.output]
-            for (i, j), yt in zip(group, y[:, 0]):
-                acc[i:i + L, j:j + L] += weight * yt
-                norm[i:i + L, j:j + L] += weight
-        return acc, norm
+        return inference.predict(self, image, scale, tile=tile, batch=batch)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, step=0, optimizer=None, meta=None):
@@ -326,8 +217,8 @@ class Model:
         config = {k: v for k, v in ckpt.config.items() if k != "meta"}
         model = build(config)
         checkpoint.load(path, into=model.graph, optimizer=optimizer)
-        model.meta = ckpt.config.get("meta", {})
-        model.step = ckpt.step
+        model.meta = dict(ckpt.config.get("meta") or {})
+        model.step = int(ckpt.step)
         return model
 
 
@@ -347,14 +238,6 @@ def scale_one_hot(scale, n, dtype):
     return out
 
 
-def _pad_to(image, r, min_h, min_w):
-    """Symmetric padding by ``r``, plus bottom/right padding so the image is at least
-    ``min_h``×``min_w`` before the ``r`` border."""
-    H, W = image.shape
-    extra_h, extra_w = max(0, min_h - H), max(0, min_w - W)
-    return np.pad(image, ((r, r + extra_h), (r, r + extra_w)), mode="symmetric")
-
-
 # ---------------------------------------------------------------------- builders
 def _odd(name, f):
     if not (isinstance(f, int) and f >= 1 and f % 2 == 1):
@@ -368,13 +251,13 @@ def _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype, dynamic_conv2=
     generate that layer's kernels, starting from this one)."""
     pad = (lambda f: (f - 1) // 2) if padding == "same" else (lambda f: 0)
     g.add("conv1", Conv2D(1, n1, f1, pad=pad(f1), init=init, std=std, rng=rng, dtype=dtype), ["x"])
-    g.add("relu1", ReLU(), ["conv1"])
+    g.add(A_RELU1, ReLU(), ["conv1"])
     conv2 = Conv2D(n1, n2, f2, pad=pad(f2), init=init, std=std, rng=rng, dtype=dtype)
     if dynamic_conv2:
-        return "relu1", conv2.params["w"]
-    g.add("conv2", conv2, ["relu1"])
-    g.add("relu2", ReLU(), ["conv2"])
-    return "relu2", None
+        return A_RELU1, conv2.params["w"]
+    g.add("conv2", conv2, [A_RELU1])
+    g.add(A_RELU2, ReLU(), ["conv2"])
+    return A_RELU2, None
 
 
 def _init3(init, std, residual):
@@ -500,11 +383,11 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     g.add("b_conv1", conv_b1, ["x"])
     g.add("b_relu1", ReLU(), ["b_conv1"])
     g.add("b_conv2", Conv2D(b_channels, b_channels, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
-    g.add("b_relu2", ReLU(), ["b_conv2"])
-    g.add("b_pool", GlobalAvgPool2D(), ["b_relu2"])
-    features = ["b_pool"]
+    g.add(B_FEATURES, ReLU(), ["b_conv2"])
+    g.add(B_POOL, GlobalAvgPool2D(), [B_FEATURES])
+    features = [B_POOL]
     if b_log:
-        g.add("b_log", Log1p(b_log_eps), ["b_pool"])
+        g.add("b_log", Log1p(b_log_eps), [B_POOL])
         features = ["b_log"]
     n_in = b_channels
     if b_periods:
@@ -536,16 +419,21 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         dyn2 = DynamicConv2D(n1, n2, f2, bias=True)
         head("b_fc2_conv2", dyn2, lambda: w2)
         g.add("conv2", dyn2, [feat, "b_fc2_conv2"])
-        g.add("relu2", ReLU(), ["conv2"])
-        feat = "relu2"
+        g.add(A_RELU2, ReLU(), ["conv2"])
+        feat = A_RELU2
     dyn = DynamicConv2D(n2, 1, f3, bias=True)
-    head("b_fc2", dyn, lambda: Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng,
-                                      dtype=dtype).params["w"])
+    head(B_KERNELS, dyn, lambda: Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng,
+                                        dtype=dtype).params["w"])
     out = "dyn"
-    g.add(out, dyn, [feat, "b_fc2"])
+    g.add(out, dyn, [feat, B_KERNELS])
     if residual:
         _residual(g, out, radius, padding)
-    return Model(g, config, radius, window=window)
+    # What windowed inference feeds per window: A's features from the first dynamic layer's input
+    # (cropped with the margin of the dynamic layers' kernels) and B's pooled features.
+    shared, margin = (A_RELU1, f2 - 1 + f3 - 1) if w2 is not None else (A_RELU2, f3 - 1)
+    parts = DynamicParts(shared=shared, shared_margin=margin, b_features=B_FEATURES, b_pool=B_POOL,
+                         b_pool_size=window - b_kernel + 1, b_kernels=B_KERNELS)
+    return Model(g, config, radius, window=window, parts=parts)
 
 
 ARCHITECTURES = {"srcnn": srcnn, "dcnn": dcnn}
@@ -564,26 +452,7 @@ def build(config):
         raise ValueError(f"bad {arch} config {json.dumps(config)}: {exc}") from None
 
 
-# ---------------------------------------------------------------------- shipped weights
-#: Package folder of the shipped weights (``<name>.npz``; each header holds its config,
-#: seed, training wall time and measured Set5/Set14 scores). ``$DYNCONV_WEIGHTS`` points the
-#: model names at another folder (e.g. weights you trained yourself).
-WEIGHTS_DIR = Path(os.environ.get("DYNCONV_WEIGHTS") or Path(__file__).resolve().parent / "weights")
-
-#: Names ``--model``/``--method`` accept, and the weight file each one loads.
-PRETRAINED = {
-    "dcnn": "dcnn-x234",
-    "dcnn-x234": "dcnn-x234",
-    "srcnn-x2": "srcnn-x2",
-    "srcnn-x3": "srcnn-x3",
-    "srcnn-x4": "srcnn-x4",
-    "srcnn-x234": "srcnn-x234",
-    # Ablation, not the paper's design: B is also told the scale (needs --scale at inference).
-    "dcnn-scale": "dcnn-scale-x234",
-    "dcnn-scale-x234": "dcnn-scale-x234",
-}
-
-
+# ---------------------------------------------------------------------- shipped architectures
 #: The architecture of each shipped model (what ``configs/<name>.toml`` trains), so that
 #: ``dynconv models`` can describe weights that are not shipped in a build.
 SHIPPED_ARCHITECTURES = {
@@ -595,32 +464,3 @@ SHIPPED_ARCHITECTURES = {
     "srcnn-x234": {"arch": "srcnn", "residual": True, "name": "srcnn-x234"},
     "dcnn-scale-x234": {"arch": "dcnn", "residual": True, "variant": "scale", "name": "dcnn-scale-x234"},
 }
-
-
-def is_model_spec(spec):
-    """True for a shipped model name or a path to a ``.npz`` checkpoint."""
-    return isinstance(spec, (str, Path)) and (str(spec) in PRETRAINED or str(spec).endswith(".npz"))
-
-
-@functools.lru_cache(maxsize=8)
-def pretrained(spec):
-    """Load a shipped model by name (see :data:`PRETRAINED`) or any checkpoint by path."""
-    spec = str(spec)
-    if spec in PRETRAINED:
-        path = WEIGHTS_DIR / f"{PRETRAINED[spec]}.npz"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"the weights of {spec!r} are not shipped in this build ({path}); train them with "
-                f"`dynconv train --config configs/{PRETRAINED[spec]}.toml`")
-        return Model.load(path)
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    return Model.load(path)
-
-
-def sr_method(spec, *, tile=256):
-    """``(name, f(up, scale) -> sr)`` for :func:`dynconv.metrics.evaluate` and
-    :func:`dynconv.metrics.upscale`: the model's :meth:`Model.predict` on the 0–255 scale."""
-    model = pretrained(spec)
-    return model.as_method(str(spec) if str(spec) in PRETRAINED else None, tile=tile)

@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from dynconv import data as D
-from dynconv import metrics as M
-from dynconv import models
+from dynconv import models, sr
 from dynconv.layers import EuclideanLoss, MSELoss
 from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR
 
@@ -141,8 +140,7 @@ def make_loss(name):
 
 def set5_psnr(model, scales, dataset="Set5", data_dir=None):
     """Mean Y PSNR of ``model`` on ``dataset`` per scale: ``{scale: psnr}``."""
-    recs = M.evaluate(datasets=[dataset], scales=scales, methods=[model.as_method()],
-                      metrics=("psnr",), data_dir=data_dir)
+    recs = sr.evaluate(datasets=[dataset], scales=scales, methods=[model], metrics=("psnr",), data_dir=data_dir)
     return {r["scale"]: r["psnr"] for r in recs if r["image"] == "mean"}
 
 
@@ -342,8 +340,8 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
 
 def final_scores(model, scales, datasets, data_dir=None):
     """``{dataset: {"x2": {"psnr":..., "ssim":...}, ...}}`` means, standard protocol."""
-    recs = M.evaluate(datasets=list(datasets), scales=scales, methods=[model.as_method()],
-                      metrics=("psnr", "ssim"), data_dir=data_dir)
+    recs = sr.evaluate(datasets=list(datasets), scales=scales, methods=[model], metrics=("psnr", "ssim"),
+                       data_dir=data_dir)
     out = {}
     for r in recs:
         if r["image"] == "mean":

@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dynconv import metrics, models, reproduce
+from dynconv import metrics, models, reproduce, sr
 from dynconv.cli import main
 
 STAND_INS = ("srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "dcnn-x234")
@@ -57,7 +57,7 @@ def _method(name, models_dir):
     (``dcnn`` is the file ``dcnn-x234.npz``)."""
     if name == "bicubic":
         return "bicubic"
-    return name, models.sr_method(str(reproduce.weights_path(name, models_dir)))[1]
+    return name, sr.resolve(str(sr.weights_path(name, models_dir)))[1]
 
 
 def _read_csv(path):
@@ -115,18 +115,6 @@ def test_missing_weights_is_one_line_naming_the_file_and_the_train_command(tmp_p
     assert not out.exists()  # checked before any work
 
 
-def test_window_kernels_of_a_fresh_dcnn_are_its_static_kernel(rng):
-    # At step 0 B's last layer has zero weights, so every window gets the bias: the static kernel.
-    m = models.dcnn(n1=8, n2=4, residual=True)
-    k, b = reproduce.window_kernels(m, rng.random((40, 52)), 3)
-    w = m.graph.nodes["b_fc2"].layer.params["b"]
-    assert k.shape[1:] == (4, 5, 5) and len(k) == len(b) > 1
-    np.testing.assert_array_equal(k, np.broadcast_to(w[:-1].reshape(4, 5, 5), k.shape))
-    np.testing.assert_array_equal(b, w[-1])
-    with pytest.raises(ValueError, match="not a dynamic model"):
-        reproduce.window_kernels(models.srcnn(n1=8, n2=4), np.zeros((40, 40)))
-
-
 # --------------------------------------------------------------------------- reduced data
 @pytest.mark.data
 def test_table3_cli_numbers_are_the_evaluate_numbers(tmp_path, capsys, small_data, models_dir):
@@ -140,7 +128,7 @@ def test_table3_cli_numbers_are_the_evaluate_numbers(tmp_path, capsys, small_dat
 
     names = ["bicubic", "srcnn-x2", "srcnn-x3", "srcnn-x4", "dcnn", "srcnn-x234"]
     for ds in ("Set5", "Set14"):
-        direct = metrics.evaluate([ds], [2, 3, 4], [_method(n, models_dir) for n in names], ("psnr", "ssim"),
+        direct = sr.evaluate([ds], [2, 3, 4], [_method(n, models_dir) for n in names], ("psnr", "ssim"),
                                   data_dir=small_data)
         means = {(r["scale"], r["method"]): r for r in direct if r["image"] == "mean"}
         rows = _read_csv(out / f"table3_{ds.lower()}.csv")
@@ -190,7 +178,7 @@ def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data,
     bird2 = t1[0]
     assert float(bird2["bicubic_psnr_paper"]) == 36.808 and float(bird2["cnn_msssim_paper"]) == 0.9991
     assert float(bird2["bicubic_psnr"]) == pytest.approx(36.806, abs=1e-3)  # the data README's value
-    x3 = metrics.evaluate(["Set5"], [3], ["bicubic", _method("srcnn-x3", models_dir)], data_dir=small_data)
+    x3 = sr.evaluate(["Set5"], [3], ["bicubic", _method("srcnn-x3", models_dir)], data_dir=small_data)
     by = {(r["image"], r["method"]): r for r in x3}
     for r in t1[4:8]:
         for k in metrics.METRICS:
@@ -204,7 +192,7 @@ def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data,
     assert float(t2[("woman", "rgb", "psnr")]["srcnn-x3_paper"]) == 31.311
     assert t2[("woman", "rgb", "msssim")]["srcnn-x3_paper"] == "" and t2[("woman", "hsv", "wpsnr")]["bicubic_paper"] == ""
     assert t2[("woman", "rgb", "psnr")]["dcnn_paper"] == ""
-    rgb = metrics.evaluate(["Set5"], [3], [_method("srcnn-x3", models_dir)], data_dir=small_data, color="rgb")
+    rgb = sr.evaluate(["Set5"], [3], [_method("srcnn-x3", models_dir)], data_dir=small_data, color="rgb")
     assert float(t2[("butterfly", "rgb", "ssim")]["srcnn-x3"]) == next(
         r["ssim"] for r in rgb if r["image"] == "butterfly")
 

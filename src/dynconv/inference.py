@@ -1,0 +1,217 @@
+r"""Whole-image inference: the one path from a bicubic-upsampled channel to a model's estimate.
+
+Networks are *valid* (unpadded) in training, exactly as in SRCNN: a 33×33 sub-image gives a
+21×21 output for 9-1-5. At inference :func:`predict` pads the image symmetrically by the
+receptive-field radius instead of zero-padding every layer, so border pixels see image-like
+context rather than zeros (with ``padding="same"`` the layers pad with zeros, as the paper does
+at test time).
+
+* **Static models** run on the whole image, or in non-overlapping output tiles each computed
+  from its padded context (memory stays bounded; tiled and untiled results agree to rounding).
+* **Dynamic models** never show network B a whole image: B pooled over 33×33 training windows,
+  so the image is cut into the same windows (:func:`window_grid`) and the overlapping outputs
+  are blended with a triangular weight. Because eq 5 is linear in k, blending outputs equals
+  applying, at each pixel, the blend of the neighbouring windows' kernels. A's and B's
+  convolutions are translation-invariant, so they run once per image region; B's global pooling
+  over a window is a box mean of its feature maps (an integral image); only B's dense part and
+  the dynamic layers run per window.
+
+This module reaches a dynamic model's nodes only through ``model.parts``
+(:class:`dynconv.models.DynamicParts`), the names its builder exports.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["predict", "window_grid", "window_kernels", "pad_to"]
+
+
+def pad_to(image, r, min_h, min_w):
+    """Symmetric padding by ``r``, plus bottom/right padding so the image is at least
+    ``min_h``×``min_w`` before the ``r`` border."""
+    H, W = image.shape
+    extra_h, extra_w = max(0, min_h - H), max(0, min_w - W)
+    return np.pad(image, ((r, r + extra_h), (r, r + extra_w)), mode="symmetric")
+
+
+def _run(model, x, scale):
+    return model.graph.evaluate(model.feeds(x, scale), [model.output])[model.output]
+
+
+def predict(model, image, scale=None, *, tile=None, batch=64):
+    """Super-resolve one bicubic-upsampled channel with ``model``.
+
+    Parameters
+    ----------
+    model : dynconv.models.Model
+    image : ndarray (H, W)
+        The bicubic-upsampled channel in [0, 1] (float).
+    scale : float, optional
+        The upscaling factor (needed only by ``variant="scale"`` models).
+    tile : int, optional
+        Output tile size: memory stays bounded for any image size, and tiled and untiled
+        results agree to rounding. Static models run untiled when None; dynamic models always
+        use tiles (512 when None) of their training windows.
+    batch : int
+        Windows (or tiles) per forward pass.
+
+    Returns
+    -------
+    ndarray (H, W), float64 — the network's estimate (not clipped).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2 or min(image.shape) < 1:
+        raise ValueError(f"image must be a non-empty 2-D array (H, W), got shape {image.shape}")
+    dtype = model.graph.dtype
+    if not model.valid:
+        return _run(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+    if model.dynamic:
+        return _predict_windows(model, image, scale, batch, tile or 512)
+    if tile is None:
+        padded = np.pad(image, model.radius, mode="symmetric")
+        return _run(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+    return _predict_tiles(model, image, scale, int(tile), batch)
+
+
+def _predict_tiles(model, image, scale, tile, batch):
+    """Static model: non-overlapping output tiles, each computed from its padded context."""
+    if tile < 1:
+        raise ValueError(f"tile must be a positive int, got {tile}")
+    H, W = image.shape
+    r = model.radius
+    padded = pad_to(image, r, -(-H // tile) * tile, -(-W // tile) * tile)
+    out = np.zeros((H, W))
+    starts = [(i, j) for i in range(0, H, tile) for j in range(0, W, tile)]
+    for b0 in range(0, len(starts), batch):
+        group = starts[b0:b0 + batch]
+        x = np.stack([padded[i:i + tile + 2 * r, j:j + tile + 2 * r] for i, j in group])
+        y = _run(model, x[:, None].astype(model.graph.dtype), scale)
+        for (i, j), yt in zip(group, y[:, 0]):
+            h, w = min(tile, H - i), min(tile, W - j)
+            out[i:i + h, j:j + w] = yt[:h, :w]
+    return out
+
+
+def window_grid(model, image):
+    """The windows a dynamic model's :func:`predict` uses on ``image`` (H, W).
+
+    Returns ``(padded, rows, cols)``: the image padded symmetrically by the receptive-field
+    radius (and up to one window's output size), and the top-left corners of the
+    ``window``×``window`` crops in it — every ``window_stride`` pixels, the last flush with the
+    border. Crop ``(i, j)`` produces output pixels ``[i, i + L) × [j, j + L)`` with
+    ``L = window - 2 radius``.
+    """
+    if not model.dynamic:
+        raise ValueError(f"{model.name} is a static model: it has no windows")
+    H, W = np.shape(image)
+    L = model.window - 2 * model.radius
+    stride = int(model.config.get("window_stride") or max(1, L // 2))
+
+    def starts(n):
+        s = list(range(0, n - L + 1, stride))
+        return s if s[-1] == n - L else s + [n - L]
+
+    return pad_to(np.asarray(image), model.radius, L, L), starts(max(H, L)), starts(max(W, L))
+
+
+def _predict_windows(model, image, scale, batch, tile):
+    """Dynamic model: B's kernels per training-size window, outputs blended across windows.
+
+    The window grid is global, and the image is processed in ``tile``×``tile`` output regions,
+    each computing every window that touches it: memory stays bounded and the result does not
+    depend on the tile size.
+    """
+    H, W = image.shape
+    L = model.window - 2 * model.radius  # a window's output size
+    padded, rows, cols = window_grid(model, image)
+    Hc, Wc = max(H, L), max(W, L)
+    out = np.empty((Hc, Wc))
+    tile = max(int(tile), L)
+    for y0 in range(0, Hc, tile):
+        for x0 in range(0, Wc, tile):
+            y1, x1 = min(Hc, y0 + tile), min(Wc, x0 + tile)
+            si = [i for i in rows if y0 - L < i < y1]
+            sj = [j for j in cols if x0 - L < j < x1]
+            acc, norm = _window_region(model, padded, si, sj, scale, batch)
+            out[y0:y1, x0:x1] = (acc / norm)[y0 - si[0]:y1 - si[0], x0 - sj[0]:x1 - sj[0]]
+    return out[:H, :W]
+
+
+def _box_means(feat, nb):
+    """``box(ii, jj)``: the mean of ``feat`` (C, h, w) over the ``nb``×``nb`` boxes with top-left
+    corners ``(ii, jj)``, as (len(ii), C), from one integral image."""
+    integral = np.zeros((feat.shape[0], feat.shape[1] + 1, feat.shape[2] + 1))
+    integral[:, 1:, 1:] = feat.astype(np.float64).cumsum(1).cumsum(2)
+
+    def box(ii, jj):
+        s = (integral[:, ii + nb, jj + nb] - integral[:, ii, jj + nb]
+             - integral[:, ii + nb, jj] + integral[:, ii, jj])
+        return s.T / nb**2
+
+    return box
+
+
+def _window_region(model, padded, si, sj, scale, batch):
+    """Blended outputs of the windows at rows ``si`` × columns ``sj`` (padded-image
+    coordinates of their top-left corners), on the region they cover."""
+    parts, win = model.parts, model.window
+    L = win - 2 * model.radius
+    fa = L + parts.shared_margin  # A's shared feature crop of one window
+    r0, c0 = si[0], sj[0]
+    region = padded[r0:si[-1] + win, c0:sj[-1] + win]
+    dtype = model.graph.dtype
+    full = model.graph.evaluate({"x": region[None, None].astype(dtype)}, [parts.shared, parts.b_features])
+    feat = full[parts.shared][0]
+    box = _box_means(full[parts.b_features][0], parts.b_pool_size)
+    ramp = np.minimum(np.arange(1, L + 1), np.arange(L, 0, -1)).astype(np.float64)
+    weight = np.outer(ramp, ramp)
+    acc = np.zeros((si[-1] - r0 + L, sj[-1] - c0 + L))
+    norm = np.zeros_like(acc)
+    pos = [(i - r0, j - c0) for i in si for j in sj]
+    for b0 in range(0, len(pos), batch):
+        group = pos[b0:b0 + batch]
+        ii, jj = np.array([p[0] for p in group]), np.array([p[1] for p in group])
+        x = np.stack([region[i:i + win, j:j + win] for i, j in group])[:, None].astype(dtype)
+        feeds = model.feeds(x, scale)
+        feeds[parts.b_pool] = box(ii, jj).astype(dtype)
+        feeds[parts.shared] = np.stack([feat[:, i:i + fa, j:j + fa] for i, j in group])
+        y = model.graph.evaluate(feeds, [model.output])[model.output]
+        for (i, j), yt in zip(group, y[:, 0]):
+            acc[i:i + L, j:j + L] += weight * yt
+            norm[i:i + L, j:j + L] += weight
+    return acc, norm
+
+
+def window_kernels(model, up, scale=None, batch=64):
+    """The reconstruction kernels network B generates for an image, window by window.
+
+    The windows are those :func:`predict` uses (:func:`window_grid`).
+
+    Parameters
+    ----------
+    model : Model
+        A dynamic model (``model.dynamic``).
+    up : ndarray (H, W)
+        The bicubic-upsampled channel in [0, 1].
+    scale : float, optional
+        Needed by ``variant="scale"`` models.
+
+    Returns
+    -------
+    kernels : ndarray (N, n2, f3, f3)
+        Per window, the kernel applied to A's n2 feature maps.
+    bias : ndarray (N,)
+    """
+    if not model.dynamic:
+        raise ValueError(f"{model.name} is not a dynamic model; it has no kernel-generating network")
+    win, node = model.window, model.parts.b_kernels
+    padded, rows, cols = window_grid(model, np.asarray(up, dtype=np.float64))
+    pos = [(i, j) for i in rows for j in cols]
+    flat = []
+    for b0 in range(0, len(pos), batch):
+        x = np.stack([padded[i:i + win, j:j + win] for i, j in pos[b0:b0 + batch]])[:, None]
+        feeds = model.feeds(x.astype(model.graph.dtype), scale)
+        flat.append(model.graph.evaluate(feeds, [node])[node].astype(np.float64))
+    flat = np.concatenate(flat)
+    n2, f3 = model.config["n2"], model.config["f3"]
+    return flat[:, :n2 * f3 * f3].reshape(-1, n2, f3, f3), flat[:, n2 * f3 * f3]

@@ -1,0 +1,160 @@
+r"""``dynconv reproduce``: the paper's Tables 1–3 and figures, side by side with the published numbers.
+
+Every number in a table comes from :func:`dynconv.sr.evaluate` — the code behind
+``dynconv evaluate`` — and every method name goes through :func:`dynconv.sr.resolve`, so a
+table cell can be re-checked with one ``dynconv evaluate`` command. The package:
+
+* :mod:`~dynconv.reproduce.paper` — the published values, in one place (:data:`PAPER`);
+* :mod:`~dynconv.reproduce.tables` — Tables 1–3 and "beyond" as data (:class:`Table`);
+* :mod:`~dynconv.reproduce.figures` — the figures and the kernel statistics;
+* :mod:`~dynconv.reproduce.report` — Markdown, CSV and the summary;
+* this module — :func:`run`, the one command.
+
+Sections (``--table``):
+
+``1``
+    Set5 per image and mean at x2, x3, x4: bicubic vs the static CNN of that scale
+    (``srcnn-x2/3/4``), PSNR, WPSNR, SSIM, MS-SSIM, each with the paper's value and the
+    difference. The same for Set14 (no published values).
+``2``
+    butterfly and woman at x3 in three colour models (bicubic, ``srcnn-x3``, and ``dcnn``
+    beside them). Protocols (:func:`dynconv.sr.super_resolve`): **YCbCr** — the network
+    on Y, Cb/Cr bicubic, metrics on Y; **HSV** — the network on V = max(R, G, B), H/S
+    bicubic, metrics on V; **RGB** — the network on each of R, G, B, metrics on the RGB image
+    (PSNR/WPSNR pool the error over channels, SSIM/MS-SSIM average the channels).
+``3``
+    The cross-scale matrix: ``srcnn-x2/3/4`` (each trained at one scale) tested at x2, x3, x4,
+    plus ``dcnn`` and the static multi-scale ``srcnn-x234``; PSNR and SSIM means on Set5
+    (with the paper's values) and Set14.
+``figures``
+    Crops like the paper's Figs 3–5 (colour models; bicubic / static / DCNN; the cross-scale
+    matrix), PSNR in the titles, and the kernels network B generates for the same image at
+    x2, x3, x4.
+``beyond``
+    Beyond the paper: ``dcnn`` and ``srcnn-x234`` at scales never trained (×1.5, ×2.5, ×3.5)
+    beside bicubic.
+
+:func:`run` writes ``<key>.md`` and ``<key>.csv`` per table, the PNG figures, a summary
+``results.md`` (commands, models, wall times) and ``manifest.json`` into one folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from dynconv import sr
+from dynconv.reproduce.figures import CROPS, figures, kernel_stats
+from dynconv.reproduce.paper import PAPER
+from dynconv.reproduce.report import SECTION_TITLES, summary_markdown, to_csv, to_markdown, write_table, write_text
+from dynconv.reproduce.tables import Table, beyond, load_methods, table1, table2, table3
+
+__all__ = ["PAPER", "SECTIONS", "CROPS", "Table", "load_methods", "table1", "table2", "table3", "beyond", "figures",
+           "kernel_stats", "to_markdown", "to_csv", "write_table", "run"]
+
+#: What ``--table all`` runs, in order.
+SECTIONS = ("1", "2", "3", "figures", "beyond")
+
+
+def _model_rows(names, models_dir):
+    rows = []
+    for n in names:
+        path = sr.weights_path(n, models_dir)
+        m = sr.load_model(n, models_dir)
+        meta = m.meta
+        run_meta = meta.get("run", {})
+        data_cfg = (meta.get("train_config") or {}).get("data", {})
+        wall = meta.get("training_wall_seconds", run_meta.get("wall_seconds"))
+        rows.append({
+            "name": n, "file": path.name, "arch": m.config["arch"], "params": m.num_params(),
+            "step": run_meta.get("step", m.step),
+            "train_hours": None if wall is None else round(float(wall) / 3600, 2),
+            "trained_on": data_cfg.get("dataset"),
+            "scales": " ".join(map(str, data_cfg.get("scales", []))) or None,
+        })
+    return rows
+
+
+def _needs(section):
+    return {
+        "1": ["srcnn-x2", "srcnn-x3", "srcnn-x4"],
+        "2": ["srcnn-x3", "dcnn"],
+        "3": ["srcnn-x2", "srcnn-x3", "srcnn-x4", "dcnn", "srcnn-x234"],
+        "figures": ["srcnn-x2", "srcnn-x3", "srcnn-x4", "dcnn"],
+        "beyond": ["dcnn", "srcnn-x234"],
+    }[section]
+
+
+def run(table="all", out="docs/results", data_dir=None, models_dir=None, datasets=("Set5", "Set14"),
+        command=None, log=None, summary=None, notes=None) -> dict:
+    """Produce the requested sections and write them into ``out``.
+
+    Parameters
+    ----------
+    table : {"1", "2", "3", "figures", "beyond", "all"}
+    out : path
+        Output folder (created): ``<key>.md``/``<key>.csv`` per table, PNG figures,
+        ``results.md`` (the summary) and ``manifest.json`` (files and wall times).
+    data_dir, models_dir : path, optional
+        The data folder, and a folder of ``<name>.npz`` weights replacing the shipped ones.
+    datasets : sequence
+        Data sets of Tables 1 and 3 and of "beyond" (Table 2 and the figures use Set5's
+        butterfly, woman and bird).
+    command : str, optional
+        The command line recorded in ``results.md``.
+    log : callable, optional
+        Called with one-line progress messages (e.g. ``print``).
+    summary : path, optional
+        Where the summary goes (default ``out/results.md``); its links are relative to it.
+    notes : path, optional
+        A Markdown file (e.g. a discussion of the differences to the paper) included in the
+        summary after the models.
+
+    Returns
+    -------
+    dict
+        The manifest: ``{"sections": {name: {"seconds", "files"}}, "total_seconds", ...}``.
+    """
+    table = str(table)
+    if table not in SECTIONS + ("all",):
+        raise ValueError(f"--table must be one of {', '.join(SECTIONS)}, all; got {table!r}")
+    sections = list(SECTIONS) if table == "all" else [table]
+    needed = list(dict.fromkeys(n for s in sections for n in _needs(s)))
+    sr.require_weights(needed, models_dir)  # fail before any work, naming the file to train
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda msg: None)
+    kw = dict(data_dir=data_dir, models_dir=models_dir)
+    t_all = time.perf_counter()
+    manifest = {"command": command, "sections": {}}
+    parts = []
+    for sec in sections:
+        t0 = time.perf_counter()
+        tables, figs = [], []
+        if sec == "1":
+            tables = table1(datasets=datasets, **kw)
+        elif sec == "2":
+            tables = [table2(**kw)]
+        elif sec == "3":
+            tables = table3(datasets=datasets, **kw)
+        elif sec == "beyond":
+            tables = [beyond(datasets=datasets, **kw)]
+        else:
+            figs, ktable = figures(out, **kw)
+            tables = [ktable]
+        files = [p for t in tables for p in write_table(t, out)] + [p for p, _ in figs]
+        seconds = time.perf_counter() - t0
+        manifest["sections"][sec] = {"seconds": round(seconds, 1), "files": [p.name for p in files],
+                                     "tables": {t.key: round(t.seconds, 1) for t in tables}}
+        parts.append((sec, tables, figs, seconds))
+        log(f"{SECTION_TITLES[sec]}: {seconds:.1f} s -> " + ", ".join(p.name for p in files))
+    manifest["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    manifest["models"] = _model_rows(needed, models_dir)
+    summary = Path(summary) if summary is not None else out / "results.md"
+    prefix = Path(os.path.relpath(out.resolve(), summary.resolve().parent))
+    notes_text = Path(notes).read_text() if notes is not None else None
+    write_text(summary, summary_markdown(parts, manifest, prefix, notes_text))
+    write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    log(f"wrote {summary} ({manifest['total_seconds']:.1f} s in all)")
+    return manifest

@@ -1,0 +1,78 @@
+"""dynconv.inference: whole-image prediction, tiled (static) and windowed (dynamic)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dynconv import inference, models
+
+SMALL = dict(n1=8, n2=4)
+#: The shipped DCNN's options: log-energy pooling in B, B generating conv2's kernels too.
+REACH = dict(b_log=True, b_log_eps=0.01, b_periods=[2, 3, 4], dynamic_layers=["conv2", "conv3"])
+
+
+def _randomise_b(model, rng, scale=0.05):
+    """Give B's last layer non-zero weights so that kernels differ per window."""
+    for name, p, _ in model.graph.parameters():
+        if name in ("b_fc2.w", "b_fc2_conv2.w"):
+            p[...] = rng.standard_normal(p.shape) * scale
+
+
+@pytest.mark.parametrize("shape", [(40, 37), (7, 5), (64, 64)])
+def test_static_tiled_and_untiled_inference_agree(rng, shape):
+    m = models.srcnn(**SMALL, residual=True, seed=2)
+    img = rng.random(shape)
+    whole = m.predict(img)
+    tiled = m.predict(img, tile=16)
+    assert whole.shape == shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+def test_dynamic_inference_is_the_network_on_each_training_window(rng, options):
+    """Design property (iii): every window's output is exactly the graph run on that 33x33
+    crop — what B saw in training — and overlapping windows are blended."""
+    m = models.dcnn(**SMALL, residual=True, seed=4, **options)
+    _randomise_b(m, rng, 0.005 if options else 0.05)  # log features are O(5): keep y O(1)
+    L = m.window - 2 * m.radius
+    img = rng.random((L, L))  # one window covers the image: no blending at all
+    padded = np.pad(img, m.radius, mode="symmetric")
+    want = m.graph.forward({"x": padded[None, None].astype(np.float32)})["y"][0, 0]
+    np.testing.assert_allclose(m.predict(img), want, atol=1e-5)
+    big = rng.random((50, 44))
+    out = m.predict(big)
+    corner = m.graph.forward({"x": np.pad(big, m.radius, mode="symmetric")[None, None, :33, :33]
+                              .astype(np.float32)})["y"][0, 0]
+    assert out.shape == big.shape
+    assert abs(out[0, 0] - corner[0, 0]) < 1e-5  # the corner pixel lies in one window only
+    # Different windows get different kernels, so the blend differs from any single window.
+    assert np.abs(out[:L, :L] - corner).max() > 1e-4
+
+
+@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+def test_dynamic_tiles_do_not_change_the_result(rng, options):
+    m = models.dcnn(**SMALL, residual=True, seed=6, **options)
+    _randomise_b(m, rng, 0.005 if options else 0.05)
+    img = rng.random((61, 47))
+    np.testing.assert_allclose(m.predict(img, tile=16), m.predict(img, tile=1000), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.predict(img, tile=25), m.predict(img), rtol=1e-5, atol=1e-6)
+
+
+def test_predict_rejects_bad_input():
+    m = models.srcnn(**SMALL)
+    with pytest.raises(ValueError, match=r"image must be a non-empty 2-D array"):
+        m.predict(np.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match=r"tile must be a positive int"):
+        m.predict(np.zeros((8, 8)), tile=0)
+
+
+def test_window_kernels_of_a_fresh_dcnn_are_its_static_kernel(rng):
+    # At step 0 B's last layer has zero weights, so every window gets the bias: the static kernel.
+    m = models.dcnn(n1=8, n2=4, residual=True)
+    k, b = inference.window_kernels(m, rng.random((40, 52)), 3)
+    w = m.graph.nodes[models.B_KERNELS].layer.params["b"]
+    assert k.shape[1:] == (4, 5, 5) and len(k) == len(b) > 1
+    np.testing.assert_array_equal(k, np.broadcast_to(w[:-1].reshape(4, 5, 5), k.shape))
+    np.testing.assert_array_equal(b, w[-1])
+    with pytest.raises(ValueError, match="not a dynamic model"):
+        inference.window_kernels(models.srcnn(n1=8, n2=4), np.zeros((40, 40)))
