@@ -204,6 +204,86 @@ def _write_curves(log_rows, path):
     plotting.save(fig, path)
 
 
+def _setup(config, data_dir, log):
+    """The model, the batches, the optimizer, the loss and the per-scale loss weights of a run."""
+    t_cfg, d_cfg = config["train"], config["data"]
+    model = models.build(_model_kwargs(config))
+    label = None if not model.valid else d_cfg["patch_size"] - 2 * model.radius
+    patches = D.training_patches(
+        dataset=d_cfg["dataset"], scales=tuple(d_cfg["scales"]), patch_size=d_cfg["patch_size"],
+        stride=d_cfg["stride"], label_size=label, degradation=d_cfg["degradation"],
+        sigma=d_cfg["sigma"], seed=t_cfg["seed"], data_dir=data_dir, out=log)
+    batches = Batches(patches, t_cfg["batch_size"], t_cfg["seed"], d_cfg["augment"])
+    weights = scale_weights(patches) if t_cfg["balance_scales"] else None
+    if weights:
+        print("loss weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in weights.items()), file=log)
+    return model, batches, make_optimizer(model, t_cfg), make_loss(t_cfg["loss"]), weights
+
+
+def train_step(model, batch, loss_layer, optimizer, weights=None):
+    """One step on ``batch = (x, y, scales)``: forward, loss, backward (each scale's gradient
+    weighted by ``weights`` if given), update. Returns the (unweighted) loss.
+
+    Raises
+    ------
+    TrainingError
+        A non-finite loss; nothing was updated.
+    """
+    x, y, s = batch
+    pred = model.graph.forward(model.feeds(x, s))[model.output]
+    loss = float(loss_layer.forward(pred, y))
+    if not math.isfinite(loss):
+        raise TrainingError(f"loss became {loss}")
+    (dpred, _) = loss_layer.backward()
+    if weights:  # the logged loss stays the plain one; the gradient is reweighted
+        dpred = dpred * np.array([weights[float(v)] for v in s], dpred.dtype)[:, None, None, None]
+    model.graph.backward({model.output: dpred})
+    optimizer.step()
+    return loss
+
+
+class _Period:
+    """The losses and throughput since the last evaluation."""
+
+    def __init__(self, step):
+        self.loss, self.n, self.t0, self.step0 = 0.0, 0, time.perf_counter(), step
+
+    def add(self, loss):
+        self.loss, self.n = self.loss + loss, self.n + 1
+
+    def rate(self, step, batch_size):
+        return (step - self.step0) * batch_size / max(1e-9, time.perf_counter() - self.t0)
+
+
+def evaluation_row(model, step, period, batches, optimizer, wall, scales, dataset, data_dir=None):
+    """One log row: step, epoch, mean loss and throughput since the last row, learning rate,
+    training wall time and the PSNR on ``dataset`` at every training scale."""
+    row = {"step": step, "epoch": round(step / batches.per_epoch, 3), "loss": period.loss / period.n,
+           "lr": max(optimizer.lrs().values()), "patches_per_s": period.rate(step, batches.bs),
+           "wall_seconds": round(wall, 1)}
+    for sc, v in set5_psnr(model, scales, dataset, data_dir).items():
+        row[f"psnr_x{sc:g}"] = round(v, 4)
+    return row
+
+
+def save_checkpoint(model, path, config, step, wall, optimizer=None, extra=None):
+    """Write ``model`` (and ``optimizer``'s state) to ``path`` atomically; the header records the
+    run's step and wall time, the config and ``extra``."""
+    meta = {"run": {"wall_seconds": wall, "step": step}, **(extra or {})}
+    model.save(path, step=step, optimizer=optimizer, meta={**meta, "train_config": config})
+
+
+def _resume(path, model, optimizer, out, log):
+    """Load a checkpoint into the model and optimizer: ``(step, wall seconds, log rows)``."""
+    from dynconv import checkpoint
+
+    ckpt = checkpoint.load(path, into=model.graph, optimizer=optimizer)
+    step = int(ckpt.step)
+    wall = float(ckpt.config.get("meta", {}).get("run", {}).get("wall_seconds", 0.0))
+    print(f"resumed from {path} at step {step}", file=log)
+    return step, wall, _read_log(out / "log.csv", step)
+
+
 def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_steps=None,
           log=sys.stderr):
     """Run (or resume) one training run.
@@ -227,113 +307,62 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
     """
     from tqdm import tqdm
 
-    t_cfg, d_cfg, e_cfg = config["train"], config["data"], config["eval"]
+    t_cfg, e_cfg, scales = config["train"], config["eval"], list(config["data"]["scales"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.npz"
-
-    model = models.build({**_model_kwargs(config)})
-    label = (None if not model.valid else d_cfg["patch_size"] - 2 * model.radius)
-    patches = D.training_patches(
-        dataset=d_cfg["dataset"], scales=tuple(d_cfg["scales"]), patch_size=d_cfg["patch_size"],
-        stride=d_cfg["stride"], label_size=label, degradation=d_cfg["degradation"],
-        sigma=d_cfg["sigma"], seed=t_cfg["seed"], data_dir=data_dir, out=log)
-    batches = Batches(patches, t_cfg["batch_size"], t_cfg["seed"], d_cfg["augment"])
-    opt = make_optimizer(model, t_cfg)
-    loss_layer = make_loss(t_cfg["loss"])
-    weights = scale_weights(patches) if t_cfg["balance_scales"] else None
-    if weights:
-        print("loss weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in weights.items()),
-              file=log)
-
-    step, wall = 0, 0.0
-    rows = []
-    if resume is not None:
-        from dynconv import checkpoint
-
-        ckpt = checkpoint.load(resume, into=model.graph, optimizer=opt)
-        step = int(ckpt.step)
-        state = ckpt.config.get("meta", {}).get("run", {})
-        wall = float(state.get("wall_seconds", 0.0))
-        rows = _read_log(out / "log.csv", step)
-        print(f"resumed from {resume} at step {step}", file=log)
+    model, batches, opt, loss_layer, weights = _setup(config, data_dir, log)
+    step, wall, rows = _resume(resume, model, opt, out, log) if resume is not None else (0, 0.0, [])
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
-    def save(path=ckpt_path, extra=None, optimizer=opt):
-        meta = {"run": {"wall_seconds": wall, "step": step}, **(extra or {})}
-        model.save(path, step=step, optimizer=optimizer, meta={**meta, "train_config": config})
-
-    total = int(t_cfg["steps"])
+    total, eval_every = int(t_cfg["steps"]), int(e_cfg["every"])
     budget = float(t_cfg["time_budget_minutes"]) * 60
     ck_every = float(config["checkpoint"]["every_minutes"]) * 60
-    eval_every = int(e_cfg["every"])
-    scales = list(d_cfg["scales"])
-    status = "done"
-    last_ck = time.perf_counter()
-    period_loss, period_n, period_t0, period_step0 = 0.0, 0, time.perf_counter(), step
+    status, last_ck, period, start = "done", time.perf_counter(), _Period(step), step
     bar = tqdm(total=total, initial=step, disable=not progress, file=log, dynamic_ncols=True,
                unit="step", smoothing=0.05)
-    steps_this_call = 0
     try:
         while step < total:
-            if max_steps is not None and steps_this_call >= max_steps:
+            if max_steps is not None and step - start >= max_steps:
                 status = "max_steps"
                 break
             if budget and wall >= budget:
                 status = "budget"
                 break
             t0 = time.perf_counter()
-            x, y, s = batches(step)
-            pred = model.graph.forward(model.feeds(x, s))[model.output]
-            loss = float(loss_layer.forward(pred, y))
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"loss became {loss} at step {step}; stopping. The last good checkpoint "
-                    f"({ckpt_path}) is intact: lower train.lr or set train.clip_norm and resume.")
-            (dpred, _) = loss_layer.backward()
-            if weights:  # the logged loss stays the plain one; the gradient is reweighted
-                dpred = dpred * np.array([weights[float(v)] for v in s], dpred.dtype)[:, None, None, None]
-            model.graph.backward({model.output: dpred})
-            opt.step()
-            step += 1
-            steps_this_call += 1
-            wall += time.perf_counter() - t0
-            period_loss, period_n = period_loss + loss, period_n + 1
+            try:
+                loss = train_step(model, batches(step), loss_layer, opt, weights)
+            except TrainingError as exc:
+                raise TrainingError(f"{exc} at step {step}; stopping. The last good checkpoint ({ckpt_path}) "
+                                    "is intact: lower train.lr or set train.clip_norm and resume.") from None
+            step, wall = step + 1, wall + time.perf_counter() - t0
+            period.add(loss)
             bar.update(1)
             if step % 20 == 0:
-                rate = (step - period_step0) * batches.bs / max(1e-9, time.perf_counter() - period_t0)
-                bar.set_postfix(loss=f"{period_loss / period_n:.3e}", patches_s=f"{rate:.0f}")
-            evaluate_now = (eval_every and step % eval_every == 0) or step == total
-            if evaluate_now:
-                row = {"step": step, "epoch": round(step / batches.per_epoch, 3),
-                       "loss": period_loss / period_n, "lr": max(opt.lrs().values()),
-                       "patches_per_s": (step - period_step0) * batches.bs / max(1e-9, time.perf_counter() - period_t0),
-                       "wall_seconds": round(wall, 1)}
-                for sc, v in set5_psnr(model, scales, e_cfg["dataset"], data_dir).items():
-                    row[f"psnr_x{sc:g}"] = round(v, 4)
-                rows.append(row)
+                bar.set_postfix(loss=f"{period.loss / period.n:.3e}", patches_s=f"{period.rate(step, batches.bs):.0f}")
+            if (eval_every and step % eval_every == 0) or step == total:
+                rows.append(evaluation_row(model, step, period, batches, opt, wall, scales, e_cfg["dataset"],
+                                           data_dir))
                 _write_log(out / "log.csv", rows)
                 _write_curves(rows, out / "curves.png")
-                bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                   for k, v in row.items()))
-                period_loss, period_n, period_t0, period_step0 = 0.0, 0, time.perf_counter(), step
+                bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()))
+                period = _Period(step)
             if time.perf_counter() - last_ck >= ck_every:
-                save()
+                save_checkpoint(model, ckpt_path, config, step, wall, opt)
                 last_ck = time.perf_counter()
     except KeyboardInterrupt:
         status = "interrupted"
         bar.write(f"interrupted at step {step}: writing {ckpt_path}")
     finally:
         bar.close()
-    save()
+    save_checkpoint(model, ckpt_path, config, step, wall, opt)
     result = {"step": step, "wall_seconds": round(wall, 1), "status": status,
               "loss": rows[-1]["loss"] if rows else None}
     if status == "done":
-        scores = final_scores(model, scales, e_cfg["final_datasets"], data_dir)
-        result["scores"] = scores
+        result["scores"] = scores = final_scores(model, scales, e_cfg["final_datasets"], data_dir)
         # The deliverable: weights only (no optimizer state), scores in the header.
-        save(out / "model.npz", {"scores": scores, "training_wall_seconds": round(wall, 1),
-                                 "seed": t_cfg["seed"]}, optimizer=None)
+        save_checkpoint(model, out / "model.npz", config, step, wall, extra={
+            "scores": scores, "training_wall_seconds": round(wall, 1), "seed": t_cfg["seed"]})
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
     return result
 
