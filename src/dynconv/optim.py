@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from dynconv.kernels import sgd_update
+
 
 # --------------------------------------------------------------------------- schedules
 class ConstantLR:
@@ -201,7 +203,8 @@ class SGD(Optimizer):
 
         v \leftarrow \mu v + \alpha\,(g + \lambda w), \qquad w \leftarrow w - v
 
-    With :math:`\mu = \lambda = 0` this is eq 4, :math:`w \leftarrow w - \alpha g`. (Caffe's
+    With :math:`\mu = \lambda = 0` this is eq 4, :math:`w \leftarrow w - \alpha g`; the update
+    itself is :func:`dynconv.kernels.sgd_update`, the one implementation of eq 4. (Caffe's
     form — the learning rate inside the velocity — is what the paper's SRCNN-style training
     used; it differs from PyTorch's only when the rate changes.)
 
@@ -229,13 +232,15 @@ class SGD(Optimizer):
                          groups=groups, schedule=schedule, clip_norm=clip_norm)
 
     def _update(self, p, g, state, lr, h):
-        step = lr * (g + h["weight_decay"] * p) if h["weight_decay"] else lr * g
-        if h["momentum"]:
-            v = self._buffer(state, "momentum", p)
-            v *= h["momentum"]
-            v += step
-            step = v
-        p -= step
+        if h["weight_decay"]:
+            g = g + h["weight_decay"] * p
+        if not h["momentum"]:
+            sgd_update(p, g, lr)  # eq 4: w <- w - lr g
+            return
+        v = self._buffer(state, "momentum", p)
+        v *= h["momentum"]
+        v += lr * g
+        sgd_update(p, v, 1.0)  # w <- w - v: eq 4 with the velocity as the step
 
 
 class Adam(Optimizer):
