@@ -206,3 +206,77 @@ def test_hsv_variant_matches_table2_bicubic(data_dir, image, psnr, msssim):
     ref, est, _ = sr.super_resolve(read_image(dataset_dir("Set5", data_dir) / f"{image}.png"), 3, color="hsv")
     assert abs(M.psnr(ref, est, shave=3) - psnr) <= 0.005
     assert abs(M.msssim(ref, est, shave=3) - msssim) <= 0.0005
+
+
+# --------------------------------------------------------------------------- the registry
+def test_every_shipped_name_and_bicubic_are_registered_and_the_cli_help_lists_them(monkeypatch):
+    from dynconv.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no line wrapping (which may break names at hyphens)
+    assert sr.names()[0] == "bicubic" and set(sr.SHIPPED) <= set(sr.names())
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    squeeze = {cmd: " ".join(p.format_help().split()) for cmd, p in sub.choices.items()}
+    for cmd in ("upscale", "evaluate", "demo"):
+        for name in sr.names():
+            assert f" {name} " in squeeze[cmd] or f"{name} |" in squeeze[cmd], (cmd, name)
+
+
+def test_register_makes_a_name_usable_everywhere(small_set):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return lambda up, s: up
+
+    sr.register("identity-test", factory, "the input itself")
+    try:
+        assert not calls  # nothing built until the name is used
+        assert "identity-test" in sr.names() and sr.entries()[-1].summary == "the input itself"
+        a = sr.evaluate([small_set], [2], ["bicubic"], metrics=["psnr"])
+        b = sr.evaluate([small_set], [2], ["identity-test"], metrics=["psnr"])
+        assert [r["psnr"] for r in a] == [r["psnr"] for r in b] and b[0]["method"] == "identity-test"
+        assert calls == [1]
+    finally:
+        sr._REGISTRY.pop("identity-test")
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        sr.register("mine.npz", factory)
+    with pytest.raises(ValueError, match="unknown method 'identity-test'; choose from bicubic, dcnn"):
+        sr.resolve("identity-test")
+
+
+def test_a_model_and_a_named_model_resolve_to_its_predict(rng):
+    m = models.srcnn(**SMALL, residual=True, name="tiny")
+    img = rng.random((20, 24))
+    for spec, name in ((m, "tiny"), (("other", m), "other")):
+        got_name, fn = sr.resolve(spec)
+        assert got_name == name
+        np.testing.assert_allclose(fn(img * 255, 2), m.predict(img) * 255, rtol=1e-6)
+    with pytest.raises(ValueError, match="method must be a name, a .npz path, a model or a callable, got int"):
+        sr.resolve(3)
+
+
+def test_weights_dir_loads_the_shipped_file_name_from_another_folder(tmp_path):
+    m = models.srcnn(**SMALL, residual=True, name="not-the-shipped-one")
+    m.save(tmp_path / "srcnn-x3.npz", step=5)
+    sr.load_model.cache_clear()
+    name, fn = sr.resolve("srcnn-x3", weights_dir=tmp_path)
+    assert name == "srcnn-x3" and sr.load_model("srcnn-x3", tmp_path).step == 5
+    sr.require_weights(["bicubic", "srcnn-x3"], tmp_path)  # present: no error
+    with pytest.raises(FileNotFoundError, match=r"srcnn-x2.npz: train them with `dynconv train --config "
+                                                r"configs/srcnn-x2.toml`.*also missing: dcnn-x234"):
+        sr.require_weights(["srcnn-x2", "srcnn-x3", "dcnn"], tmp_path)
+    sr.load_model.cache_clear()
+
+
+def test_the_upscale_warning_quotes_scores_from_the_weights_header(tmp_path):
+    m = models.dcnn(**SMALL, b_periods=[2, 3], residual=True, name="p")
+    path = tmp_path / "p.npz"
+    m.save(path, meta={"scores": {"Set5": {"x2": {"psnr": 30.0}, "x1.5": {"psnr": 27.25}}}})
+    warning = sr.integer_factor_warning(str(path), 2.5)
+    assert "recognises the factors x2, x3 from the image; at x2.5" in warning
+    assert "Set5 x1.5: 27.25 dB" in warning and "x2: 30.00" not in warning
+    assert sr.integer_factor_warning(str(path), 3) is None
+    m.save(path, meta={"scores": {"Set5": {"x2": {"psnr": 30.0}}}})
+    sr.load_model.cache_clear()
+    assert "dB" not in sr.integer_factor_warning(str(path), 2.5)  # nothing measured: no number
+    sr.load_model.cache_clear()

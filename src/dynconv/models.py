@@ -53,8 +53,7 @@ make that possible, and one option gives B's answer more reach:
   still holds. The 1×1 dynamic layer runs as one batched BLAS product.
 
 All three keep the paper's structure — A, a B that sees only the input, eq 5 — and (iii)
-holds: B's periodicity statistics, like its pooled features, are computed per training-size
-window at inference.
+holds: B's periodicity statistics, like its pooled features, are computed per window.
 """
 from __future__ import annotations
 
@@ -94,30 +93,14 @@ B_KERNELS = "b_fc2"  # the flat kernel and bias of the reconstruction layer, one
 
 
 class DynamicParts(NamedTuple):
-    """The nodes of a dynamic model that windowed inference feeds and reads (set by :func:`dcnn`).
+    """The nodes of a dynamic model that windowed inference feeds and reads (set by :func:`dcnn`)."""
 
-    Attributes
-    ----------
-    shared : str
-        A's feature map that feeds the first dynamic layer (computed once per image region).
-    shared_margin : int
-        Its crop for one window is ``window - 2 radius + shared_margin`` pixels wide.
-    b_features : str
-        B's feature maps before global pooling.
-    b_pool : str
-        B's pooled features (fed per window as a box mean of ``b_features``).
-    b_pool_size : int
-        The side of ``b_features`` over one window (the box the pooling averages).
-    b_kernels : str
-        The reconstruction layer's flat kernels and bias, one row per window.
-    """
-
-    shared: str
-    shared_margin: int
-    b_features: str
-    b_pool: str
-    b_pool_size: int
-    b_kernels: str
+    shared: str  # A's feature map feeding the first dynamic layer (computed once per region)
+    shared_margin: int  # its crop for one window is window - 2 radius + shared_margin wide
+    b_features: str  # B's feature maps before global pooling
+    b_pool: str  # B's pooled features (fed per window: a box mean of b_features)
+    b_pool_size: int  # the side of b_features over one window (the box the pooling averages)
+    b_kernels: str  # the reconstruction layer's flat kernels and bias, one row per window
 
 
 class Model:

@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from dynconv import data as _data
 from dynconv import image as _im
 from dynconv import metrics as _metrics
 from dynconv.models import Model
@@ -58,8 +59,7 @@ SHIPPED = {
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered method: its ``name``, a one-line ``summary`` and ``factory() -> f``, which
-    runs only when the name is used (weights load lazily)."""
+    """A registered method; ``factory() -> f`` runs only when the name is used (lazy weights)."""
 
     name: str
     summary: str
@@ -224,10 +224,10 @@ COLORS = ("y", "ycbcr", "hsv", "rgb")
 
 
 def _run(fn: Callable, up: np.ndarray, scale, what: str) -> np.ndarray:
-    sr = np.asarray(fn(up, scale), dtype=np.float64)
-    if sr.shape != up.shape:
-        raise ValueError(f"{what}: method returned shape {sr.shape}, expected {up.shape}")
-    return sr
+    out = np.asarray(fn(up, scale), dtype=np.float64)
+    if out.shape != up.shape:
+        raise ValueError(f"{what}: method returned shape {out.shape}, expected {up.shape}")
+    return out
 
 
 def _check_color(color):
@@ -355,11 +355,6 @@ def shave_for(scale) -> int:
     return int(math.ceil(float(scale)))
 
 
-def _norm_scale(s):
-    f = float(s)
-    return int(f) if f == int(f) else f
-
-
 def mean_records(records: list[dict], metrics: Iterable[str]) -> list[dict]:
     """One ``"image": "mean"`` record per (dataset, scale, method) group, in first-seen order."""
     groups: dict[tuple, list[dict]] = {}
@@ -375,12 +370,7 @@ def mean_records(records: list[dict], metrics: Iterable[str]) -> list[dict]:
     return out
 
 
-def _is_one_spec(methods) -> bool:
-    return (isinstance(methods, (str, Path, Model)) or callable(methods)
-            or (isinstance(methods, tuple) and len(methods) == 2 and isinstance(methods[0], str)))
-
-
-def evaluate(datasets=("Set5",), scales=(2, 3, 4), methods=("bicubic",), metrics=("psnr", "wpsnr", "ssim", "msssim"),
+def evaluate(datasets=("Set5",), scales=(2, 3, 4), methods=("bicubic",), metrics=tuple(_metrics.METRICS),
              data_dir=None, color: str = "y", progress=None) -> list[dict]:
     r"""Evaluate methods over data sets and scales with the standard SR protocol.
 
@@ -413,13 +403,13 @@ def evaluate(datasets=("Set5",), scales=(2, 3, 4), methods=("bicubic",), metrics
         Records ``{"dataset", "scale", "method", "image", "psnr", "wpsnr", "ssim", "msssim"}``
         (metrics not requested are ``None``); ``"image": "mean"`` marks a group's average.
     """
-    from dynconv import data as _data
 
     if isinstance(datasets, (str, Path)):
         datasets = [datasets]
     if isinstance(scales, (int, float)):
         scales = [scales]
-    if _is_one_spec(methods):
+    if isinstance(methods, (str, Path, Model)) or callable(methods) or (
+            isinstance(methods, tuple) and len(methods) == 2 and isinstance(methods[0], str)):
         methods = [methods]
     metrics = [m.strip().lower() for m in metrics]
     bad = [m for m in metrics if m not in _metrics.METRICS]
@@ -435,7 +425,7 @@ def evaluate(datasets=("Set5",), scales=(2, 3, 4), methods=("bicubic",), metrics
         label = str(ds)
         images = _data.load_dataset(ds, data_dir=data_dir)
         for s in scales:
-            sc = _norm_scale(s)
+            sc = int(s) if float(s) == int(s) else float(s)
             for mname, fn in resolved:
                 group = []
                 for iname, hr in images:

@@ -1,0 +1,126 @@
+"""The shape of the package, checked: no import cycles, nothing imports the CLI, files stay small.
+
+Imports are read from the source (the AST of every module in ``src/dynconv``), including imports
+inside functions, so a cycle hidden behind a lazy import is found too.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "dynconv"
+MAX_LINES = 450
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The ``dynconv`` modules that module ``name`` imports anywhere in its source."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            # `from pkg import sub` imports the submodule pkg.sub when there is one
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in known and t != name}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports_of(name, path, set(mods)) for name, path in mods.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]):
+    """One import cycle as a list of modules, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                cycle = visit(m)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            cycle = visit(n)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_walker_sees_relative_lazy_and_submodule_imports():
+    graph = import_graph()
+    assert "dynconv.image.resize" in graph["dynconv.image.degrade"]  # relative: from .resize import
+    assert "dynconv.sr" in graph["dynconv.cli"]  # lazy: inside a function
+    assert "dynconv.kernels" in graph["dynconv.optim"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_only_main_imports_the_cli():
+    importers = sorted(n for n, deps in import_graph().items() if "dynconv.cli" in deps)
+    assert importers == ["dynconv.__main__"]
+
+
+@pytest.mark.parametrize("lower, higher", [
+    ("dynconv.reference", "dynconv"), ("dynconv.kernels", "dynconv.layers"), ("dynconv.layers", "dynconv.graph"),
+    ("dynconv.graph", "dynconv.models"), ("dynconv.models", "dynconv.sr"), ("dynconv.metrics", "dynconv.sr"),
+    ("dynconv.sr", "dynconv.reproduce"), ("dynconv.inference", "dynconv.models"),
+])
+def test_lower_layers_never_import_higher_ones(lower, higher):
+    graph = import_graph()
+    seen, todo = set(), [m for m in graph if m == lower or m.startswith(lower + ".")]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += graph[m]
+    bad = sorted(m for m in seen if (m == higher or m.startswith(higher + "."))
+                 and not (m == lower or m.startswith(lower + ".")))
+    assert not bad, f"{lower} reaches {bad}"
+
+
+def test_the_reference_imports_only_numpy():
+    tree = ast.parse((PACKAGE / "reference.py").read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert names <= {"numpy", "__future__", "typing"}, names
+
+
+def test_no_source_file_is_longer_than_the_limit():
+    long = {str(p.relative_to(SRC)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"files over {MAX_LINES} lines: {long}"
