@@ -171,3 +171,53 @@ def test_checker_rejects_eq7_summed_over_samples(rng):
 def test_reference_rejects_bad_geometry(x_shape, w_shape, pad, match):
     with pytest.raises(ValueError, match=match):
         R.conv2d_forward(np.zeros(x_shape), np.zeros(w_shape), pad=pad)
+
+
+# --------------------------------------------------------------------------- eqs 2, 3, 6, 7 as written
+@pytest.mark.parametrize("shapes", [((4, 5), (2, 3)), ((3, 3), (3, 3)), ((5, 2), (1, 2))], ids=str)
+def test_convolve2d_is_scipy_convolve(rng, shapes):
+    a, g = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    for mode in ("full", "valid"):
+        assert_close(R.convolve2d(a, g, mode), scipy.signal.convolve(a, g, mode=mode, method="direct"), 1e-13, mode)
+    # a convolution is a correlation with the second operand flipped: the two differ
+    corr = scipy.signal.correlate(a, g, mode="full", method="direct")
+    assert rel_error(R.convolve2d(a, g), corr) > 1e-2
+    assert_close(R.convolve2d(a, R.flip(g)), corr, 1e-13, "conv with flipped g")
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=str)
+def test_eq2_and_eq6_as_written_are_the_input_gradients(rng, geom):
+    pad = geom[-1]
+    x, w, k, b, bk, dy = _data(rng, *geom)
+    dx, _, _ = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, pad=pad)[1])
+    assert_close(R.eq2_input_gradient(dy, w, pad), dx, 1e-12, "eq 2 literal")
+    dxk, _, _ = R.dynamic_conv2d_backward(dy, R.dynamic_conv2d_forward(x, k, bk, pad=pad)[1])
+    assert_close(R.eq6_input_gradient(dy, k, pad), dxk, 1e-12, "eq 6 literal")
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=str)
+def test_eq3_as_written_is_the_kernel_gradient_rotated_by_180_degrees(rng, geom):
+    """For the correlation forward pass, dy * x~ (a true convolution) is rot180(dw)."""
+    N, C, H, W, F, kh, kw, pad = geom
+    x, w, k, b, bk, dy = _data(rng, *geom)
+    _, dw, _ = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, pad=pad)[1])
+    literal = R.eq3_kernel_gradient(dy, x, pad)
+    assert literal.shape == dw.shape
+    assert_close(R.flip(literal), dw, 1e-12, "rot180(eq 3 literal) == dw")
+    if kh > 1 or kw > 1:  # a 1x1 kernel is its own rotation
+        assert rel_error(literal, dw) > 1e-2, "eq 3 literal should differ from dw"
+    # ... and it is exactly the gradient of k for the convolution forward pass y = x * k, k = rot180(w)
+    numeric = fd_vjp(lambda k_: R.conv2d_forward(x, R.flip(k_), b, pad=pad)[0], [R.flip(w).copy()], 0, dy)
+    assert_close(literal, numeric, FINITE_DIFFERENCE, "eq 3 literal vs the convolution-form gradient")
+    # eq 7 per sample relates to the dynamic kernel gradient the same way
+    _, dk, _ = R.dynamic_conv2d_backward(dy, R.dynamic_conv2d_forward(x, k, bk, pad=pad)[1])
+    assert_close(R.flip(R.eq7_kernel_gradient(dy, x, pad)), dk, 1e-12, "rot180(eq 7 literal) == dk")
+
+
+def test_convolve2d_rejects_bad_input():
+    with pytest.raises(ValueError, match="a and g must be 2-D"):
+        R.convolve2d(np.zeros((2, 2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="mode must be 'full' or 'valid'"):
+        R.convolve2d(np.zeros((3, 3)), np.zeros((2, 2)), mode="same")
+    with pytest.raises(ValueError, match="valid convolution needs g"):
+        R.convolve2d(np.zeros((2, 2)), np.zeros((3, 3)), mode="valid")

@@ -25,15 +25,25 @@ forward pass as a *cross-correlation* (the kernel is not flipped):
 where :math:`x^{\mathrm{pad}}` is ``x`` zero-padded by ``pad`` on every side. A true
 convolution with ``w`` is a cross-correlation with the flipped kernel, so the two only differ
 by how the learned kernel is stored: a network trained with either learns the same function.
-With the forward pass a correlation, the paper's equations 2 and 3 become
+With the forward pass a correlation, read the paper's ``*`` in equations 2 and 3 as a true
+convolution (:func:`convolve2d`: the second operand flipped in both axes) and compare:
 
-* eq 2, input gradient: the *full convolution* of :math:`\partial l/\partial y` with the
-  kernel (i.e. a full correlation with the kernel flipped in both axes);
-* eq 3, kernel gradient: the *correlation* of the padded input with
-  :math:`\partial l/\partial y` (the paper writes it as a convolution with the flipped input
-  :math:`\tilde x`, which is the same thing).
+* eq 2, :math:`\partial l/\partial x_i = \sum_j \partial l/\partial y_j * k_{ij}`, holds
+  literally: the input gradient *is* the full convolution of :math:`\partial l/\partial y`
+  with the kernel (:func:`eq2_input_gradient`); so does eq 6, its per-sample form
+  (:func:`eq6_input_gradient`).
+* eq 3, :math:`\partial l/\partial k_{ij} = \partial l/\partial y_j * \tilde x_i` with
+  :math:`\tilde x` the input flipped in both axes, is **not** the same thing as our kernel
+  gradient: taken literally (:func:`eq3_kernel_gradient`) it gives ``dw`` rotated by 180°.
+  It is the exact gradient of the kernel of a *convolution* forward pass,
+  :math:`k = \operatorname{rot}_{180} w`; for the correlation forward pass the kernel
+  gradient is the *correlation* of the padded input with :math:`\partial l/\partial y`
+  (:func:`conv2d_backward`), and ``dw = rot180(eq 3 literal)``. Eq 7 and the dynamic kernel
+  gradient relate the same way (:func:`eq7_kernel_gradient`).
 
-Notebook ``notebooks/01_convolution_forward_backward.py`` derives both by index algebra.
+The two conventions learn the same function (the stored kernel is flipped); what matters is that
+forward and backward use the same one. Notebook ``notebooks/01_convolution_forward_backward.py``
+derives these relations by index algebra; ``tests/test_reference.py`` checks them.
 
 Stride is 1 throughout (the paper's networks use no stride). ``pad`` is an int in
 ``[0, min(kh, kw) - 1]``.
@@ -52,6 +62,12 @@ __all__ = [
     "sgd_update",
     "dynamic_conv2d_forward",
     "dynamic_conv2d_backward",
+    "convolve2d",
+    "flip",
+    "eq2_input_gradient",
+    "eq3_kernel_gradient",
+    "eq6_input_gradient",
+    "eq7_kernel_gradient",
 ]
 
 
@@ -187,7 +203,9 @@ def conv2d_backward(dy, cache, *, need_dx=True):
         \frac{\partial l}{\partial k_{ij}}[u, v] = \sum_t \sum_{r,c}
             \frac{\partial l}{\partial y^t_j}[r, c]\; x^{\mathrm{pad}}_{t,i}[r+u, c+v]
 
-    The paper's eq 3 carries a factor :math:`1/T` (a mean over the batch). Here the batch
+    (The paper's eq 3 read literally, a convolution with the flipped input, gives this ``dw``
+    rotated by 180°: see :func:`eq3_kernel_gradient`.) The paper's eq 3 carries a factor
+    :math:`1/T` (a mean over the batch). Here the batch
     average belongs to the loss (e.g. ``MSELoss`` divides by N), so the layer returns the plain
     sum, which is the true derivative of whatever loss produced ``dy``. The bias gradient is
     :math:`\partial l/\partial b_j = \sum_t \sum_{r,c} \partial l/\partial y^t_j[r,c]`.
@@ -342,3 +360,91 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
                 dk[t, j, i] = _correlate_valid(xp[t, i], dy[t, j])
     db = dy.sum(axis=(2, 3)) if has_bias else None
     return dx, dk, db
+
+
+# --------------------------------------------------------------------------- eqs 2, 3, 6, 7 as written
+def flip(a):
+    r"""The paper's :math:`\tilde a`: ``a`` rotated by 180° (flipped in both spatial axes)."""
+    return np.asarray(a)[..., ::-1, ::-1]
+
+
+def convolve2d(a, g, mode="full"):
+    r"""True 2-D convolution, the paper's ``*``: :math:`(a * g)[m, n] = \sum_{p,q} a[p, q]\, g[m-p, n-q]`.
+
+    ``mode="full"`` keeps every :math:`(m, n)` where the sum has a term, shape
+    ``(Ha + Hg - 1, Wa + Wg - 1)``; ``"valid"`` keeps the positions where ``g`` lies inside
+    ``a`` (``a`` the larger), shape ``(Ha - Hg + 1, Wa - Wg + 1)``.
+    """
+    a, g = _as64(a, "a"), _as64(g, "g")
+    if a.ndim != 2 or g.ndim != 2:
+        raise ValueError(f"a and g must be 2-D, got shapes {a.shape} and {g.shape}")
+    if mode not in ("full", "valid"):
+        raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
+    (Ha, Wa), (Hg, Wg) = a.shape, g.shape
+    full = np.zeros((Ha + Hg - 1, Wa + Wg - 1))
+    for m in range(full.shape[0]):
+        for n in range(full.shape[1]):
+            for p in range(max(0, m - Hg + 1), min(Ha, m + 1)):
+                for q in range(max(0, n - Wg + 1), min(Wa, n + 1)):
+                    full[m, n] += a[p, q] * g[m - p, n - q]
+    if mode == "full":
+        return full
+    if Hg > Ha or Wg > Wa:
+        raise ValueError(f"valid convolution needs g {g.shape} no larger than a {a.shape}")
+    return full[Hg - 1:Ha, Wg - 1:Wa]
+
+
+def eq2_input_gradient(dy, w, pad=0):
+    r"""Eq 2 as written: :math:`\partial l/\partial x_i = \sum_j \partial l/\partial y_j * k_{ij}`
+    (full convolution), cropped by ``pad``. Equals ``dx`` of :func:`conv2d_backward`.
+
+    ``dy`` (N, F, Ho, Wo), ``w`` (F, C, kh, kw) → (N, C, Ho + kh - 1 - 2 pad, Wo + kw - 1 - 2 pad).
+    """
+    dy, w = _as64(dy, "dy"), _as64(w, "w")
+    (N, F, Ho, Wo), (_, C, kh, kw) = dy.shape, w.shape
+    out = np.zeros((N, C, Ho + kh - 1, Wo + kw - 1))
+    for t in range(N):
+        for i in range(C):
+            for j in range(F):
+                out[t, i] += convolve2d(dy[t, j], w[j, i])
+    return out[:, :, pad:out.shape[2] - pad, pad:out.shape[3] - pad]
+
+
+def eq3_kernel_gradient(dy, x, pad=0):
+    r"""Eq 3 as written (without the 1/T): :math:`\sum_t \partial l/\partial y^t_j * \tilde x^t_i`,
+    the valid convolution of the flipped padded input with ``dy``.
+
+    For our correlation forward pass this is **rot180 of** ``dw``: ``flip(eq3_kernel_gradient(dy,
+    x, pad)) == conv2d_backward(dy, cache)[1]``. It is the exact gradient of ``k`` for the
+    convolution forward pass ``y = x * k`` (``k = flip(w)``).
+
+    ``dy`` (N, F, Ho, Wo), ``x`` (N, C, H, W) → (F, C, H + 2 pad - Ho + 1, W + 2 pad - Wo + 1).
+    """
+    dy, xp = _as64(dy, "dy"), _pad(_as64(x, "x"), pad)
+    (N, F, Ho, Wo), C = dy.shape, xp.shape[1]
+    out = np.zeros((F, C, xp.shape[2] - Ho + 1, xp.shape[3] - Wo + 1))
+    for j in range(F):
+        for i in range(C):
+            for t in range(N):
+                out[j, i] += convolve2d(flip(xp[t, i]), dy[t, j], mode="valid")
+    return out
+
+
+def eq6_input_gradient(dy, k, pad=0):
+    r"""Eq 6 as written: :math:`\partial l/\partial x^t_i = \sum_j \partial l/\partial y^t_j * k^t_{ij}`,
+    eq 2 with each sample's own kernel. Equals ``dx`` of :func:`dynamic_conv2d_backward`.
+
+    ``dy`` (N, F, Ho, Wo), ``k`` (N, F, C, kh, kw).
+    """
+    dy, k = _as64(dy, "dy"), _as64(k, "k")
+    return np.concatenate([eq2_input_gradient(dy[t:t + 1], k[t], pad) for t in range(len(dy))])
+
+
+def eq7_kernel_gradient(dy, x, pad=0):
+    r"""Eq 7 per sample, as written: :math:`\partial l/\partial y^t_j * \tilde x^t_i` for each ``t``
+    (no sum over the batch). ``flip`` of it is ``dk`` of :func:`dynamic_conv2d_backward`.
+
+    ``dy`` (N, F, Ho, Wo), ``x`` (N, C, H, W) → (N, F, C, kh, kw).
+    """
+    dy, x = _as64(dy, "dy"), _as64(x, "x")
+    return np.stack([eq3_kernel_gradient(dy[t:t + 1], x[t:t + 1], pad) for t in range(len(dy))])
