@@ -1,0 +1,256 @@
+"""Checks for the notebooks' exercises: each ``check_*`` takes your function and raises
+``AssertionError`` (saying what is wrong) unless it is right.
+
+In a notebook, ``try_it(check, your_function)`` runs a check and prints the verdict instead of
+raising, so that an exercise you have not tried yet does not stop the notebook. The worked
+solutions are in ``solutions/s<NN>.py``; ``tests/test_notebook_exercises.py`` runs every
+check on its solution (it must pass) and on a wrong answer (it must fail).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dynconv import metrics, optim, reference, sr
+from dynconv.gradcheck import gradcheck
+from dynconv.layers import Layer
+
+
+def try_it(check, fn):
+    """Run ``check(fn)`` and print the verdict; returns True when the answer is right."""
+    try:
+        check(fn)
+    except NotImplementedError:
+        print(f"{check.__name__}: not attempted yet (the solution is in notebooks/solutions/)")
+        return False
+    except AssertionError as exc:
+        print(f"{check.__name__}: not yet — {exc}")
+        return False
+    print(f"{check.__name__}: correct")
+    return True
+
+
+def _close(got, want, what, tol=1e-9):
+    got = np.asarray(got, dtype=np.float64)
+    assert got.shape == np.shape(want), f"{what}: shape {got.shape}, expected {np.shape(want)}"
+    err = np.abs(got - want).max() / max(1.0, np.abs(want).max())
+    assert err <= tol, f"{what}: off by {err:.2e} (relative)"
+
+
+def _vjp_fd(f, x, g, h=1e-6):
+    """Central differences of <g, f(x)> with respect to every entry of x."""
+    out = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        out[idx] = (np.vdot(g, f(up)) - np.vdot(g, f(down))) / (2 * h)
+    return out
+
+
+# --------------------------------------------------------------------------- notebook 01
+def check_eq3_literal(fn):
+    """``fn(g, x, pad)``: eq 3 as written, sum_t g_tj * x~_ti (a true convolution), shape (F, C, kh, kw)."""
+    rng = np.random.default_rng(1)
+    for N, C, F, H, W, kh, kw, pad in [(2, 2, 3, 6, 5, 3, 2, 1), (1, 1, 1, 5, 5, 3, 3, 0)]:
+        x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, kh, kw))
+        y, cache = reference.conv2d_forward(x, w, pad=pad)
+        g = rng.standard_normal(y.shape)
+        dw = reference.conv2d_backward(g, cache)[1]
+        got = np.asarray(fn(g, x, pad), dtype=np.float64)
+        assert got.shape == dw.shape, f"shape {got.shape}, expected the kernel's {dw.shape}"
+        assert not np.allclose(got, dw), "this is dw itself: eq 3 as written gives dw rotated by 180 degrees"
+        _close(got[:, :, ::-1, ::-1], dw, "rot180 of your eq 3 against dw")
+
+
+def stride2_forward(x, w):
+    """The layer of exercise 01.2: eq 1 (pad 0) keeping every second row and column."""
+    return reference.conv2d_forward(x, w)[0][:, :, ::2, ::2]
+
+
+def check_stride2_input_grad(fn):
+    """``fn(g, w, x_shape)``: dl/dx of :func:`stride2_forward` for upstream gradient ``g``."""
+    rng = np.random.default_rng(2)
+    for N, C, F, H, W, kh, kw in [(1, 2, 2, 7, 6, 3, 3), (2, 1, 3, 8, 9, 2, 3)]:
+        x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, kh, kw))
+        g = rng.standard_normal(stride2_forward(x, w).shape)
+        want = _vjp_fd(lambda x_: stride2_forward(x_, w), x, g)
+        _close(fn(g, w, x.shape), want, f"dx for x {x.shape}, w {w.shape}", tol=1e-7)
+
+
+def no_flip_input_grad(g, w):
+    """A classic mistake: eq 2 as a full *correlation* with the kernel (no flip), pad 0."""
+    F, C = w.shape[:2]
+    N, _, Ho, Wo = g.shape
+    kh, kw = w.shape[2:]
+    dx = np.zeros((N, C, Ho + kh - 1, Wo + kw - 1))
+    for t in range(N):
+        for i in range(C):
+            for j in range(F):
+                dx[t, i] += reference.convolve2d(g[t, j], w[j, i, ::-1, ::-1])
+    return dx
+
+
+def check_flip_blind_kernel(fn):
+    """``fn(kh, kw)``: a non-zero (kh, kw) kernel for which :func:`no_flip_input_grad` is right."""
+    rng = np.random.default_rng(3)
+    for kh, kw in [(3, 3), (2, 4)]:
+        k = np.asarray(fn(kh, kw), dtype=np.float64)
+        assert k.shape == (kh, kw), f"shape {k.shape}, expected ({kh}, {kw})"
+        assert np.abs(k).max() > 0, "the zero kernel is too easy: find a non-zero one"
+        x = rng.standard_normal((1, 1, 6, 7))
+        y, cache = reference.conv2d_forward(x, k[None, None])
+        g = rng.standard_normal(y.shape)
+        _close(no_flip_input_grad(g, k[None, None]), reference.conv2d_backward(g, cache)[0],
+               "the no-flip backward with your kernel")
+
+
+# --------------------------------------------------------------------------- notebook 02
+def check_dynamic_1x1(fn):
+    """``fn(x, k)`` -> ``(y, backward)`` for a dynamic 1x1 layer, ``k`` (N, F, C), where
+    ``backward(dy)`` returns ``(dx, dk)``."""
+    rng = np.random.default_rng(4)
+    x, k = rng.standard_normal((3, 4, 5, 6)), rng.standard_normal((3, 2, 4))
+    y, backward = fn(x, k)
+    y_ref, cache = reference.dynamic_conv2d_forward(x, k[..., None, None])
+    _close(y, y_ref, "y")
+    dy = rng.standard_normal(y_ref.shape)
+    dx, dk = backward(dy)
+    dx_ref, dk_ref, _ = reference.dynamic_conv2d_backward(dy, cache)
+    _close(dx, dx_ref, "dx (eq 6)")
+    _close(dk, dk_ref[..., 0, 0], "dk (eq 7, one per sample)")
+
+
+def check_eq7_literal(fn):
+    """``fn(dy, x, pad)``: eq 7 as written for every sample, dy_tj * x~_ti, shape (N, F, C, kh, kw)."""
+    rng = np.random.default_rng(5)
+    N, C, F, H, W, kh, kw, pad = 3, 2, 2, 6, 5, 3, 2, 1
+    x, k = rng.standard_normal((N, C, H, W)), rng.standard_normal((N, F, C, kh, kw))
+    y, cache = reference.dynamic_conv2d_forward(x, k, pad=pad)
+    dy = rng.standard_normal(y.shape)
+    dk = reference.dynamic_conv2d_backward(dy, cache)[1]
+    got = np.asarray(fn(dy, x, pad), dtype=np.float64)
+    assert got.shape == dk.shape, f"shape {got.shape}, expected one kernel per sample {dk.shape}"
+    assert not np.allclose(got, dk), "this is dk itself: eq 7 as written gives it rotated by 180 degrees"
+    _close(got[..., ::-1, ::-1], dk, "rot180 of your eq 7 against dk")
+
+
+# --------------------------------------------------------------------------- notebook 03
+def check_sgd_momentum(fn):
+    """``fn(w0, grads, lrs, mu)``: the weights after each step of Caffe's momentum SGD
+    (v <- mu v + lr_t g_t, w <- w - v), as a list."""
+    rng = np.random.default_rng(6)
+    w0 = rng.standard_normal((3, 2))
+    grads = [rng.standard_normal(w0.shape) for _ in range(5)]
+    schedule = optim.StepLR(2, gamma=0.5)
+    lrs = [0.1 * schedule(t) for t in range(len(grads))]
+    p, g = w0.copy(), np.zeros_like(w0)
+    opt = optim.SGD([("w", p, g)], lr=0.1, momentum=0.9, schedule=schedule)
+    got = list(fn(w0.copy(), [x.copy() for x in grads], list(lrs), 0.9))
+    assert len(got) == len(grads), f"{len(got)} weights for {len(grads)} steps"
+    for t, gt in enumerate(grads):
+        g[...] = gt
+        opt.step()
+        _close(got[t], p, f"step {t + 1} (lr {lrs[t]:g})", tol=1e-12)
+
+
+class _Square(Layer):
+    """y = x ** 2 with a backward you provide."""
+
+    def __init__(self, backward):
+        super().__init__()
+        self._backward = backward
+
+    def output_shape(self, *shapes):
+        return shapes[0]
+
+    def forward(self, x):
+        self._save(x)
+        return x * x
+
+    def backward(self, dy):
+        return (self._backward(self._pop_cache(), dy),)
+
+
+def check_square_backward(fn):
+    """``fn(x, dy)``: dl/dx of y = x ** 2; ``dynconv.gradcheck`` must accept it."""
+    rng = np.random.default_rng(7)
+    report = gradcheck(_Square(fn), [rng.standard_normal((2, 3))], rng=rng)
+    assert report.ok, "gradcheck rejects it:\n" + str(report)
+
+
+# --------------------------------------------------------------------------- notebook 04
+def check_scale_weights(fn):
+    """``fn(inputs, labels, scales)``: ``{scale: weight}``, weight proportional to 1 / the scale's
+    bicubic MSE (centre of the input against the label), the mean weight over samples 1."""
+    from dynconv import train
+    from dynconv.data import TrainingPatches
+
+    rng = np.random.default_rng(8)
+    scales = np.repeat([2.0, 3.0, 4.0], [5, 3, 4]).astype(np.float32)
+    labels = rng.random((len(scales), 1, 5, 5)).astype(np.float32)
+    inputs = rng.random((len(scales), 1, 9, 9)).astype(np.float32)
+    inputs[:, :, 2:7, 2:7] = labels + rng.normal(0, 0.05, labels.shape) * scales[:, None, None, None]
+    want = train.scale_weights(TrainingPatches(inputs, labels, scales))
+    got = fn(inputs, labels, scales)
+    assert set(map(float, got)) == set(want), f"scales {sorted(got)}, expected {sorted(want)}"
+    for s, v in want.items():
+        assert math.isclose(got[s], v, rel_tol=1e-6), f"x{s:g}: {got[s]:.6f}, expected {v:.6f}"
+
+
+def check_cosine_lr(fn):
+    """``fn(t, total, min_factor)``: the cosine schedule's factor at step ``t``."""
+    for total, m in [(10, 0.0), (7, 0.1)]:
+        schedule = optim.CosineLR(total, m)
+        for t in range(total + 3):
+            got = fn(t, total, m)
+            assert math.isclose(got, schedule(t), rel_tol=1e-12, abs_tol=1e-15), \
+                f"t={t}, total={total}, min_factor={m}: {got}, expected {schedule(t)}"
+
+
+# --------------------------------------------------------------------------- notebook 05
+def check_psnr_shaved(fn):
+    """``fn(ref, est, scale)``: PSNR after shaving ceil(scale) pixels, as the protocol scores."""
+    rng = np.random.default_rng(9)
+    for scale in (2, 3, 2.5):
+        ref = rng.integers(0, 256, (40, 44)).astype(np.uint8)
+        est = np.clip(ref + rng.normal(0, 5, ref.shape), 0, 255).astype(np.uint8)
+        want = metrics.psnr(ref, est, shave=sr.shave_for(scale))
+        assert math.isclose(fn(ref, est, scale), want, rel_tol=1e-12), f"x{scale}: expected {want:.4f} dB"
+
+
+def unsharp(up, amount=0.5, sigma=1.0):
+    """Unsharp masking: ``up + amount * (up - gaussian_filter(up, sigma))`` (reflecting borders)."""
+    from scipy import ndimage
+
+    return up + amount * (up - ndimage.gaussian_filter(up, sigma, mode="reflect"))
+
+
+def check_register_unsharp(fn):
+    """``fn()`` registers the method ``"unsharp"`` (:func:`unsharp` with the defaults) in
+    :mod:`dynconv.sr`, so that every command can use it by name. A method is ``f(up, scale)``."""
+    try:
+        fn()
+        assert "unsharp" in sr.names(), "'unsharp' is not a registered name"
+        up = np.random.default_rng(10).random((20, 24)) * 255
+        name, f = sr.resolve("unsharp")
+        _close(f(up, 3), unsharp(up), "the registered method's output")
+    finally:
+        sr._REGISTRY.pop("unsharp", None)
+
+
+#: Every exercise: check -> (notebook number, name of the solution in solutions/s<NN>.py).
+EXERCISES = {
+    check_eq3_literal: ("01", "eq3_literal"),
+    check_stride2_input_grad: ("01", "stride2_input_grad"),
+    check_flip_blind_kernel: ("01", "flip_blind_kernel"),
+    check_dynamic_1x1: ("02", "dynamic_1x1"),
+    check_eq7_literal: ("02", "eq7_literal"),
+    check_sgd_momentum: ("03", "sgd_momentum"),
+    check_square_backward: ("03", "square_backward"),
+    check_scale_weights: ("04", "scale_weights"),
+    check_cosine_lr: ("04", "cosine_lr"),
+    check_psnr_shaved: ("05", "psnr_shaved"),
+    check_register_unsharp: ("05", "register_unsharp"),
+}

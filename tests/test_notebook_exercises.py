@@ -1,0 +1,82 @@
+"""The notebooks' exercises: every notebook ends with 2-4 of them, every one has a solution in
+``notebooks/solutions/``, and its check accepts the solution and rejects a wrong answer."""
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+sys.path.insert(0, str(NOTEBOOKS))
+exercises = importlib.import_module("exercises")
+
+CHECKS = list(exercises.EXERCISES)
+
+
+def _solution(check):
+    number, name = exercises.EXERCISES[check]
+    return getattr(importlib.import_module(f"solutions.s{number}"), name)
+
+
+# Wrong answers, the mistakes each exercise is about: every check must reject its wrong answer.
+def _rot(a):
+    return np.asarray(a)[..., ::-1, ::-1]
+
+
+WRONG = {
+    "check_eq3_literal": lambda g, x, pad: _rot(_solution(exercises.check_eq3_literal)(g, x, pad)),  # dw itself
+    "check_stride2_input_grad": lambda g, w, shape: _solution(exercises.check_stride2_input_grad)(
+        g, _rot(w), shape),  # the flip forgotten
+    "check_flip_blind_kernel": lambda kh, kw: np.arange(1.0, kh * kw + 1).reshape(kh, kw),  # asymmetric
+    "check_dynamic_1x1": lambda x, k: (lambda y_b: (y_b[0], lambda dy: (y_b[1](dy)[0], y_b[1](dy)[1].sum(
+        axis=0, keepdims=True).repeat(len(x), axis=0))))(_solution(exercises.check_dynamic_1x1)(x, k)),  # eq 7 summed
+    "check_eq7_literal": lambda dy, x, pad: _rot(_solution(exercises.check_eq7_literal)(dy, x, pad)),
+    "check_sgd_momentum": lambda w0, grads, lrs, mu: _solution(exercises.check_sgd_momentum)(
+        w0, grads, [lrs[0]] * len(lrs), mu),  # the schedule ignored
+    "check_square_backward": lambda x, dy: x * dy,  # the factor 2 forgotten
+    "check_scale_weights": lambda inputs, labels, scales: {float(s): 1.0 for s in np.unique(scales)},
+    "check_cosine_lr": lambda t, total, m: m + (1 - m) * 0.5 * (1 + np.cos(np.pi * t / total)),  # no clamp
+    "check_psnr_shaved": lambda ref, est, scale: _solution(exercises.check_psnr_shaved)(ref, est, 0.5),
+    "check_register_unsharp": lambda: None,  # registers nothing
+}
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_the_solution_passes_its_check(check):
+    check(_solution(check))
+    assert exercises.try_it(check, _solution(check))
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_the_check_rejects_a_wrong_answer(check, capsys):
+    with pytest.raises(AssertionError):
+        check(WRONG[check.__name__])
+    assert not exercises.try_it(check, WRONG[check.__name__]) and "not yet" in capsys.readouterr().out
+
+
+def test_an_untried_exercise_does_not_stop_the_notebook(capsys):
+    def untried(*args):
+        raise NotImplementedError
+
+    assert not exercises.try_it(exercises.check_cosine_lr, untried)
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[1-5]_*.py")), ids=lambda p: p.stem)
+def test_each_notebook_ends_with_two_to_four_checked_exercises(path):
+    text = path.read_text()
+    headings = re.findall(r"^# (#+) (.*)$", text, flags=re.M)
+    exercise_at = [i for i, (_, h) in enumerate(headings) if "Exercise" in h]
+    numbered = [h for _, h in headings if re.match(r"Exercise \d", h)]
+    assert 2 <= len(numbered) <= 4, f"{path.name}: {len(numbered)} exercises"
+    assert exercise_at and exercise_at[-1] == len(headings) - 1, f"{path.name} must end with its exercises"
+    assert all("Exercise" in h for _, h in headings[exercise_at[0]:]), f"{path.name}: exercises come last"
+    number = path.stem[:2]
+    mine = [c.__name__ for c, (n, _) in exercises.EXERCISES.items() if n == number]
+    assert len(mine) == len(numbered)
+    for name in mine:
+        assert f"exercises.{name}" in text, f"{path.name} does not run {name}"
