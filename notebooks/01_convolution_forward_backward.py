@@ -22,10 +22,13 @@
 #   (like every deep-learning framework) computes it as a *cross-correlation*;
 # * how the chain rule turns eq 1 into eq 2 — the input gradient is a **full convolution** with the
 #   kernel, i.e. a correlation with the kernel **flipped** — and into eq 3 — the kernel gradient is a
-#   **correlation with the input**; where the paper's $1/T$ goes;
+#   **correlation with the input**; why eq 3 *as printed* (a convolution with the flipped input)
+#   is that gradient rotated by 180°; where the paper's $1/T$ goes;
 # * that a dozen-line implementation of both agrees with `dynconv.reference` (the literal loops),
-#   `dynconv.kernels` (the fast numba code) and finite differences;
+#   every algorithm of `dynconv.kernels` (the fast numba code) and finite differences;
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
+#
+# The notebook ends with exercises, each checked by `notebooks/exercises.py`.
 #
 # Notation: `x` has shape $(N, C, H, W)$ — sample $t$ (the paper's $t$), input channel $i$, rows,
 # columns; a kernel `w` has shape $(F, C, k_h, k_w)$ — output channel $j$, input channel $i$, taps
@@ -172,10 +175,12 @@ g = rng.standard_normal(y.shape)  # an arbitrary upstream gradient dl/dy
 dx = conv_input_grad(g, w, pad)
 assert dx.shape == x.shape
 
-# The same thing written as eq 2 literally: sum_j of SciPy's full convolution g_tj * w_ji, cropped.
+# The same thing written as eq 2 literally: sum_j of SciPy's full convolution g_tj * w_ji, cropped,
+# and dynconv.reference's transcription of eq 2 as printed (a true convolution, the kernel flipped).
 dxp_scipy = np.array([[sum(signal.convolve2d(g[t, j], w[j, i], mode="full") for j in range(F))
                        for i in range(C)] for t in range(N)])
 assert np.allclose(dx, dxp_scipy[:, :, pad:pad + H, pad:pad + W])
+assert np.allclose(dx, reference.eq2_input_gradient(g, w, pad))
 
 # %% [markdown]
 # ## 3. The kernel gradient (eq 3)
@@ -194,8 +199,26 @@ assert np.allclose(dx, dxp_scipy[:, :, pad:pad + H, pad:pad + W])
 #
 # For a fixed tap $(u,v)$ this multiplies $g$ with the window of $\bar x$ shifted by $(u,v)$: a
 # **valid correlation of the padded input with $g$**, whose size is $(H + 2p - H_o + 1) = k_h$ by
-# $k_w$ — exactly a kernel. The paper writes it $(\partial l/\partial y_j^t) * \tilde x_i^t$ with the
-# flipped input $\tilde x$: convolving with a flipped signal *is* correlating with it.
+# $k_w$ — exactly a kernel.
+#
+# **Eq 3 as printed is not this.** The paper writes $(\partial l/\partial y_j^t) * \tilde x_i^t$: a
+# true convolution of $g$ with the flipped input $\tilde{\bar x}[m,n] = \bar x[H_p-1-m,\,W_p-1-n]$
+# ($H_p = H + 2p$). Written out, with $H_p - H_o = k_h - 1$,
+#
+# $$
+# \big(\tilde{\bar x}_{t,i} * g_{t,j}\big)[u,v]
+#   = \sum_{r,c} g_{t,j}[r,c]\;\tilde{\bar x}_{t,i}[u + H_o - 1 - r,\; v + W_o - 1 - c]
+#   = \sum_{r,c} g_{t,j}[r,c]\;\bar x_{t,i}[(k_h-1-u) + r,\; (k_w-1-v) + c]
+#   = \frac{\partial l}{\partial w_{j,i}[k_h-1-u,\; k_w-1-v]} :
+# $$
+#
+# our kernel gradient **rotated by 180°**. Flipping one operand of a convolution does not turn it
+# into a correlation of the same two signals; it turns it into a correlation *read backwards*.
+# Eq 3 as printed is exact for the other convention: if the forward pass is a true convolution
+# $y = x * k$, then $k = \tilde w$ and $\partial l/\partial k = \widetilde{\partial l/\partial w}$. (Eq 2 holds
+# literally in our convention, §2; in the convolution convention it would be a correlation.) Both
+# conventions learn the same function; what matters is that forward and backward agree. The cell
+# after the next one checks all of this with `reference.eq3_kernel_gradient`, eq 3 transcribed.
 #
 # **Where the paper's $1/T$ goes.** Eq 3 averages over the $T$ samples of a mini-batch: it is the
 # gradient of the batch-mean loss $\frac1T\sum_t l_t$. dynconv puts that mean in the loss
@@ -226,6 +249,28 @@ dw_as_layer = conv_forward(pad2d(x, pad).transpose(1, 0, 2, 3), g.transpose(1, 0
                            np.zeros(F)).transpose(1, 0, 2, 3)
 assert np.allclose(dw, dw_as_layer)
 
+# %%
+# Eq 3 as printed: a true convolution of g with the flipped input, summed over the batch.
+eq3_as_printed = reference.eq3_kernel_gradient(g, x, pad)
+assert not np.allclose(eq3_as_printed, dw)                  # not our kernel gradient ...
+assert np.allclose(eq3_as_printed[:, :, ::-1, ::-1], dw)    # ... but it rotated by 180 degrees
+xp_t = pad2d(x, pad)[0, 0]                                  # one term with SciPy, to see the flip
+assert np.allclose(signal.convolve2d(xp_t[::-1, ::-1], g[0, 0], mode="valid"),
+                   conv_kernel_grad(g[[0]], x[[0]], w.shape, pad)[0][0, 0, ::-1, ::-1])
+
+
+# It is the exact gradient for the convolution convention, y = x * k with k = rot180(w):
+def loss_conv_convention(k_flat):
+    k_ = k_flat.reshape(w.shape)
+    return np.vdot(g, conv_forward(x, k_[:, :, ::-1, ::-1], b, pad))
+
+
+k0, h = w[:, :, ::-1, ::-1].ravel(), 1e-6
+idx = rng.permutation(k0.size)[:8]
+numeric = [(loss_conv_convention(k0 + h * np.eye(k0.size)[n]) - loss_conv_convention(k0 - h * np.eye(k0.size)[n]))
+           / (2 * h) for n in idx]
+assert np.allclose(numeric, eq3_as_printed.ravel()[idx], rtol=1e-6, atol=1e-8)
+
 # %% [markdown]
 # The $1/T$: with `EuclideanLoss` $= \frac{1}{2T}\sum_t \lVert \hat y_t - y_t\rVert^2$, the batch
 # gradient equals the average of the $T$ single-sample gradients — eq 3's $\frac1T\sum_t$.
@@ -249,18 +294,46 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # %% [markdown]
 # ## 4. Checking against `dynconv.reference`, `dynconv.kernels` and finite differences
 #
-# The library's two implementations — the literal loops of `dynconv.reference` and the numba
-# im2col + GEMM of `dynconv.kernels` (float64 and float32) — must return the same three gradients.
+# The library's implementations — the literal loops of `dynconv.reference` and every algorithm of
+# `dynconv.kernels` (float64 and float32) — must return the same three gradients. The kernels pick
+# an algorithm from the layer's shape (`choose_algorithm`: few output channels take direct loops,
+# many a BLAS-based one); below, each algorithm runs on this notebook's data — chosen explicitly
+# where the kernels accept `algorithm=`, otherwise by giving the layer a number of output
+# channels that selects it.
 
 # %%
+import inspect
+
+from dynconv.kernels import conv2d as conv2d_kernels
+
+ALGORITHMS = getattr(conv2d_kernels, "ALGORITHMS", ("gemm", "direct"))
+EXPLICIT = "algorithm" in inspect.signature(kernels.conv2d_forward).parameters
+
+
+def run_algorithm(algorithm, x_, w_, b_, g_):
+    """Forward and backward with one algorithm; returns (y, dx, dw, db, the cache's algorithm)."""
+    if EXPLICIT:
+        y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad, algorithm=algorithm)
+    else:
+        y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad)
+    return (y_, *kernels.conv2d_backward(g_, cache), cache.algorithm)
+
+
 dx_ref, dw_ref, db_ref = reference.conv2d_backward(g, cache_ref)
-dx_fast, dw_fast, db_fast = kernels.conv2d_backward(g, cache_fast)
-for name, mine, ref, fast in [("dx", dx, dx_ref, dx_fast), ("dw", dw, dw_ref, dw_fast),
-                              ("db", db, db_ref, db_fast)]:
-    print(f"{name}: max |naive - reference| = {np.abs(mine - ref).max():.1e}, "
-          f"max |naive - kernels| = {np.abs(mine - fast).max():.1e}")
-    assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12)
-    assert np.allclose(mine, fast, rtol=1e-10, atol=1e-10)
+for name, mine, ref in [("dx", dx, dx_ref), ("dw", dw, dw_ref), ("db", db, db_ref)]:
+    assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12), name
+for algorithm in ALGORITHMS:
+    # Output channels that make the kernels choose this algorithm (any, if it can be asked for).
+    F_a = F if EXPLICIT else next(f for f in range(1, 65) if conv2d_kernels.choose_algorithm(f, C, kh, kw) == algorithm)
+    w_a, b_a = rng.standard_normal((F_a, C, kh, kw)), rng.standard_normal(F_a)
+    y_a = conv_forward(x, w_a, b_a, pad)
+    g_a = rng.standard_normal(y_a.shape)
+    naive = [y_a, conv_input_grad(g_a, w_a, pad), *conv_kernel_grad(g_a, x, w_a.shape, pad)]
+    *fast, used = run_algorithm(algorithm, x, w_a, b_a, g_a)
+    assert used == algorithm, (used, algorithm)
+    err = max(np.abs(a - b_).max() for a, b_ in zip(naive, fast))
+    print(f"{algorithm:>7s} (F = {F_a}): y, dx, dw, db match the naive functions, max |difference| {err:.1e}")
+    assert err < 1e-10
 
 # float32: the fast kernels' training dtype, to single precision.
 f32 = [a.astype(np.float32) for a in (x, w, b, g)]
@@ -314,11 +387,13 @@ assert report.ok
 
 # %% [markdown]
 # Finally, a sweep over random geometries (batch, channels, kernel shape, padding): the naive
-# functions of this notebook against the fast kernels (3 geometries with `DYNCONV_FAST=1`).
+# functions of this notebook against the fast kernels, with whichever algorithm they choose
+# (3 geometries with `DYNCONV_FAST=1`).
 
 # %%
 for case in range(3 if FAST else 15):
-    n, c_in, f_out = rng.integers(1, 4, size=3)
+    n, c_in = rng.integers(1, 4, size=2)
+    f_out = int(rng.integers(1, 9))  # up to 8 output channels: both kinds of algorithm
     k_h, k_w = rng.integers(1, 6, size=2)
     p = int(rng.integers(0, min(k_h, k_w)))
     h_in, w_in = k_h + int(rng.integers(0, 5)), k_w + int(rng.integers(0, 5))
@@ -401,7 +476,63 @@ assert abs(ratio - 1) < 1e-2
 # ## Where this lives in dynconv
 #
 # * `dynconv.reference.conv2d_forward` / `conv2d_backward` / `sgd_update`: eqs 1–4 as literal loops;
-# * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba — im2col + GEMM, where
-#   eq 3 is one matrix product (the batch sum falls out of it) and eq 2 is the scatter `col2im`;
+#   `convolve2d`, `eq2_input_gradient`, `eq3_kernel_gradient`: eqs 2 and 3 as printed, with the
+#   relations of §2–3 checked in `tests/test_reference.py`;
+# * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba, with the algorithms of
+#   §4 — direct loops for few output channels, BLAS matrix products otherwise (where eq 3's batch
+#   sum falls out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s01.py`.
+#
+# ### Exercise 1 — eq 3 as printed, and the flip
+#
+# Implement eq 3 literally: `eq3_literal(g, x, pad)` returns
+# $\sum_t g_{t,j} * \tilde{\bar x}_{t,i}$ for every $(j, i)$ — a *true* valid convolution
+# (`scipy.signal.convolve2d`) of the flipped padded input with $g$, shape $(F, C, k_h, k_w)$. The
+# check wants it to be `dw` rotated by 180°. Explain the rotation in one line of index algebra.
+
+# %%
+import exercises
+
+
+def eq3_literal(g, x, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_eq3_literal, eq3_literal)
+
+# %% [markdown]
+# ### Exercise 2 — the input gradient of a stride-2 layer
+#
+# `exercises.stride2_forward(x, w)` is eq 1 (no padding) keeping every second output row and
+# column. Derive its input gradient and implement `stride2_input_grad(g, w, x_shape)`.
+# Hint: which stride-1 output pixels does the stride-2 layer keep, and what gradient do the
+# others receive?
+
+# %%
+def stride2_input_grad(g, w, x_shape):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_stride2_input_grad, stride2_input_grad)
+
+# %% [markdown]
+# ### Exercise 3 — a kernel that hides a wrong backward
+#
+# `exercises.no_flip_input_grad` makes the classic mistake of §2: eq 2 as a correlation, without
+# the flip. `dynconv.gradcheck` catches it with random kernels — but not with every kernel. Write
+# `flip_blind_kernel(kh, kw)`, a non-zero kernel for which the wrong backward gives the right
+# answer. What does that say about testing a backward pass with hand-made kernels?
+
+# %%
+def flip_blind_kernel(kh, kw):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_flip_blind_kernel, flip_blind_kernel)

@@ -26,6 +26,9 @@
 # * how that gradient flows into the filter-generating network B, where the sum over the batch
 #   reappears — checked by finite differences through a small network B.
 #
+# After the paper's material, a project extension (beyond the paper): the periodicity statistics
+# that let network B recognise the upscaling factor. The notebook ends with exercises.
+#
 # Notation as in notebook 01: `x` is $(N, C, H, W)$; the dynamic kernels `k` are
 # $(N, F, C, k_h, k_w)$ — one $(F, C, k_h, k_w)$ kernel per sample. The layer is still a
 # cross-correlation over the zero-padded input $\bar x$. Every check is an `assert`.
@@ -116,6 +119,8 @@ dx, dk, db = dynamic_backward(g, x, k, b, pad)
 dx_ref, dk_ref, db_ref = reference.dynamic_conv2d_backward(g, cache_ref)
 dx_fast, dk_fast, db_fast = kernels.dynamic_conv2d_backward(g, cache_fast)
 assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12) and np.allclose(dx, dx_fast, rtol=1e-10, atol=1e-10)
+# Eq 6 as printed — a true full convolution with the sample's own kernel — is this gradient exactly.
+assert np.allclose(dx, reference.eq6_input_gradient(g, k, pad))
 
 # %% [markdown]
 # ## 3. The kernel gradient is per sample (eq 7)
@@ -142,10 +147,14 @@ assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12) and np.allclose(dx, dx_fa
 # sample $t$'s output gradient. The paper prints eq 7 as $\frac1T\sum_t(\partial l/\partial y_j^t)*\tilde
 # x_i^t$, the form of eq 3; read literally it would hand **every** sample the same kernel gradient,
 # the batch average, which is the derivative of nothing. (When the loss is a batch mean, its $1/T$
-# is already inside $g$, as for eq 3.)
+# is already inside $g$, as for eq 3.) And as for eq 3 (notebook 01, §3), the per-sample term as
+# printed, $(\partial l/\partial y_j^t) * \tilde x_i^t$ — a true convolution with the flipped input — is
+# this gradient rotated by 180°, the gradient of the kernel of a convolution-form layer.
 
 # %%
-assert dk.shape == k.shape and db.shape == b.shape  # one kernel (and bias) gradient per sample
+# The library returns one kernel (and bias) gradient per sample, in both implementations:
+assert dk_ref.shape == dk_fast.shape == k.shape and db_ref.shape == db_fast.shape == b.shape
+assert np.allclose(reference.eq7_kernel_gradient(g, x, pad)[..., ::-1, ::-1], dk)  # eq 7 as printed, rotated
 assert np.allclose(dk, dk_ref, rtol=1e-12, atol=1e-12) and np.allclose(dk, dk_fast, rtol=1e-10, atol=1e-10)
 assert np.allclose(db, db_ref) and np.allclose(db, db_fast)
 
@@ -352,7 +361,26 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 6. What network B needs to see: the upscaling factor's fingerprint
+# ## Where this lives in dynconv
+#
+# * `dynconv.reference.dynamic_conv2d_forward` / `dynamic_conv2d_backward`: eqs 5–7 as loops, with
+#   the note on eq 7's $\frac1T\sum_t$ in the docstring; `eq6_input_gradient` and
+#   `eq7_kernel_gradient`: eqs 6 and 7 as printed;
+# * `dynconv.kernels.dynamic_conv2d_*`: the numba version (direct loops — there is no shared
+#   kernel matrix to hand to BLAS);
+# * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
+#   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
+#   the graph executor and trains them;
+# * `dynconv.layers.PeriodicityPool` (beyond the paper, next section): periodicity statistics,
+#   forward and backward as derived there; `dcnn(b_periods=...)` feeds them to network B beside its
+#   pooled features.
+
+# %% [markdown]
+# ## Beyond the paper: what network B needs to see — the upscaling factor's fingerprint
+#
+# *A project extension, not the paper's method: the shipped `dcnn-x234` uses it (`docs/discussion.md`
+# measures what it buys).*
+#
 #
 # One DCNN is trained on x2, x3 and x4 at once, and network B sees only the bicubic-upsampled
 # image: it must infer the factor from the content. The spectral energy of the window — how
@@ -524,14 +552,37 @@ plt.show()
 # `docs/discussion.md` reports what it buys.
 
 # %% [markdown]
-# ## Where this lives in dynconv
+# ## Exercises
 #
-# * `dynconv.reference.dynamic_conv2d_forward` / `dynamic_conv2d_backward`: eqs 5–7 as loops, with
-#   the note on eq 7's $\frac1T\sum_t$ in the docstring;
-# * `dynconv.kernels.dynamic_conv2d_*`: the numba version (direct loops — there is no shared
-#   kernel matrix to hand to BLAS);
-# * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
-#   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
-#   the graph executor and trains them;
-# * `dynconv.layers.PeriodicityPool`: §6's periodicity statistics, forward and backward as derived
-#   there; `dcnn(b_periods=...)` feeds them to network B beside its pooled features.
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s02.py`.
+#
+# ### Exercise 1 — a dynamic 1×1 layer
+#
+# A 1×1 dynamic layer mixes channels with a per-sample matrix: $y_{t,j} = \sum_i k_{t,j,i}\,x_{t,i}$,
+# `k` of shape $(N, F, C)$. Implement `dynamic_1x1(x, k)` returning `(y, backward)` where
+# `backward(dy)` gives `(dx, dk)` — eqs 6 and 7 for 1×1 kernels, one `np.einsum` each.
+
+# %%
+import exercises
+
+
+def dynamic_1x1(x, k):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_dynamic_1x1, dynamic_1x1)
+
+# %% [markdown]
+# ### Exercise 2 — eq 7 as printed
+#
+# Implement `eq7_literal(dy, x, pad)`: for every sample, $(\partial l/\partial y_j^t) * \tilde x_i^t$ with
+# a true convolution (no sum over $t$), shape $(N, F, C, k_h, k_w)$. The check wants the per-sample
+# kernel gradient rotated by 180°; why is it rotated, and why must it not be summed over $t$?
+
+# %%
+def eq7_literal(dy, x, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_eq7_literal, eq7_literal)
