@@ -287,3 +287,41 @@ plt.show()
 # * `dynconv.gradcheck.gradcheck`: finite differences for any layer or graph.
 #
 # Notebook 04 trains the real SRCNN and DCNN on T91 the same way.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s03.py`.
+#
+# ### Exercise 1 — momentum, with a changing learning rate
+#
+# `optim.SGD` uses Caffe's momentum: $v \leftarrow \mu v + \alpha_t g_t$, $w \leftarrow w - v$ (the
+# rate inside the velocity; eq 4 when $\mu = 0$). Implement `sgd_momentum(w0, grads, lrs, mu)`,
+# returning the weights after each step. The check changes the rate with a `StepLR` schedule: it
+# tells Caffe's form from PyTorch's ($v \leftarrow \mu v + g_t$, $w \leftarrow w - \alpha_t v$), which
+# agree only while the rate is constant.
+
+# %%
+import exercises
+
+
+def sgd_momentum(w0, grads, lrs, mu):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_sgd_momentum, sgd_momentum)
+
+# %% [markdown]
+# ### Exercise 2 — why a wrong backward fails gradcheck
+#
+# The check wraps your `square_backward(x, dy)` in a layer computing $y = x^2$ and runs
+# `dynconv.gradcheck` on it. First try `return dy * x` and read the report: by how much is it off,
+# and in which direction? Then fix it.
+
+# %%
+def square_backward(x, dy):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_square_backward, square_backward)

@@ -24,7 +24,7 @@
 #   starting point and the bar to clear;
 # * how to train with the library's loop, `dynconv.train.train`, from a config dict: one model
 #   for ×2, ×3 and ×4 at once, Adam, a cosine schedule, Set5 PSNR logged along the way;
-# * how to score the result on Set5 with `dynconv.metrics.evaluate`, the code behind every table;
+# * how to score the result on Set5 with `dynconv.sr.evaluate`, the code behind every table;
 # * what network B actually does: the reconstruction kernels it generates, window by window and
 #   scale by scale — checked against eq 5 by hand.
 #
@@ -43,7 +43,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dynconv import data, image, metrics, models, reference, reproduce, train
+from dynconv import data, image, inference, models, reference, reproduce, sr, train
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: seconds instead of minutes
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -118,7 +118,7 @@ plt.show()
 # ReLU · global average pooling · Linear · ReLU · one Linear per dynamic layer), fed the same
 # 33×33 window. The options are those of the shipped `dcnn-x234` (`DCNN_OPTIONS` below): B takes
 # the log of its pooled features and also gets the window's periodicity statistics (notebook 02,
-# section 6) — what lets it recognise the upscaling factor — and it generates the kernels of the
+# "Beyond the paper") — what lets it recognise the upscaling factor — and it generates the kernels of the
 # 1×1 mapping layer as well as the reconstruction layer's.
 #
 # With `residual=True` the output is `input + network` and the last layer starts at zero — for the
@@ -193,7 +193,7 @@ def read_log(path):
 
 
 logs = {name: read_log(runs / name / "log.csv") for name in configs}
-bicubic_set5 = {r["scale"]: r["psnr"] for r in metrics.evaluate(["Set5"], SCALES, ["bicubic"], ("psnr",))
+bicubic_set5 = {r["scale"]: r["psnr"] for r in sr.evaluate(["Set5"], SCALES, ["bicubic"], ("psnr",))
                 if r["image"] == "mean"}
 
 fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -219,14 +219,14 @@ for name, rows in logs.items():
 # %% [markdown]
 # ## 4. Set5 against bicubic
 #
-# `metrics.evaluate` runs the standard protocol on every image (Y channel, MATLAB bicubic
+# `sr.evaluate` runs the standard protocol on every image (Y channel, MATLAB bicubic
 # degradation, output rounded to 8 bits, `scale` pixels shaved) for every method; a model plugs in
 # with `model.as_method(name)`, which runs `Model.predict` on the whole image (the DCNN window by
 # window, as it was trained).
 
 # %%
-methods = ["bicubic"] + [m.as_method(name) for name, m in trained.items()]
-records = metrics.evaluate(["Set5"], SCALES, methods, ("psnr", "ssim"))
+methods = ["bicubic"] + [(name, m) for name, m in trained.items()]
+records = sr.evaluate(["Set5"], SCALES, methods, ("psnr", "ssim"))
 mean = {(r["scale"], r["method"]): r for r in records if r["image"] == "mean"}
 
 print(f"{'Set5 mean':10s}" + "".join(f"{m:>22s}" for m in ("bicubic", *trained)))
@@ -251,8 +251,8 @@ for name in trained:
 # ## 5. The kernels network B generates
 #
 # The DCNN's last layer has no kernel of its own: B computes one per 33×33 window from that window's
-# pixels. `reproduce.window_kernels(model, up, scale)` returns them for the windows `Model.predict`
-# uses on an image — shape (windows, n2, 5, 5), plus one bias per window.
+# pixels. `inference.window_kernels(model, up, scale)` returns them for the windows `Model.predict`
+# uses on an image (`inference.window_grid`) — shape (windows, n2, 5, 5), plus one bias per window.
 #
 # First a check by hand, with notebook 02's literal eq 5: take one window, run the network up to
 # the reconstruction layer's input (`relu2`, the feature maps after the dynamic 1×1 layer), apply
@@ -265,8 +265,8 @@ butterfly = dict(data.load_dataset("Set5"))["butterfly"]                  # RGB,
 y = image.rgb_to_y(image.modcrop(butterfly, 3)).astype(np.float64) / 255  # Y in [0, 1]
 up = image.degrade(y, 3)                                                  # the network's input at x3
 
-kern, bias = reproduce.window_kernels(dyn, up, 3)
-padded, rows, cols = dyn.window_grid(up)
+kern, bias = inference.window_kernels(dyn, up, 3)
+padded, rows, cols = inference.window_grid(dyn, up)
 n2, f3 = dyn.config["n2"], dyn.config["f3"]
 print(f"x3: {len(rows)} x {len(cols)} windows, kernels {kern.shape}, biases {bias.shape}")
 assert kern.shape == (len(rows) * len(cols), n2, f3, f3) and bias.shape == (len(kern),)
@@ -327,10 +327,48 @@ workdir.cleanup()
 #
 # * `dynconv.data.training_patches` (sub-images, cached), `dynconv.data.random_dihedral`
 #   (augmentation);
-# * `dynconv.models.srcnn`, `dcnn`, `Model.predict`, `Model.window_grid`, `Model.load`;
+# * `dynconv.models.srcnn`, `dcnn`, `Model.predict`, `Model.load`; `dynconv.inference` (tiled and
+#   windowed prediction, `window_grid`, `window_kernels`);
 # * `dynconv.train.train`, `DEFAULTS`, `merge`, `load_config` — the same loop as
 #   `dynconv train --config configs/<name>.toml`, which trains the shipped weights;
-# * `dynconv.metrics.evaluate`, the protocol behind every number;
-# * `dynconv.reproduce.window_kernels` and `kernel_stats`.
+# * `dynconv.sr.evaluate`, the protocol behind every number (a model, a name or a `.npz` path is a
+#   method: `dynconv.sr.resolve`);
+# * `dynconv.reproduce.kernel_stats`.
 #
 # Notebook 05 loads the shipped, fully trained models and reproduces the paper's tables.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s04.py`.
+#
+# ### Exercise 1 — balancing the scales
+#
+# `train.balance_scales` weights each scale's samples by $1/\mathrm{MSE}_s$, the mean squared error
+# of bicubic (the centre of the input window) against the label at that scale, normalised so that
+# the mean weight over the samples is 1. Implement `scale_weights(inputs, labels, scales)` returning
+# `{scale: weight}`. Why does a *relative* error make every scale's decibels count alike?
+
+# %%
+import exercises
+
+
+def scale_weights(inputs, labels, scales):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_scale_weights, scale_weights)
+
+# %% [markdown]
+# ### Exercise 2 — the cosine schedule
+#
+# The fast recipe decays the rate with `optim.CosineLR(total, min_factor)`. Implement its factor
+# `cosine_lr(t, total, min_factor)`: 1 at $t = 0$, `min_factor` from $t = $ `total` on.
+
+# %%
+def cosine_lr(t, total, min_factor):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_cosine_lr, cosine_lr)

@@ -26,7 +26,7 @@
 # * what the numbers look like: crops of bicubic, the static CNN and the DCNN;
 # * whether the DCNN's network B recognises the upscaling factor from the image alone.
 #
-# Every number comes from `dynconv.reproduce`, which calls `dynconv.metrics.evaluate` — the same
+# Every number comes from `dynconv.reproduce`, which calls `dynconv.sr.evaluate` — the same
 # code as `dynconv evaluate` and `dynconv reproduce`; the published values are in
 # `reproduce.PAPER`. With `DYNCONV_FAST=1` (the test suite) Table 1 runs at ×3 only and Set14 is
 # skipped. Every check is an `assert`.
@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from dynconv import data, image, metrics, models, reproduce
+from dynconv import data, image, metrics, models, reproduce, sr
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer scales and data sets
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -54,7 +54,7 @@ MULTI = ("dcnn", "srcnn-x234")                         # trained at x2, x3 and x
 # %% [markdown]
 # ## 1. The shipped models
 #
-# `models.pretrained(name)` loads `<name>.npz` from the package's weights folder: the parameters and,
+# `sr.load_model(name)` loads the name's weight file (`sr.SHIPPED`) from the package's weights folder: the parameters and,
 # in the header, the config that rebuilds the architecture plus what the training run recorded.
 # They were trained by `dynconv train --config configs/<name>.toml` — 9-1-5 networks with n1 = 64,
 # n2 = 32 as in the paper, residual, Adam; `dcnn` adds network B (notebook 04 trains narrow
@@ -63,13 +63,13 @@ MULTI = ("dcnn", "srcnn-x234")                         # trained at x2, x3 and x
 # %%
 print(f"{'name':12s} {'file':16s} {'arch':6s} {'params':>8s} {'steps':>7s} {'hours':>6s}  scales")
 for name in (*STATIC.values(), *MULTI):
-    m = models.pretrained(name)
-    meta = getattr(m, "meta", {}) or {}
+    m = sr.load_model(name)
+    meta = m.meta
     wall = meta.get("training_wall_seconds", meta.get("run", {}).get("wall_seconds"))
     scales = (meta.get("train_config") or {}).get("data", {}).get("scales", "?")
-    print(f"{name:12s} {models.PRETRAINED[name] + '.npz':16s} {m.config['arch']:6s} {m.num_params():8,d} "
+    print(f"{name:12s} {sr.weights_path(name).name:16s} {m.config['arch']:6s} {m.num_params():8,d} "
           f"{m.step:7d} {'–' if wall is None else f'{wall / 3600:.2f}':>6s}  {scales}")
-    expected = models.SHIPPED_ARCHITECTURES[models.PRETRAINED[name]]
+    expected = models.SHIPPED_ARCHITECTURES[sr.SHIPPED[name][0]]
     assert all(m.config.get(k) == v for k, v in expected.items()), (name, m.config)
     assert m.dynamic == (m.config["arch"] == "dcnn")
 
@@ -173,7 +173,7 @@ plt.show()
 # %% [markdown]
 # ## 4. Crops: bicubic, static, dynamic
 #
-# `metrics.super_resolve` is the per-image step of `evaluate`: it crops, degrades, runs the method
+# `sr.super_resolve` is the per-image step of `evaluate`: it crops, degrades, runs the method
 # on Y (Cb and Cr stay bicubic for the colour picture) and rounds. Below, ×3 crops (the regions
 # `reproduce.CROPS` uses for the paper-style figures) with the whole-image Y-PSNR in the titles —
 # the very numbers of Table 3.
@@ -192,8 +192,8 @@ for row, name in zip(axes, images):
     row[0].imshow(image.modcrop(hr[name], 3)[crop])
     row[0].set_title(f"{name}: reference", fontsize=8)
     for ax, m in zip(row[1:], shown):
-        ref, sr, rgb = metrics.super_resolve(hr[name], 3, (m, method[m]), color="ycbcr", name=name)
-        p = metrics.psnr(ref, sr, shave=3)
+        ref, est, rgb = sr.super_resolve(hr[name], 3, (m, method[m]), color="ycbcr", name=name)
+        p = metrics.psnr(ref, est, shave=3)
         assert math.isclose(p, records[(3, m, name)]["psnr"], abs_tol=1e-9)  # = the table's cell
         ax.imshow(rgb[crop])
         ax.set_title(f"{m}: {p:.2f} dB", fontsize=8)
@@ -204,20 +204,36 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 5. Does network B recognise the scale?
+# ## Where this lives in dynconv
+#
+# * `dynconv.sr`: the registry (`names`, `SHIPPED`, `load_model`, `resolve`, `register`) and
+#   `dynconv.models.SHIPPED_ARCHITECTURES`;
+# * `dynconv.reproduce.table1`, `table2` (colour models), `table3`, `beyond` (scales never trained),
+#   `figures`, `to_markdown`, `PAPER`; `dynconv reproduce --table all` writes all of them, with the
+#   figures, to `docs/results/`;
+# * `dynconv.sr.evaluate` and `super_resolve`, the protocol behind every number
+#   (`dynconv.metrics`: the four formulas);
+# * `dynconv.layers.PeriodicityPool`, and `dynconv.models.dcnn` (`b_log`, `b_periods`,
+#   `dynamic_layers`) for the network B probed in the next section.
+
+# %% [markdown]
+# ## Beyond the paper: does network B recognise the scale?
+#
+# *A project extension: the paper's DCNN has no such probe.*
+#
 #
 # One DCNN serves x2, x3 and x4 and its B sees only the image, so B has to work out the factor
 # from each 33×33 window. A *linear probe* asks how much of that its features carry: fit a
 # multinomial logistic regression (the scale from a feature vector) on T91 training sub-images
 # and score it on Set14 windows the network never trained on. Three feature vectors of the
 # shipped `dcnn`: the log-pooled responses of B's learned convolutions (`b_log`), the
-# periodicity statistics of notebook 02, section 6 (`b_period`), and B's hidden layer
+# periodicity statistics of notebook 02, "Beyond the paper" (`b_period`), and B's hidden layer
 # (`b_relu3`), which combines both and drives every dynamic kernel. Windows differ in how much
 # there is to restore (a flat sky needs no kernel at all), so the accuracy is also weighted by
 # each window's bicubic error.
 
 # %%
-dcnn = models.pretrained("dcnn")
+dcnn = sr.load_model("dcnn")
 PROBED = {"b_log": "B's pooled conv features (log)", "b_period": "periodicity statistics",
           "b_relu3": "B's hidden layer"}
 
@@ -270,12 +286,37 @@ assert weighted["b_period"] > weighted["b_log"]      # ... mostly from the perio
 # `docs/discussion.md` measures what this buys in dB.
 
 # %% [markdown]
-# ## Where this lives in dynconv
+# ## Exercises
 #
-# * `dynconv.models.pretrained`, `PRETRAINED` (the names), `SHIPPED_ARCHITECTURES`;
-# * `dynconv.reproduce.table1`, `table2` (colour models), `table3`, `beyond` (scales never trained),
-#   `figures`, `to_markdown`, `PAPER`; `dynconv reproduce --table all` writes all of them, with the
-#   figures, to `docs/results/`;
-# * `dynconv.metrics.evaluate` and `super_resolve`, the protocol behind every number;
-# * `dynconv.layers.PeriodicityPool`, and `dynconv.models.dcnn` (`b_log`, `b_periods`,
-#   `dynamic_layers`) for the network B probed in section 5.
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s05.py`.
+#
+# ### Exercise 1 — PSNR as the protocol scores it
+#
+# Implement `psnr_shaved(ref, est, scale)`: remove $\lceil s \rceil$ pixels from every side, then
+# $10 \log_{10}(255^2/\mathrm{MSE})$. Why shave at all — what is wrong with the border pixels?
+
+# %%
+import exercises
+
+
+def psnr_shaved(ref, est, scale):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_psnr_shaved, psnr_shaved)
+
+# %% [markdown]
+# ### Exercise 2 — a method of your own, by name
+#
+# Every command finds methods in one registry, `dynconv.sr`. Write `register_unsharp()` that
+# registers `"unsharp"` — `exercises.unsharp` (unsharp masking of the bicubic image) — with
+# `sr.register`. Afterwards `sr.evaluate(["Set5"], [3], ["bicubic", "unsharp"])` would score it
+# beside bicubic, and `dynconv models` would list it.
+
+# %%
+def register_unsharp():
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_register_unsharp, register_unsharp)

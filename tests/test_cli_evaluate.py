@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import metrics, sr
+from dynconv import sr
 from dynconv.cli import main
 
 FIELDS = ["dataset", "scale", "method", "image", "psnr", "wpsnr", "ssim", "msssim"]
