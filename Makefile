@@ -4,12 +4,14 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_FLAGS ?=
+# The PyTorch peer for `make test-peer` (the CPU build; torch is never a runtime dependency).
+PEER_TORCH ?= torch==2.13.0
 
-.PHONY: install test test-all bench demo notebooks clean
+.PHONY: install test test-all test-peer bench demo notebooks clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -20,6 +22,12 @@ test: $(VENV)/.installed
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_FLAGS)
+
+# The PyTorch cross-checks (tests marked `peer`): installs the `peer` extra, then runs them.
+test-peer: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,peer]' '$(PEER_TORCH)'
+	$(PY) -c "import torch; print('peer: torch', torch.__version__)"
+	$(PY) -m pytest -m peer $(PYTEST_FLAGS)
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py

@@ -15,9 +15,10 @@ def rng():
 
 @pytest.fixture(scope="session")
 def data_dir():
-    """The shared data folder (T91, Set5, Set14).
+    """The data folder (T91, Set5, Set14): the shipped ``data/`` unless ``DYNCONV_DATA`` says otherwise.
 
-    Skips with the reason when absent, unless ``DYNCONV_REQUIRE_DATA=1``: then absence fails.
+    Skips with the reason when absent (e.g. ``DYNCONV_DATA`` pointing elsewhere), unless
+    ``DYNCONV_REQUIRE_DATA=1``: then absence fails.
     """
     from dynconv.data import resolve_data_dir
 
@@ -29,5 +30,5 @@ def data_dir():
     except FileNotFoundError as exc:
         if os.environ.get("DYNCONV_REQUIRE_DATA") == "1":
             pytest.fail(f"DYNCONV_REQUIRE_DATA=1 but the data is missing: {exc}")
-        pytest.skip(f"shared data not available: {exc}")
+        pytest.skip(f"data not available: {exc}")
     return d

@@ -97,6 +97,13 @@ def write_raw(path, header, arrays):
     (lambda h, a: h.update(format="other"), "not a dynconv checkpoint"),
     (lambda h, a: a.pop("param/w"), "corrupt checkpoint: the header lists parameters"),
     (lambda h, a: a.update({"param/w": np.zeros(3, np.float32)}), "corrupt checkpoint"),
+    (lambda h, a: h.update(params=None), "corrupt header: 'params' must be a JSON object, got null"),
+    (lambda h, a: h.update(step="40"), "corrupt header: 'step' must be a JSON int, got \"40\""),
+    (lambda h, a: h.update(step=-1), "'step' must be >= 0"),
+    (lambda h, a: h.update(config=[]), "'config' must be a JSON object, got \\[\\]"),
+    (lambda h, a: h.update(params={"w": "2"}), "the shape of 'w' must be a list of sizes"),
+    (lambda h, a: a.update({"param/w": np.array([1.0, np.nan], np.float32)}), r"parameter\(s\) w are not finite"),
+    (lambda h, a: a.update({"param/w": np.array([1, 2], np.int64)}), r"parameter\(s\) w are not finite floating"),
 ])
 def test_bad_header_or_contents(mutate, match, tmp_path):
     header = {"format": "dynconv-checkpoint", "version": 1, "config": {}, "dtype": "float32",
@@ -163,3 +170,29 @@ def test_load_uses_no_pickle(tmp_path):
     np.savez(tmp_path / "ck.npz", __header__=np.array([{"format": "x"}], dtype=object))
     with pytest.raises(CheckpointError, match="unreadable checkpoint"):
         load(tmp_path / "ck.npz")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_parameters_are_never_written(bad, rng, tmp_path):
+    g = make_graph(rng)
+    path = save(tmp_path / "ck.npz", g, step=40)
+    old = path.read_bytes()
+    params_of(g)["conv2.b"][0] = bad
+    with pytest.raises(CheckpointError, match=r"not written: parameter\(s\) conv2.b hold NaN or inf"):
+        save(path, g, step=41)
+    assert path.read_bytes() == old and sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+def test_non_finite_optimizer_state_is_never_written(rng, tmp_path):
+    g = make_graph(rng)
+    opt = Adam(g, lr=0.01)
+    for _, _, d in g.parameters():
+        d[...] = 1.0
+    opt.step()
+    buffers = opt.state_dict()["buffers"]
+    name = sorted(buffers)[0]
+    monkey = {**opt.state_dict(), "buffers": {**buffers, name: np.full_like(buffers[name], np.inf)}}
+    opt.state_dict = lambda: monkey
+    with pytest.raises(CheckpointError, match=rf"optimizer buffer\(s\) {name} hold NaN or inf"):
+        save(tmp_path / "ck.npz", g, optimizer=opt)
+    assert not (tmp_path / "ck.npz").exists()

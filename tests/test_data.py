@@ -65,6 +65,46 @@ def test_explicit_missing_data_dir_is_an_error(tmp_path):
         D.resolve_data_dir(tmp_path / "nope")
 
 
+def test_lookup_order_data_dir_then_env_then_shipped(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    monkeypatch.setenv("DYNCONV_DATA", str(b))
+    assert D.resolve_data_dir(a) == a
+    assert D.resolve_data_dir() == b
+    assert D.data_dir_source() == ("DYNCONV_DATA", b)
+    monkeypatch.delenv("DYNCONV_DATA")
+    assert D.data_dir_source() == ("shipped", D.shipped_data_dir())
+    assert D.resolve_data_dir() == D.shipped_data_dir()
+
+
+def test_env_pointing_nowhere_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    monkeypatch.setenv("DYNCONV_DATA", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match=r"DYNCONV_DATA=.*nope.*is not a directory.*unset it"):
+        D.resolve_data_dir()
+
+
+def test_no_shipped_data_names_each_place_once_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("DYNCONV_DATA", raising=False)
+    places = (tmp_path / "pkg" / "shipped_data", tmp_path / "repo" / "data", tmp_path / "repo" / "data")
+    (tmp_path / "repo" / "data").mkdir(parents=True)  # a data/ without SHA256SUMS is not the shipped copy
+    monkeypatch.setattr(D, "SHIPPED_DATA_DIRS", places)
+    assert D.shipped_data_dir() is None
+    with pytest.raises(FileNotFoundError) as err:
+        D.resolve_data_dir()
+    msg = str(err.value)
+    for place in places:
+        assert msg.count(str(place)) == 1
+    assert "--data-dir" in msg and "DYNCONV_DATA" in msg and "reinstall" in msg
+
+
+def test_the_shipped_data_are_the_repository_data_folder(monkeypatch):
+    monkeypatch.delenv("DYNCONV_DATA", raising=False)
+    root = D.shipped_data_dir()
+    assert root is not None and (root / D.CHECKSUMS).is_file()
+    for name, (count, _) in D.SHIPPED_SETS.items():
+        assert len(D.list_images(name)) == count
+
+
 def test_load_dataset_names_and_arrays(img_dir):
     loaded = D.load_dataset(img_dir)
     assert [n for n, _ in loaded] == ["t1", "t2", "t10"]

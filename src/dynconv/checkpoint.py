@@ -10,22 +10,24 @@ Header: ``{"format": "dynconv-checkpoint", "version": 1, "config": {...}, "dtype
 "step": 1200, "params": {"conv1.w": [64, 1, 9, 9], ...}, "optimizer": {"type", "step",
 "hyper"} or null}``.
 
-``save`` writes atomically — a temporary file in the same directory, ``fsync``, ``os.replace`` —
-so a failed or interrupted save leaves the previous checkpoint intact. ``load`` reads with
-``allow_pickle=False`` and raises one :class:`CheckpointError` (a ``ValueError``) naming the
-problem: unreadable (truncated, corrupt) file, wrong format or version, header and arrays
-disagreeing, or — when loading into a graph — missing, extra or mis-shaped parameters.
+``save`` refuses parameters or optimizer buffers that are not finite (a checkpoint is only ever
+a good state) and writes atomically (:func:`dynconv.fileio.atomic_path`), so a failed or
+interrupted save leaves the previous checkpoint intact. ``load`` reads with ``allow_pickle=False``
+and raises one :class:`CheckpointError` (a ``ValueError``) naming the problem: unreadable
+(truncated, corrupt) file, wrong format or version, a header field of the wrong type, header and
+arrays disagreeing, parameters that are not finite floats, or — when loading into a graph —
+missing, extra or mis-shaped parameters.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from dynconv.fileio import atomic_path
 
 FORMAT = "dynconv-checkpoint"
 VERSION = 1
@@ -79,45 +81,55 @@ def save(path, graph_or_params, config=None, step=0, optimizer=None):
     if len(dtypes) > 1:
         raise CheckpointError(f"{path}: parameters have mixed dtypes {sorted(dtypes)}; convert with astype")
     arrays = {f"param/{n}": np.asarray(p) for n, p in params.items()}
+    _check_finite(path, arrays, "parameter")
     header = {"format": FORMAT, "version": VERSION, "config": config or {},
               "dtype": dtypes.pop() if dtypes else None, "step": int(step),
               "params": {n: list(np.shape(p)) for n, p in params.items()}, "optimizer": None}
     if optimizer is not None:
         state = optimizer.state_dict()
         header["optimizer"] = {k: v for k, v in state.items() if k != "buffers"}
-        arrays.update({f"optim/{k}": v for k, v in state["buffers"].items()})
+        buffers = {f"optim/{k}": np.asarray(v) for k, v in state["buffers"].items()}
+        _check_finite(path, buffers, "optimizer buffer")
+        arrays.update(buffers)
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: config or optimizer state is not JSON-serialisable: {exc}") from exc
     arrays[_HEADER] = np.frombuffer(text.encode(), dtype=np.uint8)
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
     return path
+
+
+def _check_finite(path, arrays, what):
+    bad = [k.split("/", 1)[1] for k, a in arrays.items()
+           if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
+    if bad:
+        raise CheckpointError(f"{path}: not written: {what}(s) {', '.join(bad)} hold NaN or inf")
+
+
+#: The header fields and their types (``optimizer`` may also be null).
+_HEADER_TYPES = {"config": dict, "step": int, "params": dict, "dtype": str, "optimizer": dict}
+
+
+def _check_header(path, header):
+    for key, kind in _HEADER_TYPES.items():
+        v = header.get(key)
+        if key == "optimizer" and v is None:
+            continue
+        if key == "dtype" and v is None and not header.get("params"):
+            continue  # an empty checkpoint has no dtype
+        if not isinstance(v, kind) or isinstance(v, bool):
+            raise CheckpointError(f"{path}: corrupt header: {key!r} must be a JSON "
+                                  f"{'object' if kind is dict else kind.__name__}, got {json.dumps(v)}")
+    if header["step"] < 0:
+        raise CheckpointError(f"{path}: corrupt header: 'step' must be >= 0, got {header['step']}")
+    for n, shape in header["params"].items():
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise CheckpointError(f"{path}: corrupt header: the shape of {n!r} must be a list of "
+                                  f"sizes, got {json.dumps(shape)}")
 
 
 def _read(path):
@@ -141,6 +153,7 @@ def _read(path):
     if header.get("version") != VERSION:
         raise CheckpointError(f"{path}: unsupported checkpoint version {header.get('version')!r} "
                               f"(this dynconv reads version {VERSION})")
+    _check_header(path, header)
     return header, arrays
 
 
@@ -164,11 +177,15 @@ def load(path, into=None, optimizer=None):
     header, arrays = _read(path)
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     buffers = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-    manifest = {n: tuple(s) for n, s in header.get("params", {}).items()}
+    manifest = {n: tuple(s) for n, s in header["params"].items()}
     found = {n: p.shape for n, p in params.items()}
     if manifest != found or len(params) + len(buffers) != len(arrays):
         raise CheckpointError(f"{path}: corrupt checkpoint: the header lists parameters "
                               f"{manifest} but the archive holds {found}")
+    bad = [n for n, p in params.items() if not np.issubdtype(p.dtype, np.floating) or not np.isfinite(p).all()]
+    if bad:
+        raise CheckpointError(f"{path}: parameter(s) {', '.join(bad)} are not finite floating-point "
+                              "numbers (a diverged or damaged file)")
     opt_state = None
     if header.get("optimizer") is not None:
         opt_state = {**header["optimizer"], "buffers": buffers}
@@ -195,5 +212,5 @@ def load(path, into=None, optimizer=None):
             p[...] = params[n]
     elif optimizer is not None:
         raise CheckpointError("load(optimizer=...) needs into=<the graph> as well")
-    return Checkpoint(params=params, config=header.get("config", {}), step=int(header.get("step", 0)),
+    return Checkpoint(params=params, config=header["config"], step=header["step"],
                       dtype=header.get("dtype"), optimizer=opt_state, version=header["version"])

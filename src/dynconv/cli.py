@@ -21,6 +21,9 @@ class CLIError(Exception):
     """An error the user can act on; printed as one line, exit status 1."""
 
 
+DATA_DIR_HELP = "data folder (default: $DYNCONV_DATA, else the data that ship with dynconv)"
+
+
 # --------------------------------------------------------------------------- gradcheck
 def _add_gradcheck(sub):
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer and small networks")
@@ -60,7 +63,7 @@ def _add_evaluate(sub):
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--color", choices=("y", "ycbcr", "hsv", "rgb"), default="y",
                    help="channel(s) the method sees and the metrics score (default: y, the standard)")
-    p.add_argument("--data-dir", default=None, help="data folder (default: $DYNCONV_DATA or ../shared/data)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -144,7 +147,7 @@ def _add_train(sub):
     p.add_argument("--config", required=True, help="TOML file (e.g. configs/dcnn-x234.toml)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<config name>)")
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint of this run")
-    p.add_argument("--data-dir", default=None, help="data folder (default: $DYNCONV_DATA or ../shared/data)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--steps", type=int, default=None, help="override train.steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still print)")
     _threads_arg(p)
@@ -285,7 +288,7 @@ def _add_reproduce(sub):
                        "into --out. Tables 1 and 3 cover Set5 (with the paper's values) and Set14.")
     p.add_argument("--table", choices=(*_reproduce_sections(), "all"), default="all",
                    help="what to produce (default: all)")
-    p.add_argument("--data-dir", default=None, help="data folder (default: $DYNCONV_DATA or ../shared/data)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--out", default="docs/results", help="output folder (default: docs/results)")
     p.add_argument("--models-dir", default=None, metavar="DIR",
                    help="folder of <file>.npz weights (dcnn-x234.npz, srcnn-x2.npz, ...) used instead of the "
@@ -314,8 +317,50 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- data
+def _add_data(sub):
+    p = sub.add_parser("data", help="list the data sets or verify their checksums",
+                       description="The data sets (T91, Set5, Set14) ship with dynconv. They are "
+                       "looked up in --data-dir, then $DYNCONV_DATA, then the shipped copy.")
+    p.add_argument("action", choices=("list", "verify"),
+                   help="list: each set, its image count and location; verify: check SHA256SUMS "
+                        "(exit 1 naming each missing or altered file)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.set_defaults(func=_cmd_data)
+
+
+def _cmd_data(args) -> int:
+    from dynconv import data, datasets
+
+    source, _ = data.data_dir_source(args.data_dir)
+    if args.action == "list":
+        sets = datasets.list_sets(args.data_dir)
+        root = data.resolve_data_dir(args.data_dir)
+        print(f"data folder: {root} ({source})")
+        width = max([len("set")] + [len(s.name) for s in sets])
+        print(f"{'set'.ljust(width)}  images  location")
+        for s in sets:
+            print(f"{s.name.ljust(width)}  {s.images:6d}  {s.path}")
+        return 0
+    result = datasets.verify(args.data_dir)
+    for name in result.missing:
+        print(f"MISSING  {result.root / name}", file=sys.stderr)
+    for name in result.mismatched:
+        print(f"ALTERED  {result.root / name}", file=sys.stderr)
+    if result.unlisted:
+        print(f"{len(result.unlisted)} image(s) not covered by {data.CHECKSUMS} (not checked): "
+              + ", ".join(result.unlisted[:5]) + (" ..." if len(result.unlisted) > 5 else ""))
+    if not result.ok:
+        bad = len(result.missing) + len(result.mismatched)
+        raise CLIError(f"{bad} of {result.checked} files in {result.root} fail {data.CHECKSUMS}: "
+                       + ", ".join(result.missing + result.mismatched))
+    print(f"{result.checked} files OK in {result.root} ({source})")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
-_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_reproduce, _add_train, _add_models, _add_gradcheck]
+_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_reproduce, _add_train, _add_models, _add_data,
+           _add_gradcheck]
 
 
 def build_parser() -> argparse.ArgumentParser:

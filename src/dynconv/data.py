@@ -1,8 +1,16 @@
 """Data sets and training sub-images.
 
-Data is found through, in order: an explicit ``data_dir`` (the ``--data-dir`` option), the
-``DYNCONV_DATA`` environment variable, then ``../shared/data`` relative to the repository root.
-Data never lives in the repository; caches go under :func:`cache_dir`.
+The data sets (T91, Set5, Set14) ship with dynconv: in a source checkout they are the folder
+``data/`` at the repository root, and an installed wheel carries the same files as package data
+(``dynconv/shipped_data/``). A data folder is found through, in order:
+
+1. an explicit ``data_dir`` (the ``--data-dir`` option);
+2. the ``DYNCONV_DATA`` environment variable;
+3. the data that ships with dynconv.
+
+Each data set is a sub-folder of images; ``SHA256SUMS`` in the data folder lists the checksums
+(:mod:`dynconv.datasets`, ``dynconv data verify``). Nothing is ever written into a data folder:
+caches go under :func:`cache_dir`.
 """
 from __future__ import annotations
 
@@ -20,38 +28,73 @@ import numpy as np
 #: The repository root when running from a source checkout (``src/dynconv/data.py`` → root).
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: Where the shipped data lie: package data of an installed wheel, then a source checkout's ``data/``.
+SHIPPED_DATA_DIRS = (Path(__file__).resolve().parent / "shipped_data", _REPO_ROOT / "data")
 
-def default_data_dirs(data_dir=None) -> list[Path]:
-    """The candidate data folders, most specific first."""
-    out = []
+#: The checksum file of a data folder (``sha256sum`` format, paths relative to the folder).
+CHECKSUMS = "SHA256SUMS"
+
+#: The data sets dynconv ships: name → (image count, role).
+SHIPPED_SETS = {"T91": (91, "training"), "Set5": (5, "testing"), "Set14": (14, "testing")}
+
+
+def shipped_data_dir() -> Path | None:
+    """The data folder that ships with dynconv, or ``None`` if this installation has none.
+
+    A folder counts only if it holds :data:`CHECKSUMS`, so an unrelated ``data/`` beside an
+    installed package is never taken for it.
+    """
+    for p in SHIPPED_DATA_DIRS:
+        if (p / CHECKSUMS).is_file():
+            return p
+    return None
+
+
+def data_dir_source(data_dir=None) -> tuple[str, Path | None]:
+    """Which rule of the lookup order applies: ``(label, folder)``.
+
+    The label is ``"--data-dir"``, ``"DYNCONV_DATA"`` or ``"shipped"``; the folder may not exist
+    (:func:`resolve_data_dir` checks it) and is ``None`` when nothing ships.
+    """
     if data_dir is not None:
-        out.append(Path(data_dir).expanduser())
+        return "--data-dir", Path(data_dir).expanduser()
     env = os.environ.get("DYNCONV_DATA")
     if env:
-        out.append(Path(env).expanduser())
-    out.append(_REPO_ROOT.parent / "shared" / "data")
-    out.append(Path.cwd().parent / "shared" / "data")
-    return out
+        return "DYNCONV_DATA", Path(env).expanduser()
+    return "shipped", shipped_data_dir()
 
 
 def resolve_data_dir(data_dir=None) -> Path:
-    """Return the data folder, or raise ``FileNotFoundError`` listing where it looked.
+    """Return the data folder (see the module docstring for the order).
 
-    An explicit ``data_dir`` that does not exist is an error even if a fallback exists: the
-    user asked for that folder.
+    An explicit ``data_dir`` or a ``DYNCONV_DATA`` that is not a folder is an error even though
+    the shipped data exist: the user asked for that folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        The message names each place looked at, once, and how to fix it.
     """
-    if data_dir is not None:
-        p = Path(data_dir).expanduser()
+    source, p = data_dir_source(data_dir)
+    if source == "--data-dir":
         if not p.is_dir():
             raise FileNotFoundError(f"--data-dir {str(p)!r} is not a directory")
         return p
-    tried = default_data_dirs(None)
-    for p in tried:
-        if p.is_dir():
-            return p
+    if source == "DYNCONV_DATA":
+        if not p.is_dir():
+            raise FileNotFoundError(
+                f"DYNCONV_DATA={str(p)!r} is not a directory; point it at a folder of data sets "
+                "or unset it to use the data that ship with dynconv"
+            )
+        return p
+    if p is not None:
+        return p
+    looked = list(dict.fromkeys(str(d) for d in SHIPPED_DATA_DIRS))
     raise FileNotFoundError(
-        "no data directory found; pass --data-dir, set DYNCONV_DATA, or place the data in "
-        "../shared/data (looked in: " + ", ".join(str(p) for p in tried) + ")"
+        "no data folder found: --data-dir not given, DYNCONV_DATA not set, and no shipped data in "
+        + " or ".join(looked)
+        + f" (a folder holding {CHECKSUMS}); reinstall dynconv, or pass --data-dir / set DYNCONV_DATA "
+        "to a folder with one sub-folder of images per data set"
     )
 
 

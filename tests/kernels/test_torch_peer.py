@@ -7,6 +7,7 @@ import pytest
 from dynconv import kernels as K
 from _checks import assert_close
 
+pytestmark = pytest.mark.peer
 torch = pytest.importorskip("torch", reason="torch not installed (optional peer: pip install torch==2.13.0)")
 F_ = torch.nn.functional
 

@@ -1,0 +1,168 @@
+"""Files that are never half-written, and run folders that belong to one run.
+
+* :func:`atomic_path` — every file dynconv writes (checkpoints, weights, logs, figures, images,
+  tables) is written to a uniquely named temporary file beside its target, flushed to disk, then
+  renamed into place: a reader sees the old file or the new one, never a partial one, and two
+  writers never share a temporary name.
+* :class:`RunLock` — a training run holds ``<out>/.lock`` (an advisory ``flock`` with the holder's
+  pid inside) for its lifetime. A second run into the same folder is refused at once, naming the
+  holder; the kernel drops the lock when its process dies, so a killed run never leaves a lock
+  that blocks the next one.
+* :func:`clean_temporaries` — temporaries left by a killed writer are removed by the next owner.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: fall back to exclusive creation
+    fcntl = None
+
+__all__ = ["atomic_path", "clean_temporaries", "RunLock", "RunFolderBusy", "LOCK_NAME"]
+
+#: The lock file of a run folder.
+LOCK_NAME = ".lock"
+_TMP_MARK = ".tmp-"
+
+
+def _tmp_name(path: Path) -> str:
+    # ".<name>.tmp-<random>" + the target's suffix, so writers that pick a format by extension
+    # (Pillow, matplotlib) still see it; the leading dot keeps it out of globs like "*.png".
+    return f".{path.name}{_TMP_MARK}"
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a unique temporary path beside ``path``; on success move it onto ``path``.
+
+    The body writes the temporary path (any way it likes). On normal exit the file is fsynced and
+    renamed over ``path`` (atomic on POSIX and Windows for the same folder) and keeps the usual
+    permissions of a new file; on an exception it is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_name(path), suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written file is normally 0644
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable; not possible on every platform
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def clean_temporaries(folder, *, older_than_seconds=0.0) -> list[Path]:
+    """Remove the temporaries :func:`atomic_path` left in ``folder`` (a writer killed mid-write).
+
+    Call it only while no other process writes there (e.g. holding the folder's :class:`RunLock`).
+    Returns the removed paths.
+    """
+    removed = []
+    now = time.time()
+    for p in Path(folder).glob(f".*{_TMP_MARK}*"):
+        try:
+            if p.is_file() and now - p.stat().st_mtime >= older_than_seconds:
+                p.unlink()
+                removed.append(p)
+        except FileNotFoundError:  # another cleaner was faster
+            pass
+    return removed
+
+
+class RunFolderBusy(RuntimeError):
+    """Another live process holds the run folder."""
+
+
+class RunLock:
+    """Exclusive use of a folder for as long as the lock is held (a context manager).
+
+    Raises
+    ------
+    RunFolderBusy
+        From :meth:`acquire` when another process holds it; the message names its pid, host and
+        start time.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._fd = None
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            info = {}
+        started = info.get("started")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "unknown time"
+        return f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started {when}"
+
+    def acquire(self) -> "RunLock":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
+            except FileExistsError:  # no flock on this platform: the file itself is the lock
+                raise RunFolderBusy(f"{self.folder} is in use by another run ({self._holder()}); "
+                                    f"if that process is gone, delete {self.path}") from None
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    raise RunFolderBusy(f"{self.folder} is in use by another run ({self._holder()}); "
+                                        "wait for it to finish or choose another --out") from None
+                try:  # the file may have been unlinked by its previous owner after we opened it
+                    same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    os.close(fd)
+                    continue
+            break
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": time.time()}).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)  # still locked by us: nobody else can be using it
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False

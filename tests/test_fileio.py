@@ -1,0 +1,106 @@
+"""dynconv.fileio: atomic writes, the run-folder lock, cleanup of stale temporaries."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dynconv.fileio import LOCK_NAME, RunFolderBusy, RunLock, atomic_path, clean_temporaries
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "log.csv"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".csv" and tmp != target
+        tmp.write_text("new")
+        assert target.read_text() == "old"
+    assert target.read_text() == "new"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer failed")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv"]
+
+
+def test_atomic_path_names_are_unique_and_hidden(tmp_path):
+    target = tmp_path / "curves.png"
+    with atomic_path(target) as a, atomic_path(target) as b:
+        assert a != b and a.name.startswith(".curves.png") and a.suffix == ".png"
+        a.write_bytes(b"a"), b.write_bytes(b"b")
+    assert target.read_bytes() == b"a"  # the outer block exits last
+    assert list(tmp_path.glob("*.png")) == [target]
+
+
+def test_atomic_file_gets_normal_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "w.npz") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o644
+
+
+def test_clean_temporaries_removes_only_ours(tmp_path):
+    keep = [tmp_path / "checkpoint.npz", tmp_path / ".hidden", tmp_path / "x.tmp"]
+    for p in keep:
+        p.write_text("k")
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "checkpoint.npz") as tmp:
+        stale = tmp.with_name(tmp.name + "x")  # what a kill -9 mid-write leaves
+        stale.write_text("partial")
+        raise KeyboardInterrupt
+    assert clean_temporaries(tmp_path) == [stale]
+    assert sorted(tmp_path.iterdir()) == sorted(keep)
+
+
+def test_lock_refuses_a_second_holder_naming_the_first(tmp_path):
+    with RunLock(tmp_path / "run") as lock:
+        assert lock.held and (tmp_path / "run" / LOCK_NAME).is_file()
+        info = json.loads((tmp_path / "run" / LOCK_NAME).read_text())
+        assert info["pid"] == os.getpid()
+        with pytest.raises(RunFolderBusy, match=rf"run is in use by another run \(pid {os.getpid()} on "):
+            RunLock(tmp_path / "run").acquire()
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    with RunLock(tmp_path / "run"):  # free again
+        pass
+
+
+def test_lock_of_a_killed_process_is_not_stale(tmp_path):
+    """A holder killed with SIGKILL leaves the file, but the kernel has dropped its flock."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path[:0] = {sys.path!r}
+        from dynconv.fileio import RunLock
+        RunLock({str(tmp_path)!r}).acquire()
+        os.kill(os.getpid(), 9)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], timeout=120)
+    assert out.returncode == -9
+    assert (tmp_path / LOCK_NAME).exists()
+    with RunLock(tmp_path) as lock:
+        assert lock.held
+
+
+def test_lock_held_by_another_live_process(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = {sys.path!r}
+        from dynconv.fileio import RunLock
+        RunLock({str(tmp_path)!r}).acquire()
+        print("locked", flush=True)
+        time.sleep(60)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunFolderBusy, match=rf"pid {holder.pid} "):
+            RunLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
