@@ -32,8 +32,12 @@ def test_save_load_round_trip_and_method(tmp_path, rng):
     name, fn = sr.resolve(back)
     assert name == "tiny-dcnn"
     np.testing.assert_allclose(fn(img * 255, 3), m.predict(img) * 255, rtol=1e-6)
-    # A path is a model spec too.
-    assert sr.is_model(str(path)) and sr.resolve(str(path))[0] == "tiny-dcnn"
+    # A path is a model spec too, labelled by the path as given (two files never share a label),
+    # whatever its extension's case; a weights file without an extension is one too.
+    assert sr.is_model(str(path)) and sr.resolve(str(path))[0] == str(path)
+    upper, bare = tmp_path / "M.NPZ", tmp_path / "weights"
+    upper.write_bytes(path.read_bytes()), bare.write_bytes(path.read_bytes())
+    assert [sr.resolve(str(f))[0] for f in (upper, bare)] == [str(upper), str(bare)]
 
 
 def test_missing_weights_and_files_are_clear(tmp_path, monkeypatch):

@@ -1,12 +1,15 @@
 """dynconv.train: configs, determinism, resume, failure handling, and a real (short) run."""
 from __future__ import annotations
 
+import io
+import re
 import shutil
 
 import numpy as np
 import pytest
 
 from dynconv import checkpoint, models, train
+from dynconv.fileio import RunFolderBusy, RunLock
 from dynconv.data import TrainingPatches, list_images
 
 
@@ -123,14 +126,124 @@ def test_balanced_scales_reweight_the_gradient_not_the_logged_loss(tmp_path, sma
     assert any(not np.array_equal(a[k], b[k]) for k in a)  # the same batches, other updates
 
 
+def _diverging(small_set, **train_keys):
+    return _config(data={"dataset": str(small_set), "scales": [3]},
+                   train={"lr": 1e6, "optimizer": "sgd", "momentum": 0.0, "schedule": "constant",
+                          "steps": 400, **train_keys})
+
+
+def _loss_of(path, config, small_set):
+    """The loss of a checkpoint's parameters on the run's first batch."""
+    model = models.build(train._model_kwargs(config))
+    checkpoint.load(path, into=model.graph)
+    batches, _ = train._patches(config, model, None, log=io.StringIO())
+    return train.forward_loss(model, batches(0), train.make_loss("mse"))
+
+
 @pytest.mark.data
-def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, small_set):
-    cfg = _config(data={"dataset": str(small_set), "scales": [3]},
-                  train={"lr": 1e6, "optimizer": "sgd", "momentum": 0.0, "schedule": "constant", "steps": 400})
-    with pytest.raises(train.TrainingError, match=r"loss became (nan|inf) at step \d+; stopping"):
+def test_divergence_keeps_the_last_good_checkpoint_and_its_advice_works(tmp_path, small_set):
+    cfg = _diverging(small_set)
+    with pytest.raises(train.TrainingError) as err:
         train.train(cfg, tmp_path / "run", progress=False)
-    ckpt = checkpoint.load(tmp_path / "run" / "checkpoint.npz")  # intact and loadable
-    assert all(np.isfinite(v).all() for v in ckpt.params.values())
+    msg = str(err.value)
+    ck = tmp_path / "run" / "checkpoint.npz"
+    good = checkpoint.load(ck)
+    assert re.match(rf"training diverged: the loss became (nan|inf) at step {good.step + 1}; stopped. "
+                    rf"{re.escape(str(ck))} holds the last good state \(step {good.step}\)", msg)
+    assert "lower train.lr (now 1e+06)" in msg
+    assert np.isfinite(_loss_of(ck, cfg, small_set))  # the file holds a state with a finite loss
+    # Following the advice: resume from it with a lower rate.
+    cfg["train"]["lr"], cfg["train"]["steps"] = 1e-4, good.step + 5
+    done = train.train(cfg, tmp_path / "run", progress=False, resume=ck)
+    assert done["status"] == "done" and done["step"] == good.step + 5
+
+
+@pytest.mark.data
+def test_divergence_before_any_checkpoint_says_nothing_was_saved(tmp_path, small_set):
+    cfg = _diverging(small_set)
+    cfg["checkpoint"]["every_minutes"] = 60.0
+    with pytest.raises(train.TrainingError, match="before any checkpoint was written: nothing was saved"):
+        train.train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+    assert not list((tmp_path / "run").glob(".*tmp*"))
+
+
+@pytest.mark.data
+def test_a_crash_mid_run_saves_the_last_good_state(tmp_path, small_set, monkeypatch):
+    cfg = _config(data={"dataset": str(small_set), "scales": [3]}, eval={"every": 4},
+                  checkpoint={"every_minutes": 60.0})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(train, "evaluation_row", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        train.train(cfg, tmp_path / "run", progress=False)
+    # The crash came in the evaluation after step 4: that state is whole, its loss finite, and saved.
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.npz").step == 4
+    monkeypatch.undo()
+    rest = train.train(cfg, tmp_path / "run", progress=False, resume=tmp_path / "run" / "checkpoint.npz")
+    full = train.train(cfg, tmp_path / "full", progress=False)
+    a = checkpoint.load(tmp_path / "run" / "checkpoint.npz").params
+    b = checkpoint.load(tmp_path / "full" / "checkpoint.npz").params
+    assert rest["step"] == full["step"] == 12 and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.data
+def test_everything_is_checked_before_any_work(tmp_path, small_set):
+    cases = [
+        ({"eval": {"dataset": "Set55"}}, "eval.dataset: unknown data set 'Set55'"),
+        ({"eval": {"final_datasets": ["Set5", "Set41"]}}, "eval.final_datasets: unknown data set 'Set41'"),
+        ({"data": {"dataset": "T19"}}, "data.dataset: unknown data set 'T19'"),
+        ({"train": {"lr": "fast"}}, 'train.lr must be a positive number, got "fast"'),
+        ({"train": {"schedule": "linear"}}, "train.schedule must be one of"),
+        ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of"),
+    ]
+    for i, (override, message) in enumerate(cases):
+        cfg = train.merge(_config(data={"dataset": str(small_set), "scales": [3]}), override)
+        with pytest.raises(ValueError) as err:
+            train.train(cfg, tmp_path / f"r{i}", progress=False)
+        assert message in str(err.value)
+        assert sorted(p.name for p in (tmp_path / f"r{i}").iterdir()) == []
+
+
+@pytest.mark.data
+def test_resume_refuses_another_runs_checkpoint(tmp_path, small_set):
+    cfg = _config(data={"dataset": str(small_set), "scales": [2]})
+    train.train(cfg, tmp_path / "x2", progress=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "x2").iterdir() if p.is_file()}
+    other = _config(data={"dataset": str(small_set), "scales": [4]})
+    with pytest.raises(train.TrainingError, match=r"belongs to another run; its config differs in data.scales: \[2\] → \[4\]"):
+        train.train(other, tmp_path / "x2", progress=False, resume=tmp_path / "x2" / "checkpoint.npz")
+    with pytest.raises(train.TrainingError, match="model.npz files cannot be resumed"):
+        train.train(cfg, tmp_path / "x2", progress=False, resume=tmp_path / "x2" / "model.npz")
+    after = {p.name: p.read_bytes() for p in (tmp_path / "x2").iterdir() if p.is_file()}
+    assert after == before
+
+
+@pytest.mark.data
+def test_garbage_log_on_resume_names_the_file(tmp_path, small_set):
+    cfg = _config(data={"dataset": str(small_set), "scales": [3]})
+    train.train(cfg, tmp_path / "run", progress=False, max_steps=3)
+    (tmp_path / "run" / "log.csv").write_text("step,loss\nthree,abc\n")
+    with pytest.raises(ValueError, match=r"log.csv: not a training log written by dynconv"):
+        train.train(cfg, tmp_path / "run", progress=False, resume=tmp_path / "run" / "checkpoint.npz")
+
+
+@pytest.mark.data
+def test_a_second_run_into_the_folder_is_refused_and_stale_files_cleaned(tmp_path, small_set):
+    cfg = _config(data={"dataset": str(small_set), "scales": [3]})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".checkpoint.npz.tmp-abc123.npz").write_bytes(b"left by kill -9")
+    with RunLock(run):
+        with pytest.raises(RunFolderBusy, match=r"run is in use by another run \(pid \d+"):
+            train.train(cfg, run, progress=False)
+    assert (run / ".checkpoint.npz.tmp-abc123.npz").exists()  # the holder's files are not touched
+    train.train(cfg, run, progress=False, max_steps=2)
+    assert not (run / ".checkpoint.npz.tmp-abc123.npz").exists()
+    assert not (run / ".lock").exists()
+
 
 
 @pytest.mark.data
@@ -139,9 +252,12 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, small_set, monkeypatch):
     real = train.Batches.__call__
 
     def interrupt_at_7(self, t):
-        if t == 7:
+        if t == 7 and not hits:
+            hits.append(t)
             raise KeyboardInterrupt
         return real(self, t)
+
+    hits = []
 
     monkeypatch.setattr(train.Batches, "__call__", interrupt_at_7)
     result = train.train(cfg, tmp_path / "run", progress=False)

@@ -136,6 +136,10 @@ def _read(path):
     """All arrays of the archive and the parsed header; CheckpointError if unreadable."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise CheckpointError(f"{path}: unreadable checkpoint: not an .npz archive, so not dynconv weights")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}  # reads everything: CRC errors surface here

@@ -55,7 +55,7 @@ def _add_evaluate(sub):
                    help=f"{_method_names()} or a PATH.npz checkpoint (default: bicubic)")
     p.add_argument("--dataset", nargs="+", default=["Set5"], metavar="NAME_OR_DIR",
                    help="data-set names under the data folder, or folders of images (default: Set5)")
-    p.add_argument("--scale", nargs="+", type=float, default=[2.0, 3.0, 4.0], metavar="S",
+    p.add_argument("--scale", nargs="+", type=_scale_arg, default=[2.0, 3.0, 4.0], metavar="S",
                    help="scale factors (default: 2 3 4)")
     p.add_argument("--metrics", default="psnr,wpsnr,ssim,msssim",
                    help="comma-separated subset of psnr,wpsnr,ssim,msssim (default: all)")
@@ -79,9 +79,6 @@ def _cmd_evaluate(args) -> int:
     if bad or not names:
         raise CLIError(f"--metrics: unknown metric(s) {', '.join(bad) or '(none)'}; "
                        f"choose from {','.join(metrics.METRICS)}")
-    for s in args.scale:
-        if not (math.isfinite(s) and s >= 1):
-            raise CLIError(f"--scale: {s:g} is not a scale factor >= 1")
     methods = [sr.resolve(m) for m in args.method]
     records = sr.evaluate(args.dataset, args.scale, methods, names, data_dir=args.data_dir, color=args.color)
     if not args.per_image:
@@ -121,7 +118,7 @@ def _method_names():
 
 
 def _threads_arg(p):
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                    help="threads for BLAS and numba (default: all cores). 1 is the most robust on a "
                         "busy machine; two single-threaded runs side by side use two cores well")
 
@@ -143,12 +140,16 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a model from a TOML config (see configs/)",
                        description="Train on sub-images of the training set (T91) at the config's "
                        "scales; writes checkpoint.npz, log.csv, curves.png and, at the end, model.npz "
-                       "with its Set5/Set14 scores to --out. Ctrl-C writes a checkpoint and exits.")
+                       "with its Set5/Set14 scores to --out. The config, data sets and --resume file are "
+                       "checked before any work; a checkpoint holds only a state whose loss was finite; "
+                       "Ctrl-C (exit 130), SIGTERM (exit 143) and errors write the last good state first.")
     p.add_argument("--config", required=True, help="TOML file (e.g. configs/dcnn-x234.toml)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<config name>)")
-    p.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint of this run")
+    p.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue from a checkpoint of this run (its config must match; only train.steps, "
+                        "train.lr, train.clip_norm, the time budget and eval/checkpoint settings may change)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--steps", type=int, default=None, help="override train.steps")
+    p.add_argument("--steps", type=_positive_int, default=None, help="override train.steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still print)")
     _threads_arg(p)
     p.set_defaults(func=_cmd_train)
@@ -169,10 +170,20 @@ def _cmd_train(args) -> int:
     print(f"{result['status']} at step {result['step']} after {result['wall_seconds']:.0f} s; outputs in {out}")
     for ds, per in (result.get("scores") or {}).items():
         print(ds + ": " + ", ".join(f"{k} {v['psnr']:.3f} dB / {v['ssim']:.4f}" for k, v in per.items()))
-    return 0 if result["status"] in ("done", "budget") else 1
+    return {"interrupted": 130, "terminated": 143}.get(result["status"], 0)
 
 
 # --------------------------------------------------------------------------- upscale
+def _positive_int(value):
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return n
+
+
 def _scale_arg(value):
     try:
         s = float(value)
@@ -200,8 +211,13 @@ def _add_upscale(sub):
 
 def _cmd_upscale(args) -> int:
     _set_threads(args.threads)
+    from pathlib import Path
+
     from dynconv import image, sr
 
+    image.output_format(args.output)  # a bad output path fails before any work
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise CLIError(f"{args.output}: the output would overwrite the input")
     lr = image.read_image(args.input)  # a bad input fails before any weights load
     method = sr.resolve(args.model)
     warning = sr.integer_factor_warning(args.model, args.scale)
@@ -247,13 +263,19 @@ def _cmd_models(args) -> int:
     from dynconv import models, sr
 
     rows = [("name", "file", "arch", "params", "MACs/pixel", "weights", "Set5 PSNR (x2/x3/x4)", "about")]
+    broken = 0
     for e in sr.entries():
         if e.name not in sr.SHIPPED:
             rows.append((e.name, "-", "-", "-", "-", "-", "-", e.summary))
             continue
         path = sr.weights_path(e.name)
         if path.exists():
-            m = sr.load_model(e.name)
+            try:
+                m = sr.load_model(e.name)
+            except ValueError as exc:  # a damaged file is listed, not fatal
+                rows.append((e.name, path.name, "-", "-", "-", "BROKEN", "-", _one_line(exc)))
+                broken += 1
+                continue
             scores = m.meta.get("scores", {}).get("Set5", {})
             s5 = "/".join(f"{scores[k]['psnr']:.2f}" if k in scores else "-" for k in ("x2", "x3", "x4"))
             status = "shipped"
@@ -270,7 +292,9 @@ def _cmd_models(args) -> int:
         print("  ".join(v.ljust(w) for v, w in zip(r, width)).rstrip())
     print("MACs per output pixel on a 33x33 training window (valid convolutions). Any PATH.npz checkpoint "
           "is a method too.")
-    return 0
+    if broken:
+        print(f"dynconv: error: {broken} weights file(s) are damaged (marked BROKEN above)", file=sys.stderr)
+    return 1 if broken else 0
 
 
 # --------------------------------------------------------------------------- reproduce
@@ -400,11 +424,26 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("dynconv: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError) as exc:
-        if args.debug:
+    except Exception as exc:
+        if args.debug or not _expected(exc):
             raise
-        print(f"dynconv: error: {exc}", file=sys.stderr)
+        print(f"dynconv: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _expected(exc) -> bool:
+    """A failure the user can act on (one line, exit 1); anything else is a bug and keeps its
+    traceback. The training errors are looked up only if their module was imported."""
+    if isinstance(exc, (CLIError, ValueError, OSError, MemoryError)):
+        return True
+    train, fileio = sys.modules.get("dynconv.train"), sys.modules.get("dynconv.fileio")
+    return bool((train and isinstance(exc, train.TrainingError))
+                or (fileio and isinstance(exc, fileio.RunFolderBusy)))
 
 
 if __name__ == "__main__":

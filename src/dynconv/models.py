@@ -198,7 +198,10 @@ class Model:
         if not ckpt.config or "arch" not in ckpt.config:
             raise checkpoint.CheckpointError(f"{path}: checkpoint has no model config ('arch')")
         config = {k: v for k, v in ckpt.config.items() if k != "meta"}
-        model = build(config)
+        try:
+            model = build(config)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise checkpoint.CheckpointError(f"{path}: its model config cannot be built: {exc}") from None
         checkpoint.load(path, into=model.graph, optimizer=optimizer)
         model.meta = dict(ckpt.config.get("meta") or {})
         model.step = int(ckpt.step)

@@ -5,7 +5,6 @@ Library code (training curves, the demo, the reproduced figures) draws on a bare
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -19,9 +18,10 @@ def subplots(nrows=1, ncols=1, **fig_kw):
 
 
 def save(fig, path):
-    """Write ``fig`` as PNG atomically (temporary file, then ``os.replace``); returns the path."""
+    """Write ``fig`` as PNG atomically (:func:`dynconv.fileio.atomic_path`); returns the path."""
+    from dynconv.fileio import atomic_path
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     return path

@@ -106,7 +106,8 @@ def entries() -> list[Entry]:
 
 def is_model(spec) -> bool:
     """True for a shipped model name or the path of a ``.npz`` checkpoint."""
-    return isinstance(spec, (str, Path)) and (str(spec) in SHIPPED or str(spec).endswith(".npz"))
+    return isinstance(spec, (str, Path)) and (str(spec) in SHIPPED or str(spec).lower().endswith(".npz")
+                                              or (str(spec) not in _REGISTRY and Path(spec).is_file()))
 
 
 def weights_path(name: str, weights_dir=None) -> Path:
@@ -194,9 +195,10 @@ def resolve(spec, *, weights_dir=None) -> tuple[str, Callable]:
             return model_method(load_model(s, weights_dir), s)
         if s in _REGISTRY:
             return s, _REGISTRY[s].factory()
-        if s.endswith(".npz"):
-            return model_method(load_model(s))
-        raise ValueError(f"unknown method {s!r}; choose from {', '.join(_REGISTRY)} or a PATH.npz")
+        if s.lower().endswith(".npz") or Path(s).is_file():  # a weights file, labelled by its path
+            return model_method(load_model(s), s)
+        raise ValueError(f"unknown method {s!r}; choose from {', '.join(_REGISTRY)} or the path of a "
+                         "weights file (.npz)")
     raise ValueError(f"method must be a name, a .npz path, a model or a callable, got {type(spec).__name__}")
 
 
@@ -433,7 +435,11 @@ def evaluate(datasets=("Set5",), scales=(2, 3, 4), methods=("bicubic",), metrics
                     ref, sr, _ = super_resolve(hr, sc, (mname, fn), color=color, name=f"{label}/{iname}")
                     rec = {"dataset": label, "scale": sc, "method": mname, "image": iname}
                     for k, f in _metrics.METRICS.items():
-                        rec[k] = f(ref, sr, shave=shave_for(sc)) if k in metrics else None
+                        try:
+                            rec[k] = f(ref, sr, shave=shave_for(sc)) if k in metrics else None
+                        except ValueError as exc:  # e.g. an image too small for MS-SSIM's scales
+                            raise ValueError(f"{label}/{iname} at x{sc:g}: {k}: {exc} (choose the metrics "
+                                             "with --metrics, e.g. --metrics psnr,ssim)") from None
                     group.append(rec)
                     if progress is not None:
                         progress(f"{label} x{sc} {mname} {iname}: {time.perf_counter() - t0:.2f} s")

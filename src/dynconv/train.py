@@ -2,105 +2,87 @@
 
 One run trains one model on sub-images of several scales at once (the paper's "dynamic"
 training for x2, x3 and x4). Everything a run needs is in its config (``configs/*.toml``);
-see :data:`DEFAULTS` for every key and its default.
+see :data:`dynconv.config.DEFAULTS` for every key and its default.
 
 Guarantees
 ----------
+* **Checked before any work.** Every config key is checked against :data:`dynconv.config.SCHEMA`
+  (types, ranges, known keys), and the model, optimizer, schedule, loss, the training and
+  evaluation data sets and the ``--resume`` checkpoint are all checked before the sub-images are
+  prepared: a typo fails in a second, not at the first evaluation.
+* **A run folder belongs to one run.** The run holds ``<out>/.lock``
+  (:class:`dynconv.fileio.RunLock`); a second run into the folder is refused at once, naming the
+  holder. Every file is written under a unique temporary name and renamed into place, and
+  temporaries a killed run left behind are removed.
+* **A checkpoint is only ever a good state.** The loss of the parameters is computed before they
+  are saved: a checkpoint is written only for parameters whose loss was finite (and which are
+  finite themselves). When the loss becomes NaN or inf the run stops, writes nothing, and says
+  which checkpoint holds the last good state (or that none exists) and how to go on: resume from
+  it with a lower ``train.lr`` or a ``train.clip_norm`` — both may change on resume.
+* **Nothing is lost.** Checkpoints are written every ``checkpoint.every_minutes``, at the end,
+  on Ctrl-C, on SIGTERM and on any exception inside the loop: each time the last good state
+  (the parameters and optimizer state before the step that was in flight).
+* **Resume checks the checkpoint against the run.** ``--resume`` compares the checkpoint's
+  config with the current one and refuses a different model, data, scales, optimizer or seed,
+  naming the keys; only :data:`dynconv.config.RESUMABLE` keys may change (``train.steps``,
+  ``train.lr``, ``train.clip_norm``, the time budget and the evaluation settings).
 * **Deterministic.** Step ``t`` uses the batch ``permutation(seed, epoch)[...]`` and the
-  augmentation ``default_rng([seed, t])``: the same seed gives the same run, and a resumed
-  run continues exactly as the uninterrupted one (same next loss).
-* **Nothing is lost.** Checkpoints are written atomically (temporary file + ``os.replace``)
-  every ``checkpoint_minutes``, at the end, and on Ctrl-C; a NaN/Inf loss stops the run with a
-  clear message, leaving the last good checkpoint intact.
+  augmentation ``default_rng([seed, t])``: the same seed gives the same run, and a resumed run
+  continues exactly as the uninterrupted one.
 * **Visible.** A tqdm bar (loss, patches/s, ETA), Set5 PSNR at every training scale each
-  ``eval_every`` steps, a CSV log and a PNG of the curves in the output folder.
+  ``eval.every`` steps, a CSV log and a PNG of the curves in the output folder.
 """
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
-import os
+import signal
 import sys
+import threading
 import time
-import tomllib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from dynconv import checkpoint
 from dynconv import data as D
-from dynconv import models, sr
+from dynconv import models
+from dynconv.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
+from dynconv.fileio import RunLock, atomic_path, clean_temporaries
+from dynconv.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
 from dynconv.layers import EuclideanLoss, MSELoss
 from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR
 
-#: Every config key with its default. A config file overrides any subset.
-DEFAULTS = {
-    "model": {"arch": "srcnn"},
-    "data": {
-        "dataset": "T91",
-        "scales": [2, 3, 4],
-        "patch_size": 33,
-        "stride": 14,
-        "degradation": "bicubic",  # "bicubic" (the test protocol) or "gaussian" (the paper's)
-        "sigma": 1.0,  # Gaussian blur for degradation = "gaussian"
-        "augment": True,  # random flip/rot90 per sample, on the fly
-    },
-    "train": {
-        "seed": 0,
-        "batch_size": 64,
-        "steps": 10000,
-        "time_budget_minutes": 0,  # > 0: stop early after this much training time
-        "optimizer": "adam",  # "adam" or "sgd"
-        "lr": 1e-3,
-        "momentum": 0.9,  # sgd only
-        "weight_decay": 0.0,
-        "groups": {},  # {"conv3.*": {"lr": 1e-5}}: per-parameter-group overrides
-        "schedule": "cosine",  # "constant", "cosine" or "step"
-        "min_lr_factor": 0.01,  # cosine: final lr / initial lr
-        "step_size": 0,  # step schedule: steps between decays
-        "gamma": 0.1,  # step schedule: decay factor
-        "clip_norm": 0.0,  # > 0: clip the global gradient norm
-        "loss": "mse",  # "mse" (mean) or "euclidean" (Caffe's 1/2N sum, the paper's)
-        "balance_scales": False,  # weight each scale's samples by 1 / its bicubic MSE
-    },
-    "eval": {
-        "every": 1000,  # steps between Set5 evaluations (0: only at the end)
-        "dataset": "Set5",
-        "final_datasets": ["Set5", "Set14"],
-    },
-    "checkpoint": {"every_minutes": 5.0},
-}
+__all__ = ["DEFAULTS", "merge", "load_config", "train", "train_step", "TrainingError", "Batches",
+           "scale_weights", "final_scores"]
 
 
 class TrainingError(RuntimeError):
-    """A run that cannot continue (e.g. a non-finite loss); the last checkpoint is intact."""
+    """A run that cannot continue (a non-finite loss, a refused resume); the message says which
+    checkpoint holds the last good state and what to do."""
 
 
-def merge(base, override, where="config"):
-    """Deep-merge ``override`` into a copy of ``base``; unknown sections/keys are errors."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if key not in base and where != "config.model":
-            raise ValueError(f"{where}: unknown key {key!r}; known: {', '.join(base)}")
-        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "groups":
-            out[key] = merge(base[key], value, f"{where}.{key}")
-        else:
-            out[key] = value
-    return out
+class Terminated(BaseException):
+    """SIGTERM arrived during training (raised in the main thread, so the loop can save)."""
 
 
-def load_config(path):
-    """Read a TOML config and merge it over :data:`DEFAULTS`."""
-    path = Path(path)
+@contextmanager
+def _sigterm_raises():
+    """While training, SIGTERM raises :class:`Terminated` instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
     try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    return merge(DEFAULTS, raw)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _model_kwargs(config):
@@ -136,12 +118,6 @@ def make_loss(name):
     if name == "euclidean":
         return EuclideanLoss()
     raise ValueError(f"train.loss must be 'mse' or 'euclidean', got {name!r}")
-
-
-def set5_psnr(model, scales, dataset="Set5", data_dir=None):
-    """Mean Y PSNR of ``model`` on ``dataset`` per scale: ``{scale: psnr}``."""
-    recs = sr.evaluate(datasets=[dataset], scales=scales, methods=[model], metrics=("psnr",), data_dir=data_dir)
-    return {r["scale"]: r["psnr"] for r in recs if r["image"] == "mean"}
 
 
 def scale_weights(patches):
@@ -186,28 +162,41 @@ class Batches:
         return np.ascontiguousarray(x), np.ascontiguousarray(y), self.p.scales[idx]
 
 
-def _write_curves(log_rows, path):
-    from dynconv import plotting
+def _preflight(config, data_dir, resume):
+    """Everything checkable before the sub-images are prepared: ``(model, optimizer, loss,
+    resume checkpoint or None)``. Raises one-line errors naming the key, data set or file."""
+    validate(config)
+    t_cfg, d_cfg, e_cfg = config["train"], config["data"], config["eval"]
+    try:
+        model = models.build(_model_kwargs(config))
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"[model]: {exc}") from None
+    optimizer, loss_layer = make_optimizer(model, t_cfg), make_loss(t_cfg["loss"])
+    for key, name in [("data.dataset", d_cfg["dataset"]), ("eval.dataset", e_cfg["dataset"])] + \
+            [("eval.final_datasets", n) for n in e_cfg["final_datasets"]]:
+        try:
+            D.list_images(name, data_dir)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+    ckpt = None
+    if resume is not None:
+        ckpt = checkpoint.load(resume)
+        saved = (ckpt.config.get("meta") or {}).get("train_config")
+        if not isinstance(saved, dict) or ckpt.optimizer is None:
+            raise TrainingError(f"--resume {resume}: not a checkpoint of `dynconv train` (no training "
+                                "config or optimizer state in it; model.npz files cannot be resumed)")
+        conflicts = resume_conflicts(saved, config)
+        if conflicts:
+            raise TrainingError(f"--resume {resume}: this checkpoint belongs to another run; its config "
+                                "differs in " + "; ".join(conflicts) + ". Only train.steps, train.lr, "
+                                "train.clip_norm, train.time_budget_minutes, eval.* and checkpoint.* may "
+                                "change on resume")
+    return model, optimizer, loss_layer, ckpt
 
-    steps = [r["step"] for r in log_rows]
-    fig, (a1, a2) = plotting.subplots(1, 2, figsize=(10, 3.6), dpi=90)
-    a1.semilogy(steps, [r["loss"] for r in log_rows], lw=0.8)
-    a1.set(xlabel="step", ylabel="training loss (mean over the log period)", title="loss")
-    for key in sorted(k for k in log_rows[-1] if k.startswith("psnr_x")):
-        pts = [(r["step"], r[key]) for r in log_rows if r.get(key) not in (None, "")]
-        if pts:
-            a2.plot(*zip(*pts), marker="o", ms=3, label=key.replace("psnr_", ""))
-    a2.set(xlabel="step", ylabel="Set5 PSNR (dB)", title="validation")
-    if a2.lines:
-        a2.legend()
-    fig.tight_layout()
-    plotting.save(fig, path)
 
-
-def _setup(config, data_dir, log):
-    """The model, the batches, the optimizer, the loss and the per-scale loss weights of a run."""
+def _patches(config, model, data_dir, log):
+    """The batches of a run, and the per-scale loss weights (``train.balance_scales``)."""
     t_cfg, d_cfg = config["train"], config["data"]
-    model = models.build(_model_kwargs(config))
     label = None if not model.valid else d_cfg["patch_size"] - 2 * model.radius
     patches = D.training_patches(
         dataset=d_cfg["dataset"], scales=tuple(d_cfg["scales"]), patch_size=d_cfg["patch_size"],
@@ -217,53 +206,62 @@ def _setup(config, data_dir, log):
     weights = scale_weights(patches) if t_cfg["balance_scales"] else None
     if weights:
         print("loss weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in weights.items()), file=log)
-    return model, batches, make_optimizer(model, t_cfg), make_loss(t_cfg["loss"]), weights
+    return batches, weights
+
+
+def forward_loss(model, batch, loss_layer):
+    """The loss of the current parameters on ``batch = (x, y, scales)`` (forward only; the
+    layers keep what :func:`backward_update` needs)."""
+    x, y, s = batch
+    pred = model.graph.forward(model.feeds(x, s))[model.output]
+    return float(loss_layer.forward(pred, y))
+
+
+def backward_update(model, batch, loss_layer, optimizer, weights=None):
+    """Backward through the last :func:`forward_loss` (each scale's gradient weighted by
+    ``weights`` if given), then one optimizer step."""
+    (dpred, _) = loss_layer.backward()
+    if weights:  # the logged loss stays the plain one; the gradient is reweighted
+        s = batch[2]
+        dpred = dpred * np.array([weights[float(v)] for v in s], dpred.dtype)[:, None, None, None]
+    model.graph.backward({model.output: dpred})
+    optimizer.step()
 
 
 def train_step(model, batch, loss_layer, optimizer, weights=None):
-    """One step on ``batch = (x, y, scales)``: forward, loss, backward (each scale's gradient
-    weighted by ``weights`` if given), update. Returns the (unweighted) loss.
+    """One step: forward, loss, backward, update. Returns the (unweighted) loss.
 
     Raises
     ------
     TrainingError
         A non-finite loss; nothing was updated.
     """
-    x, y, s = batch
-    pred = model.graph.forward(model.feeds(x, s))[model.output]
-    loss = float(loss_layer.forward(pred, y))
+    loss = forward_loss(model, batch, loss_layer)
     if not math.isfinite(loss):
         raise TrainingError(f"loss became {loss}")
-    (dpred, _) = loss_layer.backward()
-    if weights:  # the logged loss stays the plain one; the gradient is reweighted
-        dpred = dpred * np.array([weights[float(v)] for v in s], dpred.dtype)[:, None, None, None]
-    model.graph.backward({model.output: dpred})
-    optimizer.step()
+    backward_update(model, batch, loss_layer, optimizer, weights)
     return loss
 
 
-class _Period:
-    """The losses and throughput since the last evaluation."""
+class _GoodState:
+    """The last state whose loss was seen finite: parameters, optimizer state, step, wall time."""
 
-    def __init__(self, step):
-        self.loss, self.n, self.t0, self.step0 = 0.0, 0, time.perf_counter(), step
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer, self.step = model, optimizer, None
 
-    def add(self, loss):
-        self.loss, self.n = self.loss + loss, self.n + 1
+    def take(self, step, wall):
+        params = [(n, p) for n, p, _ in self.model.graph.parameters()]
+        if not all(np.isfinite(p).all() for _, p in params):
+            return False
+        self.params = {n: p.copy() for n, p in params}
+        self.opt_state = copy.deepcopy(self.optimizer.state_dict())
+        self.step, self.wall = step, wall
+        return True
 
-    def rate(self, step, batch_size):
-        return (step - self.step0) * batch_size / max(1e-9, time.perf_counter() - self.t0)
-
-
-def evaluation_row(model, step, period, batches, optimizer, wall, scales, dataset, data_dir=None):
-    """One log row: step, epoch, mean loss and throughput since the last row, learning rate,
-    training wall time and the PSNR on ``dataset`` at every training scale."""
-    row = {"step": step, "epoch": round(step / batches.per_epoch, 3), "loss": period.loss / period.n,
-           "lr": max(optimizer.lrs().values()), "patches_per_s": period.rate(step, batches.bs),
-           "wall_seconds": round(wall, 1)}
-    for sc, v in set5_psnr(model, scales, dataset, data_dir).items():
-        row[f"psnr_x{sc:g}"] = round(v, 4)
-    return row
+    def restore(self):
+        for n, p, _ in self.model.graph.parameters():
+            p[...] = self.params[n]
+        self.optimizer.load_state_dict(self.opt_state)
 
 
 def save_checkpoint(model, path, config, step, wall, optimizer=None, extra=None):
@@ -273,25 +271,24 @@ def save_checkpoint(model, path, config, step, wall, optimizer=None, extra=None)
     model.save(path, step=step, optimizer=optimizer, meta={**meta, "train_config": config})
 
 
-def _resume(path, model, optimizer, out, log):
-    """Load a checkpoint into the model and optimizer: ``(step, wall seconds, log rows)``."""
-    from dynconv import checkpoint
-
-    ckpt = checkpoint.load(path, into=model.graph, optimizer=optimizer)
-    step = int(ckpt.step)
-    wall = float(ckpt.config.get("meta", {}).get("run", {}).get("wall_seconds", 0.0))
-    print(f"resumed from {path} at step {step}", file=log)
-    return step, wall, _read_log(out / "log.csv", step)
+def _diverged(what, step, saved, ckpt_path, lr):
+    if saved is None:
+        where = ("before any checkpoint was written: nothing was saved. Lower train.lr "
+                 f"(now {lr:g}) or set train.clip_norm, and start again")
+    else:
+        where = (f"{ckpt_path} holds the last good state (step {saved}). Resume from it "
+                 f"(--resume {ckpt_path}) with a lower train.lr (now {lr:g}) or with train.clip_norm set")
+    return TrainingError(f"training diverged: {what} at step {step}; stopped. {where}")
 
 
 def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_steps=None,
           log=sys.stderr):
-    """Run (or resume) one training run.
+    """Run (or resume) one training run; see the module docstring for what it guarantees.
 
     Parameters
     ----------
     config : dict
-        A full config (e.g. from :func:`load_config`).
+        A full config (e.g. from :func:`load_config`); it is validated first.
     out_dir : path
         Receives ``checkpoint.npz``, ``log.csv``, ``curves.png``, ``config.json`` and, at the
         end, ``model.npz`` (the trained weights with scores in their header).
@@ -302,101 +299,131 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
 
     Returns
     -------
-    dict with ``step``, ``loss``, ``wall_seconds``, ``psnr`` (final Set5 per scale) and
-    ``status`` (``"done"``, ``"budget"``, ``"interrupted"`` or ``"max_steps"``).
+    dict with ``step``, ``loss``, ``wall_seconds``, ``scores`` (when done) and ``status``:
+    ``"done"``, ``"budget"``, ``"max_steps"``, ``"interrupted"`` (Ctrl-C) or ``"terminated"``
+    (SIGTERM); the last two after writing the checkpoint.
+
+    Raises
+    ------
+    ConfigError, ValueError, FileNotFoundError
+        Before any work: a bad config key, data set or resume file.
+    RunFolderBusy
+        Another run holds ``out_dir``.
+    TrainingError
+        The loss diverged, or the resume checkpoint belongs to another run.
     """
+    out = Path(out_dir)
+    with RunLock(out):
+        for stale in clean_temporaries(out):
+            print(f"removed a temporary file a stopped run left behind: {stale}", file=log)
+        model, opt, loss_layer, ckpt = _preflight(config, data_dir, resume)
+        batches, weights = _patches(config, model, data_dir, log)
+        step, wall, rows = 0, 0.0, []
+        if ckpt is not None:
+            checkpoint.load(resume, into=model.graph, optimizer=opt)
+            step = int(ckpt.step)
+            wall = float(ckpt.config.get("meta", {}).get("run", {}).get("wall_seconds", 0.0))
+            rows = read_log(out / "log.csv", step)
+            print(f"resumed from {resume} at step {step}", file=log)
+        with atomic_path(out / "config.json") as tmp:
+            tmp.write_text(json.dumps(config, indent=2))
+        return _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, rows,
+                     resumed=ckpt is not None, data_dir=data_dir, progress=progress,
+                     max_steps=max_steps, log=log)
+
+
+def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, rows, *, resumed,
+          data_dir, progress, max_steps, log):
     from tqdm import tqdm
 
     t_cfg, e_cfg, scales = config["train"], config["eval"], list(config["data"]["scales"])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.npz"
-    model, batches, opt, loss_layer, weights = _setup(config, data_dir, log)
-    step, wall, rows = _resume(resume, model, opt, out, log) if resume is not None else (0, 0.0, [])
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-
     total, eval_every = int(t_cfg["steps"]), int(e_cfg["every"])
     budget = float(t_cfg["time_budget_minutes"]) * 60
     ck_every = float(config["checkpoint"]["every_minutes"]) * 60
-    status, last_ck, period, start = "done", time.perf_counter(), _Period(step), step
+    status, last_ck, period, start = "done", time.perf_counter(), Period(step), step
+    saved = step if resumed else None  # the step of the good checkpoint on disk, if any
+    good = _GoodState(model, opt)
+
+    updating = False  # inside backward_update: the parameters may be half-updated
+
+    def save_good():
+        """Save the newest good state: the current one if it is whole and its loss is finite,
+        else the one before the step in flight."""
+        nonlocal saved
+        if not updating and good.step != step:
+            try:
+                if math.isfinite(forward_loss(model, batches(step), loss_layer)):
+                    good.take(step, wall)
+            except (Exception, KeyboardInterrupt):  # it cannot be checked: keep the older good state
+                pass
+        if good.step is not None and good.step != saved:
+            good.restore()
+            save_checkpoint(model, ckpt_path, config, good.step, good.wall, opt)
+            saved = good.step
+
     bar = tqdm(total=total, initial=step, disable=not progress, file=log, dynamic_ncols=True,
                unit="step", smoothing=0.05)
     try:
-        while step < total:
-            if max_steps is not None and step - start >= max_steps:
-                status = "max_steps"
-                break
-            if budget and wall >= budget:
-                status = "budget"
-                break
-            t0 = time.perf_counter()
-            try:
-                loss = train_step(model, batches(step), loss_layer, opt, weights)
-            except TrainingError as exc:
-                raise TrainingError(f"{exc} at step {step}; stopping. The last good checkpoint ({ckpt_path}) "
-                                    "is intact: lower train.lr or set train.clip_norm and resume.") from None
-            step, wall = step + 1, wall + time.perf_counter() - t0
-            period.add(loss)
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{period.loss / period.n:.3e}", patches_s=f"{period.rate(step, batches.bs):.0f}")
-            if (eval_every and step % eval_every == 0) or step == total:
-                rows.append(evaluation_row(model, step, period, batches, opt, wall, scales, e_cfg["dataset"],
-                                           data_dir))
-                _write_log(out / "log.csv", rows)
-                _write_curves(rows, out / "curves.png")
-                bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()))
-                period = _Period(step)
-            if time.perf_counter() - last_ck >= ck_every:
-                save_checkpoint(model, ckpt_path, config, step, wall, opt)
-                last_ck = time.perf_counter()
+        with _sigterm_raises():
+            while True:
+                stop = ("max_steps" if max_steps is not None and step - start >= max_steps else
+                        "budget" if budget and wall >= budget else "done" if step >= total else None)
+                t0 = time.perf_counter()
+                batch = batches(step)
+                loss = forward_loss(model, batch, loss_layer)  # the current state's loss
+                lr = max(opt.lrs().values())
+                if not math.isfinite(loss):
+                    raise _diverged(f"the loss became {loss}", step, saved, ckpt_path, lr)
+                if not good.take(step, wall):
+                    raise _diverged("a parameter became NaN or inf", step, saved, ckpt_path, lr)
+                if stop:  # the final state is good too: it is saved below
+                    status = stop
+                    break
+                if time.perf_counter() - last_ck >= ck_every:  # this state's loss is finite: save it
+                    save_checkpoint(model, ckpt_path, config, step, wall, opt)
+                    saved, last_ck = step, time.perf_counter()
+                updating = True
+                backward_update(model, batch, loss_layer, opt, weights)
+                step, wall, updating = step + 1, wall + time.perf_counter() - t0, False
+                period.add(loss)
+                bar.update(1)
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{period.loss / period.n:.3e}",
+                                    patches_s=f"{period.rate(step, batches.bs):.0f}")
+                if (eval_every and step % eval_every == 0) or step == total:
+                    rows.append(evaluation_row(model, step, period, batches, opt, wall, scales,
+                                               e_cfg["dataset"], data_dir))
+                    write_log(out / "log.csv", rows)
+                    write_curves(rows, out / "curves.png")
+                    bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in rows[-1].items()))
+                    period = Period(step)
     except KeyboardInterrupt:
         status = "interrupted"
-        bar.write(f"interrupted at step {step}: writing {ckpt_path}")
+    except Terminated:
+        status = "terminated"
+    except TrainingError:
+        raise  # divergence: nothing is written
+    except BaseException:
+        bar.close()
+        save_good()
+        print(f"error at step {step}: the last good state (step {good.step}) is in {ckpt_path}", file=log)
+        raise
     finally:
         bar.close()
-    save_checkpoint(model, ckpt_path, config, step, wall, opt)
-    result = {"step": step, "wall_seconds": round(wall, 1), "status": status,
+    save_good()
+    if status in ("interrupted", "terminated"):
+        print(f"{status} at step {step}: the last good state (step {saved}) is in {ckpt_path}", file=log)
+    result = {"step": good.step, "wall_seconds": round(good.wall, 1), "status": status,
               "loss": rows[-1]["loss"] if rows else None}
     if status == "done":
         result["scores"] = scores = final_scores(model, scales, e_cfg["final_datasets"], data_dir)
         # The deliverable: weights only (no optimizer state), scores in the header.
-        save_checkpoint(model, out / "model.npz", config, step, wall, extra={
-            "scores": scores, "training_wall_seconds": round(wall, 1), "seed": t_cfg["seed"]})
-        (out / "scores.json").write_text(json.dumps(scores, indent=2))
+        save_checkpoint(model, out / "model.npz", config, good.step, good.wall, extra={
+            "scores": scores, "training_wall_seconds": round(good.wall, 1), "seed": t_cfg["seed"]})
+        with atomic_path(out / "scores.json") as tmp:
+            tmp.write_text(json.dumps(scores, indent=2))
     return result
 
 
-def final_scores(model, scales, datasets, data_dir=None):
-    """``{dataset: {"x2": {"psnr":..., "ssim":...}, ...}}`` means, standard protocol."""
-    recs = sr.evaluate(datasets=list(datasets), scales=scales, methods=[model], metrics=("psnr", "ssim"),
-                       data_dir=data_dir)
-    out = {}
-    for r in recs:
-        if r["image"] == "mean":
-            out.setdefault(r["dataset"], {})[f"x{r['scale']:g}"] = {
-                "psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 5)}
-    return out
-
-
-def _write_log(path, rows):
-    keys = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _read_log(path, upto_step):
-    if not path.exists():
-        return []
-    with path.open() as f:
-        rows = [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
-                for r in csv.DictReader(f)]
-    for r in rows:
-        r["step"] = int(r["step"])
-    return [r for r in rows if r["step"] <= upto_step]

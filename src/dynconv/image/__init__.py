@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from .color import hsv_to_rgb, rgb_to_hsv, rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from .degrade import DEGRADATIONS, bicubic, check_size, degrade, gaussian, modcrop, scale_multiple, shave
-from .io import read_image, to_uint8, write_image
+from .io import output_format, read_image, to_uint8, write_image
 from .resize import cubic, imresize, output_size, resize_weights
 
 __all__ = [
     "read_image",
     "write_image",
+    "output_format",
     "to_uint8",
     "cubic",
     "resize_weights",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_image", "write_image", "to_uint8"]
+__all__ = ["read_image", "write_image", "output_format", "to_uint8"]
 
 
 def read_image(path) -> np.ndarray:
@@ -53,6 +53,8 @@ def read_image(path) -> np.ndarray:
         if is_png and bytes(4) in (head[16:20], head[20:24]):
             raise ValueError(f"{path}: zero-sized image") from None
         raise ValueError(f"{path}: not an image file (Pillow cannot identify its format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{path}: too many pixels for Pillow's limit ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ValueError(f"{path}: truncated or corrupt image ({exc})") from None
     if im.width == 0 or im.height == 0:
@@ -87,15 +89,29 @@ def to_uint8(x) -> np.ndarray:
     return np.floor(np.clip(x, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
+def output_format(path) -> str:
+    """Pillow's format name for an output path, checked before any work: the extension must be
+    one Pillow writes and the folder must exist."""
+    from PIL import Image
+
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(f"{path}: unknown output image format {path.suffix or '(no extension)'!r}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist")
+    return fmt
+
+
 def write_image(path, img) -> None:
     """Write ``(H, W)`` or ``(H, W, 3)`` pixels (0–255; floats are clipped and rounded) with Pillow.
 
     The format follows the file extension; the file is written to a temporary name and then
     renamed, so a reader never sees a half-written image.
     """
-    import os
-
     from PIL import Image
+
+    from dynconv.fileio import atomic_path
 
     path = Path(path)
     arr = np.asarray(img)
@@ -105,10 +121,9 @@ def write_image(path, img) -> None:
         arr = arr[:, :, 0]
     if arr.dtype != np.uint8:
         arr = to_uint8(arr)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
+    fmt = output_format(path)
     try:
-        Image.fromarray(arr).save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        with atomic_path(path) as tmp:
+            Image.fromarray(arr).save(tmp, format=fmt)
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(f"{path}: cannot write the image ({exc.strerror or exc})") from None

@@ -41,9 +41,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
+from dynconv import data as _data
 from dynconv import sr
 from dynconv.reproduce.figures import CROPS, figures, kernel_stats
 from dynconv.reproduce.paper import PAPER
@@ -86,6 +89,35 @@ def _needs(section):
     }[section]
 
 
+def _produce(sections, stage, datasets, command, log, **kw):
+    """Compute every requested section, writing its files into ``stage``: ``(manifest, parts)``."""
+    t_all = time.perf_counter()
+    manifest = {"command": command, "sections": {}}
+    parts = []
+    for sec in sections:
+        t0 = time.perf_counter()
+        tables, figs = [], []
+        if sec == "1":
+            tables = table1(datasets=datasets, **kw)
+        elif sec == "2":
+            tables = [table2(**kw)]
+        elif sec == "3":
+            tables = table3(datasets=datasets, **kw)
+        elif sec == "beyond":
+            tables = [beyond(datasets=datasets, **kw)]
+        else:
+            figs, ktable = figures(stage, **kw)
+            tables = [ktable]
+        files = [p for t in tables for p in write_table(t, stage)] + [p for p, _ in figs]
+        seconds = time.perf_counter() - t0
+        manifest["sections"][sec] = {"seconds": round(seconds, 1), "files": [p.name for p in files],
+                                     "tables": {t.key: round(t.seconds, 1) for t in tables}}
+        parts.append((sec, tables, figs, seconds))
+        log(f"{SECTION_TITLES[sec]}: {seconds:.1f} s -> " + ", ".join(p.name for p in files))
+    manifest["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    return manifest, parts
+
+
 def run(table="all", out="docs/results", data_dir=None, models_dir=None, datasets=("Set5", "Set14"),
         command=None, log=None, summary=None, notes=None) -> dict:
     """Produce the requested sections and write them into ``out``.
@@ -122,39 +154,28 @@ def run(table="all", out="docs/results", data_dir=None, models_dir=None, dataset
     sections = list(SECTIONS) if table == "all" else [table]
     needed = list(dict.fromkeys(n for s in sections for n in _needs(s)))
     sr.require_weights(needed, models_dir)  # fail before any work, naming the file to train
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    notes_text = Path(notes).read_text() if notes is not None else None  # a missing file too
+    for ds in datasets:
+        _data.list_images(ds, data_dir)
     log = log or (lambda msg: None)
-    kw = dict(data_dir=data_dir, models_dir=models_dir)
-    t_all = time.perf_counter()
-    manifest = {"command": command, "sections": {}}
-    parts = []
-    for sec in sections:
-        t0 = time.perf_counter()
-        tables, figs = [], []
-        if sec == "1":
-            tables = table1(datasets=datasets, **kw)
-        elif sec == "2":
-            tables = [table2(**kw)]
-        elif sec == "3":
-            tables = table3(datasets=datasets, **kw)
-        elif sec == "beyond":
-            tables = [beyond(datasets=datasets, **kw)]
-        else:
-            figs, ktable = figures(out, **kw)
-            tables = [ktable]
-        files = [p for t in tables for p in write_table(t, out)] + [p for p, _ in figs]
-        seconds = time.perf_counter() - t0
-        manifest["sections"][sec] = {"seconds": round(seconds, 1), "files": [p.name for p in files],
-                                     "tables": {t.key: round(t.seconds, 1) for t in tables}}
-        parts.append((sec, tables, figs, seconds))
-        log(f"{SECTION_TITLES[sec]}: {seconds:.1f} s -> " + ", ".join(p.name for p in files))
-    manifest["total_seconds"] = round(time.perf_counter() - t_all, 1)
-    manifest["models"] = _model_rows(needed, models_dir)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     summary = Path(summary) if summary is not None else out / "results.md"
-    prefix = Path(os.path.relpath(out.resolve(), summary.resolve().parent))
-    notes_text = Path(notes).read_text() if notes is not None else None
-    write_text(summary, summary_markdown(parts, manifest, prefix, notes_text))
-    write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    # Everything is produced in a staging folder beside `out` and moved into place only when all
+    # of it succeeded: a failure leaves the previous results untouched, never half-updated.
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        manifest, parts = _produce(sections, stage, datasets, command, log, data_dir=data_dir,
+                                   models_dir=models_dir)
+        manifest["models"] = _model_rows(needed, models_dir)
+        prefix = Path(os.path.relpath(out.resolve(), summary.resolve().parent))
+        text = summary_markdown(parts, manifest, prefix, notes_text)
+        write_text(stage / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+        out.mkdir(exist_ok=True)
+        for f in sorted(stage.iterdir()):
+            os.replace(f, out / f.name)
+        write_text(summary, text)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     log(f"wrote {summary} ({manifest['total_seconds']:.1f} s in all)")
     return manifest
