@@ -197,9 +197,8 @@ class Model:
         ckpt = checkpoint.load(path)
         if not ckpt.config or "arch" not in ckpt.config:
             raise checkpoint.CheckpointError(f"{path}: checkpoint has no model config ('arch')")
-        config = {k: v for k, v in ckpt.config.items() if k != "meta"}
         try:
-            model = build(config)
+            model = build({k: v for k, v in ckpt.config.items() if k != "meta"})
         except (TypeError, KeyError, ValueError) as exc:
             raise checkpoint.CheckpointError(f"{path}: its model config cannot be built: {exc}") from None
         checkpoint.load(path, into=model.graph, optimizer=optimizer)
