@@ -195,9 +195,7 @@ class Model:
         from dynconv import checkpoint
 
         ckpt = checkpoint.load(path)
-        if not ckpt.config or "arch" not in ckpt.config:
-            raise checkpoint.CheckpointError(f"{path}: checkpoint has no model config ('arch')")
-        try:
+        try:  # fails for a checkpoint without a model config ('arch') or with a wrong one
             model = build({k: v for k, v in ckpt.config.items() if k != "meta"})
         except (TypeError, KeyError, ValueError) as exc:
             raise checkpoint.CheckpointError(f"{path}: its model config cannot be built: {exc}") from None
