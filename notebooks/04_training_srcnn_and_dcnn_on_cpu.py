@@ -221,8 +221,8 @@ for name, rows in logs.items():
 #
 # `sr.evaluate` runs the standard protocol on every image (Y channel, MATLAB bicubic
 # degradation, output rounded to 8 bits, `scale` pixels shaved) for every method; a model plugs in
-# with `model.as_method(name)`, which runs `Model.predict` on the whole image (the DCNN window by
-# window, as it was trained).
+# as it is, or named as a `(name, model)` pair (`sr.resolve`): its `Model.predict` runs on the
+# whole image (the DCNN window by window, as it was trained).
 
 # %%
 methods = ["bicubic"] + [(name, m) for name, m in trained.items()]

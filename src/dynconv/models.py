@@ -25,15 +25,11 @@ Design choices:
      :math:`k^t = W_3 + \Delta W(x^t)` with :math:`\Delta W = 0` at step 0, so a fresh DCNN
      *is* a static SRCNN and training can only add what the dynamic part buys.
 (iii) B pools over a fixed window: the ``window``×``window`` training sub-image (33×33). At
-     inference (:mod:`dynconv.inference`) B never sees a whole image: the image is cut into
-     the same 33×33 windows (stride ``window_stride``), so B's pooled statistics have the
-     distribution they had in training, and the overlapping outputs are blended with a
-     triangular weight: the reconstruction kernel varies smoothly across the image instead of
-     jumping at tile borders. The builder exports the nodes inference feeds per window as
+     inference (:mod:`dynconv.inference`) B sees the same windows, never a whole image, and
+     their outputs are blended; the builder exports the nodes inference feeds per window as
      :attr:`Model.parts` (:class:`DynamicParts`).
 
-``variant="scale"`` (an ablation, not the paper's) also gives B's first ``Linear`` a one-hot
-of the upscaling factor.
+``variant="scale"`` (an ablation) also gives B's first ``Linear`` a one-hot of the factor.
 
 What the shipped ``dcnn-x234`` adds (each measured in ``docs/discussion.md``)
 -----------------------------------------------------------------------------
@@ -127,8 +123,7 @@ class Model:
     """
 
     def __init__(self, graph, config, radius, window=None, parts=None):
-        self.graph, self.config, self.radius, self.window = graph, config, int(radius), window
-        self.parts = parts
+        self.graph, self.config, self.radius, self.window, self.parts = graph, config, int(radius), window, parts
         self.meta: dict = {}
         self.step: int = 0
         (self.output,) = graph.outputs
@@ -173,10 +168,7 @@ class Model:
 
     # ------------------------------------------------------------------ inference
     def predict(self, image, scale=None, *, tile=None, batch=64):
-        """Super-resolve one bicubic-upsampled channel: :func:`dynconv.inference.predict`.
-
-        ``image`` (H, W) in [0, 1]; returns the float64 estimate (H, W), not clipped.
-        """
+        """:func:`dynconv.inference.predict`: ``image`` (H, W) in [0, 1] → float64 estimate (H, W)."""
         return inference.predict(self, image, scale, tile=tile, batch=batch)
 
     # ------------------------------------------------------------------ persistence
@@ -288,6 +280,57 @@ def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, in
     return Model(g, config, radius)
 
 
+def _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers):
+    """Validate :func:`dcnn`'s geometry and options; returns the receptive-field radius."""
+    for k, f in (("f1", f1), ("f2", f2), ("f3", f3), ("b_kernel", b_kernel)):
+        _odd(k, f)
+    if padding != "valid":
+        raise ValueError("dcnn supports padding='valid' only (B pools over a fixed window)")
+    if variant not in ("image", "scale"):
+        raise ValueError(f"variant must be 'image' or 'scale', got {variant!r}")
+    if dynamic_layers not in (["conv3"], ["conv2", "conv3"]):
+        raise ValueError(f"dynamic_layers must be ['conv3'] or ['conv2', 'conv3'], got {dynamic_layers!r}")
+    radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
+    if window - 2 * radius < 1 or window < b_kernel:
+        raise ValueError(f"window {window} is too small for the receptive field (radius {radius})")
+    return radius
+
+
+def _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, variant, rng, dtype):
+    """Network B up to its hidden layer (see :func:`dcnn`); returns that node's name."""
+    conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
+    if b_log:
+        # Zero-mean filters: B's pooled responses start as texture energies, not brightness.
+        conv_b1.params["w"] -= conv_b1.params["w"].mean(axis=(1, 2, 3), keepdims=True)
+    g.add("b_conv1", conv_b1, ["x"])
+    g.add("b_relu1", ReLU(), ["b_conv1"])
+    g.add("b_conv2", Conv2D(b_channels, b_channels, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
+    g.add(B_FEATURES, ReLU(), ["b_conv2"])
+    g.add(B_POOL, GlobalAvgPool2D(), [B_FEATURES])
+    features = [B_POOL]
+    if b_log:
+        g.add("b_log", Log1p(b_log_eps), [B_POOL])
+        features = ["b_log"]
+    n_in = b_channels
+    if b_periods:
+        g.add("b_period", PeriodicityPool(b_periods), ["x"])
+        features.append("b_period")
+        n_in += 2 * len(b_periods)
+    if variant == "scale":
+        features.append("scale")
+        n_in += len(SCALES_ONE_HOT)
+    pooled = features[0]
+    if len(features) > 1:  # concatenate (N, k) vectors as (N, k, 1, 1) channels
+        for f in features:
+            g.add(f"{f}4", Reshape((-1, 1, 1)), [f])
+        g.add("b_cat4", ConcatChannels(), [f"{f}4" for f in features])
+        g.add("b_cat", Reshape((n_in,)), ["b_cat4"])
+        pooled = "b_cat"
+    g.add("b_fc1", Linear(n_in, b_hidden, init="he", rng=rng, dtype=dtype), [pooled])
+    g.add("b_relu3", ReLU(), ["b_fc1"])
+    return "b_relu3"
+
+
 def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=64,
          b_log=False, b_log_eps=1e-3, b_periods=(), dynamic_layers=("conv3",), window=33,
          window_stride=None,
@@ -322,20 +365,8 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     variant : {"image", "scale"}
         ``"scale"`` also feeds B a one-hot of the upscaling factor (an ablation).
     """
-    for k, f in (("f1", f1), ("f2", f2), ("f3", f3), ("b_kernel", b_kernel)):
-        _odd(k, f)
-    if padding != "valid":
-        raise ValueError("dcnn supports padding='valid' only (B pools over a fixed window)")
-    if variant not in ("image", "scale"):
-        raise ValueError(f"variant must be 'image' or 'scale', got {variant!r}")
     dynamic_layers = list(dynamic_layers)
-    if dynamic_layers not in (["conv3"], ["conv2", "conv3"]):
-        raise ValueError("dynamic_layers must be ['conv3'] or ['conv2', 'conv3'], "
-                         f"got {dynamic_layers!r}")
-    radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
-    if window - 2 * radius < 1 or window < b_kernel:
-        raise ValueError(f"window {window} is too small for the receptive field (radius {radius})")
-    rng = np.random.default_rng(seed)
+    radius = _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers)
     config = dict(arch="dcnn", f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, b_kernel=b_kernel,
                   b_channels=b_channels, b_hidden=b_hidden, window=window, variant=variant,
                   padding=padding, residual=bool(residual), init=init, std=std, seed=seed)
@@ -350,6 +381,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         config["window_stride"] = int(window_stride)
     if name:
         config["name"] = name
+    rng = np.random.default_rng(seed)
     # Training feeds window×window crops; predict() runs the convolutions on whole images.
     inputs = {"x": (None, 1, None, None)}
     if variant == "scale":
@@ -359,36 +391,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     feat, w2 = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
                           dynamic_conv2="conv2" in dynamic_layers)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
-    conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
-    if b_log:
-        # Zero-mean filters: B's pooled responses start as texture energies, not brightness.
-        conv_b1.params["w"] -= conv_b1.params["w"].mean(axis=(1, 2, 3), keepdims=True)
-    g.add("b_conv1", conv_b1, ["x"])
-    g.add("b_relu1", ReLU(), ["b_conv1"])
-    g.add("b_conv2", Conv2D(b_channels, b_channels, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
-    g.add(B_FEATURES, ReLU(), ["b_conv2"])
-    g.add(B_POOL, GlobalAvgPool2D(), [B_FEATURES])
-    features = [B_POOL]
-    if b_log:
-        g.add("b_log", Log1p(b_log_eps), [B_POOL])
-        features = ["b_log"]
-    n_in = b_channels
-    if b_periods:
-        g.add("b_period", PeriodicityPool(b_periods), ["x"])
-        features.append("b_period")
-        n_in += 2 * len(b_periods)
-    if variant == "scale":
-        features.append("scale")
-        n_in += len(SCALES_ONE_HOT)
-    pooled = features[0]
-    if len(features) > 1:  # concatenate (N, k) vectors as (N, k, 1, 1) channels
-        for f in features:
-            g.add(f"{f}4", Reshape((-1, 1, 1)), [f])
-        g.add("b_cat4", ConcatChannels(), [f"{f}4" for f in features])
-        g.add("b_cat", Reshape((n_in,)), ["b_cat4"])
-        pooled = "b_cat"
-    g.add("b_fc1", Linear(n_in, b_hidden, init="he", rng=rng, dtype=dtype), [pooled])
-    g.add("b_relu3", ReLU(), ["b_fc1"])
+    hidden = _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, variant, rng, dtype)
 
     def head(node, layer, make_w):
         # (ii): ΔW = 0 at step 0 and the bias holds a static kernel W (and bias 0).
@@ -396,7 +399,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         w = make_w()
         fc.params["w"][...] = 0
         fc.params["b"][...] = np.concatenate([w.reshape(-1), np.zeros(layer.out_channels, dtype)])
-        g.add(node, fc, ["b_relu3"])
+        g.add(node, fc, [hidden])
 
     if w2 is not None:
         dyn2 = DynamicConv2D(n1, n2, f2, bias=True)
@@ -405,12 +408,10 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         g.add(A_RELU2, ReLU(), ["conv2"])
         feat = A_RELU2
     dyn = DynamicConv2D(n2, 1, f3, bias=True)
-    head(B_KERNELS, dyn, lambda: Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng,
-                                        dtype=dtype).params["w"])
-    out = "dyn"
-    g.add(out, dyn, [feat, B_KERNELS])
+    head(B_KERNELS, dyn, lambda: Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng, dtype=dtype).params["w"])
+    g.add("dyn", dyn, [feat, B_KERNELS])
     if residual:
-        _residual(g, out, radius, padding)
+        _residual(g, "dyn", radius, padding)
     # What windowed inference feeds per window: A's features from the first dynamic layer's input
     # (cropped with the margin of the dynamic layers' kernels) and B's pooled features.
     shared, margin = (A_RELU1, f2 - 1 + f3 - 1) if w2 is not None else (A_RELU2, f3 - 1)
