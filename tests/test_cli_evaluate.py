@@ -70,7 +70,6 @@ def test_table_format(capsys, folder):
     [(["--dataset", "Set99"], "unknown data set 'Set99'"),
      (["--metrics", "psnr,lpips"], "--metrics: unknown metric"),
      (["--method", "srgan"], "unknown method 'srgan'"),
-     (["--scale", "0.5"], "--scale"),
      (["--data-dir", "/nonexistent/dir", "--dataset", "Set5"], "/nonexistent/dir")],
 )
 def test_errors_are_one_line(capsys, folder, argv, match):
@@ -79,6 +78,13 @@ def test_errors_are_one_line(capsys, folder, argv, match):
     rc, out, err = run(capsys, *argv)
     assert rc == 1 and out == ""
     assert err.startswith("dynconv: error: ") and match in err and err.count("\n") == 1
+
+
+def test_a_bad_scale_is_a_usage_error_as_for_upscale(capsys, folder):
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--dataset", str(folder), "--scale", "0.5"])
+    assert exit_.value.code == 2
+    assert "argument --scale: scale must be between 1 and 16, got 0.5" in capsys.readouterr().err
 
 
 def test_bad_image_in_folder_names_the_file(capsys, folder):

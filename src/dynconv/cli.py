@@ -129,6 +129,11 @@ def _set_threads(n):
         return
     if n < 1:
         raise CLIError(f"--threads must be >= 1, got {n}")
+    if "numba" in sys.modules:  # in-process call after import: numba's pool may already run
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        return
     import os
 
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -367,17 +372,11 @@ def _cmd_data(args) -> int:
             print(f"{s.name.ljust(width)}  {s.images:6d}  {s.path}")
         return 0
     result = datasets.verify(args.data_dir)
-    for name in result.missing:
-        print(f"MISSING  {result.root / name}", file=sys.stderr)
-    for name in result.mismatched:
-        print(f"ALTERED  {result.root / name}", file=sys.stderr)
-    if result.unlisted:
-        print(f"{len(result.unlisted)} image(s) not covered by {data.CHECKSUMS} (not checked): "
-              + ", ".join(result.unlisted[:5]) + (" ..." if len(result.unlisted) > 5 else ""))
+    for kind, names in (("MISSING", result.missing), ("ALTERED", result.mismatched), ("unchecked", result.unlisted)):
+        print("".join(f"{kind:9s} {result.root / name}\n" for name in names), end="")
     if not result.ok:
-        bad = len(result.missing) + len(result.mismatched)
-        raise CLIError(f"{bad} of {result.checked} files in {result.root} fail {data.CHECKSUMS}: "
-                       + ", ".join(result.missing + result.mismatched))
+        bad = result.missing + result.mismatched
+        raise CLIError(f"{len(bad)} of {result.checked} files in {result.root} fail {data.CHECKSUMS}: {', '.join(bad)}")
     print(f"{result.checked} files OK in {result.root} ({source})")
     return 0
 

@@ -117,7 +117,9 @@ def test_missing_weights_is_one_line_naming_the_file_and_the_train_command(tmp_p
 
 # --------------------------------------------------------------------------- reduced data
 @pytest.mark.data
-def test_table3_cli_numbers_are_the_evaluate_numbers(tmp_path, capsys, small_data, models_dir):
+def test_table3_cli_numbers_are_the_evaluate_numbers(tmp_path, capsys, small_data, models_dir, monkeypatch):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)  # `--threads` in-process must not leak into later tests
     out = tmp_path / "out"
     rc = main(["reproduce", "--table", "3", "--data-dir", str(small_data), "--models-dir", str(models_dir),
                "--out", str(out), "--threads", "1"])
