@@ -1,64 +1,45 @@
 #!/usr/bin/env python
-r"""Benchmark of the numba kernels in :mod:`dynconv.kernels` (issue 2, section 5).
+r"""Benchmark of the numba kernels in :mod:`dynconv.kernels`: every algorithm, every SRCNN/DCNN layer.
 
 Run by ``make bench`` (``.venv/bin/python benchmarks/bench_kernels.py``). Writes
 ``benchmarks/results/kernels.json`` (or ``--out``) and prints Markdown tables.
 
 What is measured (float32, NCHW, stride 1, no padding as in SRCNN, B = 128 patches of 33×33)
 -----------------------------------------------------------------------------------------------
-* **Kernels** — the SRCNN layer shapes
-
-  ====================  ===========  ===========  =================================
-  row                   C→F, k×k     H→Ho         used by
-  ====================  ===========  ===========  =================================
-  conv1                 1→64, 9×9    33→25        both nets
-  conv2 1x1             64→32, 1×1   25→25        9-1-5
-  conv2 5x5             64→32, 5×5   25→21        9-5-5
-  conv3 (9-1-5)         32→1, 5×5    25→21        9-1-5 reconstruction
-  conv3 (9-5-5)         32→1, 5×5    21→17        9-5-5 reconstruction
-  dynamic               32→1, 5×5    25→21        per-sample kernels (N, 1, 32, 5, 5)
-  ====================  ===========  ===========  =================================
-
-  each in three directions: ``fwd``; ``bwd`` = dx, dw (dk), db; ``bwd-dx`` = dw, db only
-  (``need_dx=False``, as for a first layer). Every layer has a bias.
+* **Kernels** — the layer shapes of SRCNN 9-1-5 / 9-5-5 and of the shipped DCNN (network B's
+  convolutions, the dynamic mapping and reconstruction layers; see ``LAYERS``), each with every
+  algorithm of ``dynconv.kernels.ALGORITHMS`` (static) or ``DYNAMIC_ALGORITHMS`` (dynamic), in
+  three directions: ``fwd``; ``bwd`` = dx, dw (dk), db; ``dw`` = dw, db only
+  (``need_dx=False``, as for a first layer). ``dx`` is reported as ``bwd − dw``. Every layer
+  has a bias. The algorithm ``choose_algorithm`` picks is marked.
 
 * **FLOP counting** — ``MACs = N·F·C·kh·kw·Ho·Wo`` (valid output positions only; bias adds
-  and the ReLU/loss are not counted). ``fwd`` = 2·MACs, ``bwd-dx`` (dw) = 2·MACs,
-  ``bwd`` (dx + dw) = 4·MACs. GFLOP/s = that count / median time.
+  and the ReLU/loss are not counted). ``fwd`` = ``dw`` = ``dx`` = 2·MACs, ``bwd`` = 4·MACs.
+  GFLOP/s = that count / median time; "% sgemm" relative to NumPy's float32 ``a @ b`` on
+  2048² matrices measured at the start and end of the run.
 
-* **Peers** (timed round-robin, one call of each peer per round, the round's starting peer
-  rotating, medians after warm-up — the box is a noisy shared 2-core machine):
-
-  - ``numpy``: a plain NumPy implementation written here (``sliding_window_view`` +
-    ``np.einsum(..., optimize=True)``, full convolution of the padded ``dy`` with the flipped
-    kernel for dx); checked against dynconv on every run;
-  - ``torch``: PyTorch CPU with ``torch.set_num_threads(2)`` — ``F.conv2d`` forward and
-    ``torch.ops.aten.convolution_backward`` (the op autograd calls) backward; the dynamic
-    conv as a grouped convolution (groups = N). Optional: without torch the columns say
-    "torch not installed".
-  - ``sgemm``: ``numpy`` float32 ``a @ b`` on 2048² matrices, measured at the start and the
-    end of the run; "% sgemm" is the kernel's GFLOP/s relative to it.
-
-  Ratios are throughput ratios: "× numpy" = numpy ms / dynconv ms, "× torch" = torch ms /
-  dynconv ms (> 1 means dynconv is faster).
+* **Peers** (timed round-robin, one call of each per round, the starting one rotating, medians
+  after warm-up — the box is a noisy shared 2-core machine): PyTorch CPU with
+  ``torch.set_num_threads(threads)`` — ``F.conv2d`` forward and
+  ``torch.ops.aten.convolution_backward`` (the op autograd calls) backward; a dynamic conv as a
+  grouped convolution (groups = N). Optional: without torch the columns say "torch not
+  installed". Results of every algorithm are checked against torch (or, without it, against the
+  first algorithm) on every run.
 
 * **Training step** — SRCNN 9-1-5 and 9-5-5: forward of the three convolutions with ReLUs, MSE
   gradient, backward (the first layer without dx), no parameter update; patches/s for dynconv
-  kernels (+ NumPy element-wise ops), the NumPy baseline, and PyTorch (``nn.Sequential`` of
-  Conv2d/ReLU, autograd, ``zero_grad`` every step). Targets: 9-1-5 ≥ 1.0× torch, 9-5-5 ≥ 0.7×
-  torch, both ≥ 10× numpy. Also a per-layer profile (dynconv: timestamps inside the step;
-  torch: ``torch.profiler`` inclusive CPU time per op).
+  kernels (+ NumPy element-wise ops), a plain NumPy baseline (``sliding_window_view`` +
+  ``einsum``) and PyTorch (``nn.Sequential``, autograd). Also a per-layer profile.
 
 * **Compile times** — a subprocess with ``NUMBA_CACHE_DIR`` set to a fresh temp dir calls every
   kernel path for float32 and float64 (cold: everything compiles), then a second subprocess
   with the same cache dir (warm) must compile nothing: counted with numba's
-  ``numba:compile`` event (fired only for a real compilation, not a cache load) and the
-  dispatchers' ``stats.cache_misses``. Targets: cold ≤ 15 s, warm compiles nothing.
+  ``numba:compile`` event and the dispatchers' ``stats.cache_misses``.
 
-* ``--algorithms`` — the static conv by im2col + GEMM vs the direct numba loops (called as
-  ``_loops.direct_*`` with the static kernel broadcast as (1, F, C, kh, kw)), and the dynamic
-  conv by direct loops vs im2col + batched ``np.matmul``; what the kernel modules' docstrings
-  cite to justify ``choose_algorithm``.
+* **BLAS setting** — the values of ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (never set or
+  unset here) and, when ``threadpoolctl`` is installed, the BLAS libraries and the kernel
+  architecture they picked, are recorded in ``meta``. Run once as the environment is and once
+  as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py``.
 
 The benchmark measures; it never fails: PASS/MISS is printed and the exit status is 0.
 """
@@ -90,8 +71,8 @@ except ImportError:  # pragma: no cover
     sys.path.insert(0, str(HERE.parent / "src"))
 
 DTYPE = np.float32
-TARGETS = {"9-1-5_vs_torch": 1.0, "9-5-5_vs_torch": 0.7, "vs_numpy": 10.0,
-           "cold_compile_s": 15.0}
+TARGETS = {"9-1-5_vs_torch": 1.3, "9-5-5_vs_torch": 1.0, "layer_vs_torch": 1.0,
+           "frac_sgemm_64-32_5x5": 0.5, "cold_compile_s": 15.0}
 
 # name, C, F, k, H (input size), dynamic, label
 LAYERS = [
@@ -100,9 +81,15 @@ LAYERS = [
     ("conv2_5x5_64-32", 64, 32, 5, 25, False, "conv 64→32 5×5 (25→21)"),
     ("conv3_5x5_32-1_915", 32, 1, 5, 25, False, "conv 32→1 5×5 (25→21, 9-1-5)"),
     ("conv3_5x5_32-1_955", 32, 1, 5, 21, False, "conv 32→1 5×5 (21→17, 9-5-5)"),
+    ("b_conv1_5x5_1-32", 1, 32, 5, 33, False, "DCNN B conv 1→32 5×5 (33→29)"),
+    ("b_conv2_1x1_32-32", 32, 32, 1, 29, False, "DCNN B conv 32→32 1×1 (29→29)"),
+    ("dyn_1x1_64-32", 64, 32, 1, 25, True, "dynamic 64→32 1×1 (25→25)"),
     ("dyn_5x5_32-1", 32, 1, 5, 25, True, "dynamic 32→1 5×5 (25→21)"),
 ]
-DIRECTIONS = ("fwd", "bwd", "bwd-dx")  # bwd = dx+dw+db; bwd-dx = dw+db (need_dx=False)
+#: The SRCNN layers the "every conv layer ≥ 1.0× torch" target covers.
+SRCNN_LAYERS = {"conv1_9x9_1-64", "conv2_1x1_64-32", "conv2_5x5_64-32", "conv3_5x5_32-1_915",
+                "conv3_5x5_32-1_955"}
+DIRECTIONS = ("fwd", "bwd", "dw")  # bwd = dx+dw+db; dw = dw+db (need_dx=False)
 NETS = {"9-1-5": (9, 1, 5), "9-5-5": (9, 5, 5)}
 
 
@@ -197,27 +184,6 @@ def np_conv_backward(dy, cache, need_dx=True):
     return dx, dw, db
 
 
-def np_dyn_forward(x, k, b, pad=0):
-    """Eq 5: y[n,f] = b[n,f] + sum_c corr(x[n,c], k[n,f,c])."""
-    kh, kw = k.shape[3:]
-    win = sliding_window_view(_padded(x, pad), (kh, kw), axis=(2, 3))
-    y = np.einsum("nchwuv,nfcuv->nfhw", win, k, optimize=True)
-    if b is not None:
-        y = y + b[:, :, None, None]
-    return y, (x, k, pad)
-
-
-def np_dyn_backward(dy, cache, need_dx=True):
-    """Eqs 6, 7: (dx, dk per sample, db per sample)."""
-    x, k, pad = cache
-    kh, kw = k.shape[3:]
-    win = sliding_window_view(_padded(x, pad), (kh, kw), axis=(2, 3))
-    dk = np.einsum("nchwuv,nfhw->nfcuv", win, dy, optimize=True)
-    db = dy.sum(axis=(2, 3))
-    dx = _full_conv_dx(dy, k, pad, x.shape[2], x.shape[3], True) if need_dx else None
-    return dx, dk, db
-
-
 def relerr(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -243,27 +209,24 @@ def make_layer_problem(rng, B, C, F, k, H, dynamic):
 
 
 def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
-    """{peer: zero-arg callable} for one (layer, direction), plus a result checker."""
+    """{peer: zero-arg callable} for one (layer, direction): one per dynconv algorithm
+    ("dynconv:<algorithm>") and torch; plus a checker returning each peer's relative error
+    against torch (or, without torch, against the first algorithm)."""
     need_dx = direction == "bwd"
     peers, outputs = {}, {}
     if dynamic:
-        fwd, bwd = K.dynamic_conv2d_forward, K.dynamic_conv2d_backward
-        nfwd, nbwd = np_dyn_forward, np_dyn_backward
+        fwd, bwd, algorithms = K.dynamic_conv2d_forward, K.dynamic_conv2d_backward, K.DYNAMIC_ALGORITHMS
     else:
-        fwd, bwd = K.conv2d_forward, K.conv2d_backward
-        nfwd, nbwd = np_conv_forward, np_conv_backward
-    _, dcache = fwd(x, w, b, pad=0)
-    _, ncache = nfwd(x, w, b)
-    if direction == "fwd":
-        peers["dynconv"] = lambda: fwd(x, w, b, pad=0)
-        peers["numpy"] = lambda: nfwd(x, w, b)
-        outputs["dynconv"] = lambda: (fwd(x, w, b, pad=0)[0],)
-        outputs["numpy"] = lambda: (nfwd(x, w, b)[0],)
-    else:
-        peers["dynconv"] = lambda: bwd(dy, dcache, need_dx=need_dx)
-        peers["numpy"] = lambda: nbwd(dy, ncache, need_dx=need_dx)
-        outputs["dynconv"] = lambda: bwd(dy, dcache, need_dx=need_dx)
-        outputs["numpy"] = lambda: nbwd(dy, ncache, need_dx=need_dx)
+        fwd, bwd, algorithms = K.conv2d_forward, K.conv2d_backward, K.ALGORITHMS
+    for algo in algorithms:
+        name = f"dynconv:{algo}"
+        if direction == "fwd":
+            peers[name] = lambda algo=algo: fwd(x, w, b, pad=0, algorithm=algo)
+            outputs[name] = lambda algo=algo: (fwd(x, w, b, pad=0, algorithm=algo)[0],)
+        else:
+            _, cache = fwd(x, w, b, pad=0, algorithm=algo)
+            peers[name] = lambda cache=cache: bwd(dy, cache, need_dx=need_dx)
+            outputs[name] = peers[name]
     if torch is not None:
         tf = torch.nn.functional
         N, C, H, W = x.shape
@@ -301,13 +264,14 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
             outputs["torch"] = t_out
 
     def check():
-        ref = outputs["dynconv"]()
+        ref_name = "torch" if "torch" in outputs else f"dynconv:{algorithms[0]}"
+        ref = outputs[ref_name]()
         errs = {}
         for peer in outputs:
-            if peer == "dynconv":
+            if peer == ref_name:
                 continue
             got = outputs[peer]()
-            errs[peer] = max(relerr(r, g) for r, g in zip(ref, got) if r is not None)
+            errs[peer] = max(relerr(g, r) for r, g in zip(ref, got) if r is not None)
             if (got[0] is None) != (ref[0] is None):
                 errs[peer] = float("inf")
         return errs
@@ -321,47 +285,43 @@ def macs(B, C, F, k, H):
 
 
 def bench_kernels(K, torch, cfg, rng):
+    """One row per (layer, direction, algorithm); dx rows derived as bwd − dw."""
     rows, problems = [], []
     for name, C, F, k, H, dynamic, label in LAYERS:
         x, w, b, dy = make_layer_problem(rng, cfg.B, C, F, k, H, dynamic)
-        algo = "direct (per-sample)" if dynamic else _chosen_algorithm(F, C, k)
+        chosen = (K.choose_dynamic_algorithm if dynamic else K.choose_algorithm)(F, C, k, k)
         m = macs(cfg.B, C, F, k, H)
+        ms_by_dir = {}
         for direction in DIRECTIONS:
             peers, check = layer_peers(K, torch, x, w, b, dy, dynamic, direction)
             errs = check()
             bad = {p: e for p, e in errs.items() if not e <= 1e-4}
             if bad:
-                problems.append(f"{name} {direction}: rel. error vs {bad}")
+                problems.append(f"{name} {direction}: rel. error {bad}")
             times = interleaved(peers, rounds=cfg.rounds, warmup=cfg.warmup,
                                 budget_s=cfg.budget, min_reps=cfg.min_reps)
+            ms_by_dir[direction] = {p: med(t) * 1e3 for p, t in times.items()}
+            print(f"  {name:20s} {direction:4s} " + "  ".join(
+                f"{p.replace('dynconv:', '')} {v:8.2f} ms" for p, v in ms_by_dir[direction].items()),
+                flush=True)
+        ms_by_dir["dx"] = {p: ms_by_dir["bwd"][p] - ms_by_dir["dw"][p] for p in ms_by_dir["bwd"]}
+        for direction in ("fwd", "dx", "dw", "bwd"):
+            ms = ms_by_dir[direction]
             flop = (4 if direction == "bwd" else 2) * m
-            ms = {p: med(t) * 1e3 for p, t in times.items()}
-            row = {
-                "kernel": name, "label": label, "direction": direction, "algorithm": algo,
-                "shape": {"B": cfg.B, "C": C, "F": F, "k": k, "H": H, "Ho": H - k + 1,
-                          "dynamic": dynamic},
-                "gflop": flop / 1e9,
-                "ms": ms,
-                "ms_min": {p: min(t) * 1e3 for p, t in times.items()},
-                "repeats": {p: len(t) for p, t in times.items()},
-                "gflops": {p: flop / (v * 1e-3) / 1e9 for p, v in ms.items()},
-                "speedup_vs_numpy": ms["numpy"] / ms["dynconv"],
-                "ratio_vs_torch": (ms["torch"] / ms["dynconv"]) if "torch" in ms else None,
-                "max_rel_err": errs,
-            }
-            rows.append(row)
-            print(f"  {name:20s} {direction:6s} dynconv {ms['dynconv']:8.2f} ms  numpy "
-                  f"{ms['numpy']:8.2f} ms  torch "
-                  f"{ms['torch'] if 'torch' in ms else float('nan'):8.2f} ms", flush=True)
+            for peer, v in ms.items():
+                if not peer.startswith("dynconv:"):
+                    continue
+                algo = peer.split(":", 1)[1]
+                t_ms = ms.get("torch")
+                rows.append({
+                    "kernel": name, "label": label, "direction": direction, "algorithm": algo,
+                    "chosen": algo == chosen, "dynamic": dynamic,
+                    "shape": {"B": cfg.B, "C": C, "F": F, "k": k, "H": H, "Ho": H - k + 1},
+                    "gflop": flop / 1e9, "ms": v, "torch_ms": t_ms,
+                    "gflops": flop / max(v, 1e-9) / 1e6,
+                    "ratio_vs_torch": (t_ms / v) if t_ms is not None and v > 0 else None,
+                })
     return rows, problems
-
-
-def _chosen_algorithm(F, C, k):
-    try:
-        from dynconv.kernels import conv2d
-        return conv2d.choose_algorithm(F, C, k, k)
-    except Exception as exc:  # internals may change; the API does not
-        return f"? ({type(exc).__name__})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,21 +523,24 @@ def compile_probe():
             def arr(*shape):
                 return rng.standard_normal(shape).astype(dt)
             x = arr(2, 3, 9, 9)
-            cases = {
-                "conv2d 3x3 F=8 pad=1 (gemm)": (K.conv2d_forward, K.conv2d_backward,
-                                                (x, arr(8, 3, 3, 3), arr(8))),
-                "conv2d 1x1 F=8": (K.conv2d_forward, K.conv2d_backward, (x, arr(8, 3, 1, 1), arr(8))),
-                "conv2d 3x3 F=1 pad=1 (direct)": (K.conv2d_forward, K.conv2d_backward,
-                                                  (x, arr(1, 3, 3, 3), arr(1))),
-                "dynamic 3x3 F=2 pad=1": (K.dynamic_conv2d_forward, K.dynamic_conv2d_backward,
-                                          (x, arr(2, 2, 3, 3, 3), arr(2, 2))),
-            }
-            for label, (fwd, bwd, args) in cases.items():
+            cases = {}
+            for algo in K.ALGORITHMS:  # every algorithm, a k×k and a 1×1 layer, C = 1 and C = 3
+                for w in (arr(8, 3, 3, 3), arr(8, 3, 1, 1), arr(8, 1, 3, 3)):
+                    xx = x if w.shape[1] == 3 else x[:, :1].copy()
+                    cases[f"conv2d {w.shape} {algo}"] = (K.conv2d_forward, K.conv2d_backward,
+                                                         (xx, w, arr(8)), algo)
+            for algo in K.DYNAMIC_ALGORITHMS:
+                for k in (arr(2, 2, 3, 3, 3), arr(2, 8, 3, 1, 1)):
+                    cases[f"dynamic {k.shape} {algo}"] = (
+                        K.dynamic_conv2d_forward, K.dynamic_conv2d_backward,
+                        (x, k, arr(2, k.shape[1])), algo)
+            for label, (fwd, bwd, args, algo) in cases.items():
                 pad = 0 if args[1].shape[-1] == 1 else 1
                 c1, t1 = time.process_time(), time.perf_counter()
-                y, cache = fwd(*args, pad=pad)
+                y, cache = fwd(*args, pad=pad, algorithm=algo)
                 t2 = time.perf_counter()
                 bwd(np.ones_like(y), cache, need_dx=True)
+                bwd(np.ones_like(y), cache, need_dx=False)
                 c3, t3 = time.process_time(), time.perf_counter()
                 calls[f"{np.dtype(dt).name} {label}"] = {"fwd_s": t2 - t1, "bwd_s": t3 - t2,
                                                          "cpu_s": c3 - c1}
@@ -622,130 +585,6 @@ def bench_compile():
 
 
 # ---------------------------------------------------------------------------------------------
-# --algorithms
-# ---------------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def forced_algorithm(name):
-    from dynconv.kernels import conv2d
-    saved = conv2d.choose_algorithm
-    conv2d.choose_algorithm = lambda *a, **k: name
-    try:
-        yield
-    finally:
-        conv2d.choose_algorithm = saved
-
-
-def _unfold_nkl(x, kh, kw, ph, pw):
-    """im2col as (N, C*kh*kw, Ho*Wo): dynconv's numba ``unfold`` when its (internal, changing)
-    signature and layout are recognised, else a NumPy ``sliding_window_view`` copy."""
-    import inspect
-    N, C, H, W = x.shape
-    Ho, Wo = H + 2 * ph - kh + 1, W + 2 * pw - kw + 1
-    R, L = C * kh * kw, Ho * Wo
-    try:
-        from dynconv.kernels import conv2d
-        params = inspect.signature(conv2d.unfold).parameters
-        if "ph" in params:
-            cols = conv2d.unfold(x, kh, kw, ph, pw)
-        elif ph == pw:
-            cols = conv2d.unfold(x, kh, kw, ph)
-        else:
-            raise TypeError("unfold takes one pad")
-        if cols.shape == (R, N * L):
-            return cols.reshape(R, N, L).transpose(1, 0, 2)
-        if cols.shape == (N, R, L):
-            return cols
-        if cols.shape == (R, N, L):
-            return cols.transpose(1, 0, 2)
-    except Exception:
-        pass
-    win = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))), (kh, kw), axis=(2, 3))
-    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(N, R, L)
-
-
-def _dynamic_gemm_variant(x, k, b, dy, direction):
-    """The dynamic conv by im2col + batched ``np.matmul`` (one GEMM per sample).
-
-    eq 5: y_n = K_n @ cols_n; eq 7: dk_n = dY_n @ cols_n^T; eq 6 read as the full convolution:
-    dx_n = flip(K_n)^T @ unfold(dy_n, pad k-1) (no col2im needed).
-    """
-    N, F, C, kh, kw = k.shape
-    Ho, Wo = dy.shape[2:]
-    k3 = k.reshape(N, F, -1)
-    kflip = np.ascontiguousarray(k[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)).reshape(N, C, -1)
-    cols = _unfold_nkl(x, kh, kw, 0, 0)
-    dy3 = dy.reshape(N, F, -1)
-
-    def run():
-        if direction == "fwd":
-            return np.matmul(k3, _unfold_nkl(x, kh, kw, 0, 0)) + b[:, :, None]
-        dk = np.matmul(dy3, cols.transpose(0, 2, 1))
-        db = dy3.sum(axis=2)
-        dx = None
-        if direction == "bwd":
-            dx = np.matmul(kflip, _unfold_nkl(dy, kh, kw, kh - 1, kw - 1))
-        return dx, dk, db
-    return run
-
-
-def bench_algorithms(K, cfg, rng):
-    from dynconv.kernels import _loops
-    rows = []
-    for name, C, F, k, H, dynamic, label in LAYERS:
-        x, w, b, dy = make_layer_problem(rng, cfg.B, C, F, k, H, dynamic)
-        m = macs(cfg.B, C, F, k, H)
-        for direction in DIRECTIONS:
-            need_dx = direction == "bwd"
-            fns = {}
-            try:
-                if not dynamic:
-                    with forced_algorithm("gemm"):
-                        _, gcache = K.conv2d_forward(x, w, b, pad=0)
-
-                    def gemm(direction=direction, gcache=gcache):
-                        if direction == "fwd":
-                            with forced_algorithm("gemm"):
-                                return K.conv2d_forward(x, w, b, pad=0)
-                        return K.conv2d_backward(dy, gcache, need_dx=need_dx)
-                    fns["im2col+gemm"] = gemm
-                    k5, bias = w.reshape(1, *w.shape), b.reshape(1, F)
-                else:
-                    k5, bias = w, b
-                    fns["im2col+batched matmul"] = _dynamic_gemm_variant(x, w, b, dy, direction)
-
-                def direct(direction=direction, k5=k5, bias=bias):
-                    if direction == "fwd":
-                        y = np.empty((cfg.B, F, H - k + 1, H - k + 1), dtype=DTYPE)
-                        _loops.direct_forward(x, k5, bias, y)
-                        return y
-                    dk = np.empty((cfg.B, F, C, k, k), dtype=DTYPE)
-                    _loops.direct_backward_dk(dy, x, dk)
-                    if not dynamic:
-                        dk.sum(axis=0)
-                    if need_dx:
-                        dxp = np.empty_like(x)
-                        _loops.direct_backward_dx(dy, k5, dxp)
-                    return dk
-                fns["direct loops"] = direct
-                times = interleaved(fns, rounds=cfg.rounds, warmup=cfg.warmup,
-                                    budget_s=cfg.budget, min_reps=cfg.min_reps)
-            except Exception as exc:  # internals the lead may have changed
-                rows.append({"kernel": name, "direction": direction, "error": repr(exc)})
-                continue
-            flop = (4 if need_dx else 2) * m
-            ms = {a: med(t) * 1e3 for a, t in times.items()}
-            chosen = "direct (per-sample)" if dynamic else _chosen_algorithm(F, C, k)
-            rows.append({"kernel": name, "label": label, "direction": direction,
-                         "chosen": chosen, "ms": ms,
-                         "gflops": {a: flop / (v * 1e-3) / 1e9 for a, v in ms.items()},
-                         "fastest": min(ms, key=ms.get)})
-            print(f"  {name:20s} {direction:6s} " +
-                  "  ".join(f"{a} {v:8.2f} ms" for a, v in ms.items()), flush=True)
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
 
@@ -758,24 +597,26 @@ def markdown(result):
     meta = result["meta"]
     sg = result["sgemm"]["gflops"]
     torch_note = meta["torch"] or "torch not installed"
-    lines.append(f"dynconv kernels, float32, B = {meta['B']}, {meta['cpu']} ({meta['cpus']} cores); "
-                 f"numpy {meta['numpy']} sgemm {sg:.0f} GFLOP/s; numba {meta['numba']}; "
-                 f"torch: {torch_note}. Medians of interleaved repeats; load average "
-                 f"{meta.get('loadavg_start')} → {meta.get('loadavg_end')}. GFLOP = 2·MACs per "
-                 f"product (bwd = dx + dw = 4·MACs, bwd-dx = dw only). × = peer ms / dynconv ms.")
+    blas = meta.get("blas_env", {})
+    lines.append(f"dynconv kernels, float32, B = {meta['B']}, {meta['cpu']} ({meta['cpus']} cores), "
+                 f"{meta['numba_threads']} threads; numpy {meta['numpy']} sgemm {sg:.0f} GFLOP/s; "
+                 f"numba {meta['numba']}; torch: {torch_note}. OPENBLAS_CORETYPE="
+                 f"{blas.get('OPENBLAS_CORETYPE', '(unset)')}, OPENBLAS_L2_SIZE="
+                 f"{blas.get('OPENBLAS_L2_SIZE', '(unset)')}; BLAS kernels: "
+                 f"{meta.get('blas_architecture') or 'unknown (no threadpoolctl)'}. Medians of "
+                 f"interleaved repeats; load average {meta.get('loadavg_start')} → "
+                 f"{meta.get('loadavg_end')}. GFLOP = 2·MACs per product (bwd = dx + dw); "
+                 f"dx = bwd − dw. × torch = torch ms / dynconv ms; * = the algorithm "
+                 f"`choose_algorithm` picks.")
     lines.append("")
-    lines.append("| kernel | dir | algorithm | GFLOP | dynconv ms | GFLOP/s | % sgemm | numpy ms | "
-                 "× numpy | torch ms | × torch |")
-    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("| kernel | dir | algorithm | dynconv ms | GFLOP/s | % sgemm | torch ms | × torch |")
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|")
     for r in result["kernels"]:
-        ms = r["ms"]
-        gf = r["gflops"]["dynconv"]
+        gf = r["gflops"]
         lines.append(
-            f"| {r['label']} | {r['direction']} | {r['algorithm']} | {r['gflop']:.3f} | "
-            f"{ms['dynconv']:.2f} | {gf:.1f} | {100 * gf / sg:.0f}% | {ms['numpy']:.1f} | "
-            f"{r['speedup_vs_numpy']:.1f}× | "
-            f"{fmt(ms.get('torch'), '.2f', 'n/a')} | {fmt(r['ratio_vs_torch'], '.2f', 'n/a')}"
-            f"{'×' if r['ratio_vs_torch'] is not None else ''} |")
+            f"| {r['label']} | {r['direction']} | {r['algorithm']}{' *' if r['chosen'] else ''} | "
+            f"{r['ms']:.2f} | {gf:.1f} | {100 * gf / sg:.0f}% | {fmt(r['torch_ms'], '.2f', 'n/a')} | "
+            f"{fmt(r['ratio_vs_torch'], '.2f', 'n/a')}{'×' if r['ratio_vs_torch'] is not None else ''} |")
     lines.append("")
     lines.append("| SRCNN training step (fwd+bwd) | dynconv patches/s | numpy patches/s | "
                  "torch patches/s | × numpy | × torch |")
@@ -812,19 +653,6 @@ def markdown(result):
                              f"{c['compile_events']} | "
                              f"{c['cache_hits']} | {c['cache_misses']} |")
         lines.append("")
-    if result.get("algorithms"):
-        lines.append("| algorithms (dynconv) | dir | chosen | " + "im2col+GEMM ms | direct loops ms | "
-                     "fastest |")
-        lines.append("|---|---|---|---:|---:|---|")
-        for r in result["algorithms"]:
-            if "error" in r:
-                lines.append(f"| {r['kernel']} | {r['direction']} | error: {r['error'][:60]} | | | |")
-                continue
-            ms = r["ms"]
-            gemm = next(v for a, v in ms.items() if a.startswith("im2col"))
-            lines.append(f"| {r['label']} | {r['direction']} | {r['chosen']} | {gemm:.2f} | "
-                         f"{ms['direct loops']:.2f} | {r['fastest']} |")
-        lines.append("")
     lines.append("| target | measured | goal | |")
     lines.append("|---|---:|---:|---|")
     for t in result["targets"]:
@@ -844,10 +672,21 @@ def evaluate_targets(result):
         r = steps[net]["ratio_vs_torch"]
         add(f"SRCNN {net} step vs torch", r, f"≥ {goal}×", None if r is None else r >= goal,
             "torch not installed" if r is None else f"{r:.2f}×")
-    for net in NETS:
-        r = steps[net]["ratio_vs_numpy"]
-        add(f"SRCNN {net} step vs numpy", r, f"≥ {TARGETS['vs_numpy']:.0f}×",
-            r >= TARGETS["vs_numpy"], f"{r:.1f}×")
+    chosen = [r for r in result["kernels"] if r["chosen"] and r["kernel"] in SRCNN_LAYERS
+              and r["direction"] in ("fwd", "bwd")]
+    ratios = [r["ratio_vs_torch"] for r in chosen if r["ratio_vs_torch"] is not None]
+    if ratios:
+        worst = min(chosen, key=lambda r: r["ratio_vs_torch"] or float("inf"))
+        goal = TARGETS["layer_vs_torch"]
+        add("every SRCNN conv layer fwd/bwd vs torch (worst)", worst["ratio_vs_torch"], f"≥ {goal}×",
+            worst["ratio_vs_torch"] >= goal,
+            f"{worst['ratio_vs_torch']:.2f}× ({worst['kernel']} {worst['direction']})")
+    sg = result["sgemm"]["gflops"]
+    for r in result["kernels"]:
+        if r["kernel"] == "conv2_5x5_64-32" and r["chosen"] and r["direction"] == "fwd":
+            goal = TARGETS["frac_sgemm_64-32_5x5"]
+            add("64→32 5×5 forward, fraction of sgemm", r["gflops"] / sg, f"≥ {goal:.0%}",
+                r["gflops"] / sg >= goal, f"{r['gflops'] / sg:.0%}")
     comp = result.get("compile") or {}
     cold, warm = comp.get("cold") or {}, comp.get("warm") or {}
     if "first_calls_s" in cold:
@@ -865,6 +704,22 @@ def evaluate_targets(result):
         add("warm process compiles nothing", None, "0 compiles", None,
             "skipped" if not comp else "error")
     return out
+
+
+def blas_meta():
+    """The BLAS environment variables and, with threadpoolctl, the libraries and kernels in use."""
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                      "OMP_NUM_THREADS") if k in os.environ}
+    try:
+        import threadpoolctl
+        import scipy.linalg  # noqa: F401  (load scipy's OpenBLAS too)
+        libs = [{k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
+                                       "filepath")} for d in threadpoolctl.threadpool_info()]
+    except ImportError:
+        libs = None
+    arch = None if not libs else ", ".join(sorted({f"{d['internal_api']} {d['architecture']}"
+                                                   for d in libs if d.get("architecture")}))
+    return env, libs, arch
 
 
 class Config:
@@ -886,8 +741,6 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: B = 8, few repeats, no compile probe")
-    ap.add_argument("--algorithms", action="store_true",
-                    help="also time im2col+GEMM vs direct loops for every shape")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     ap.add_argument("--no-torch", action="store_true", help="behave as if torch were not installed")
     ap.add_argument("--threads", type=int, default=2,
@@ -907,7 +760,8 @@ def main(argv=None):
     import numba
 
     import dynconv.kernels as K
-    numba.set_num_threads(max(1, min(args.threads, numba.config.NUMBA_NUM_THREADS)))
+    K.set_threads(max(1, args.threads))
+    blas_env, blas_libs, blas_arch = blas_meta()
     torch = None
     if not args.no_torch:
         try:
@@ -922,15 +776,14 @@ def main(argv=None):
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
-        "blas_threads_env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-                             if k in os.environ},
+        "blas_env": blas_env, "blas_libraries": blas_libs, "blas_architecture": blas_arch,
         "torch": torch.__version__ if torch else None,
         "torch_threads": torch.get_num_threads() if torch else None,
         "cpu": _cpu_name(), "cpus": os.cpu_count(), "B": cfg.B, "dtype": "float32",
         "quick": cfg.quick, "loadavg_start": _loadavg(),
-        "flop_counting": "MACs = N*F*C*kh*kw*Ho*Wo; fwd = 2 MACs, bwd-dx (dw) = 2 MACs, "
+        "flop_counting": "MACs = N*F*C*kh*kw*Ho*Wo; fwd = dx = dw = 2 MACs, "
                          "bwd (dx + dw) = 4 MACs; bias, ReLU and loss not counted",
-        "ratios": "speedup_vs_numpy = numpy ms / dynconv ms; ratio_vs_torch = torch ms / dynconv ms",
+        "ratios": "ratio_vs_torch = torch ms / dynconv ms (per algorithm)",
         "timing": "medians of round-robin interleaved repeats after warm-up",
         "torch_peer": "F.conv2d forward, aten.convolution_backward backward; dynamic conv = "
                       "grouped conv (groups = N); training step = nn.Sequential + autograd",
@@ -948,11 +801,7 @@ def main(argv=None):
     sg += sgemm_gflops(cfg.sgemm_n, cfg.sgemm_reps)
     result["sgemm"] = {"n": cfg.sgemm_n, "gflops": med(sg), "samples": sg}
     for r in result["kernels"]:
-        r["frac_sgemm"] = r["gflops"]["dynconv"] / result["sgemm"]["gflops"]
-    result["algorithms"] = None
-    if args.algorithms:
-        print("algorithms ...", flush=True)
-        result["algorithms"] = bench_algorithms(K, cfg, rng)
+        r["frac_sgemm"] = r["gflops"] / result["sgemm"]["gflops"]
     result["compile"] = None
     if run_compile:
         print("compile (cold, warm subprocesses) ...", flush=True)

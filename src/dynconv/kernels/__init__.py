@@ -17,7 +17,7 @@ Every function checks its arguments (types, ranks, shapes, one shared float dtyp
 the kernel fitting the padded input) on the arrays as given, before copying anything, and raises
 ``TypeError`` (wrong type) or ``ValueError`` (wrong shape, dtype or value) naming the argument:
 a bad call never reaches a loop that does not bounds-check. Any memory layout is accepted. The
-forward caches own read-only copies of what backward needs, so backward uses the values of the
+forward caches own private copies of what backward needs, so backward uses the values of the
 forward pass whatever happens to the caller's arrays, and it re-checks every cache field before
 any loop runs. Outputs are fully written (no uninitialised memory is ever returned).
 """

@@ -107,7 +107,8 @@ def _gemm_py(ta, tb, m, n, k, a, ao, lda, b, bo, ldb, c, co, ldc, beta, scr, ab)
         out[...] = prod + beta * out
 
 
-gemm = _gemm_py if numba.config.DISABLE_JIT else numba.njit(cache=True, nogil=True)(_gemm_jit)
+# Inlined into its callers: no dispatcher of its own, so no extra signatures to compile or cache.
+gemm = _gemm_py if numba.config.DISABLE_JIT else numba.njit(inline="always", nogil=True)(_gemm_jit)
 
 
 # --------------------------------------------------------------------------------- threads

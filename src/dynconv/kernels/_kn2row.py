@@ -50,7 +50,8 @@ def _forward(xp, wt, bias, kh, kw, g, rows, nblk, y):
     xf = xp.reshape(-1)
     wf = wt.reshape(-1)
     noff = kh * kw
-    for blk in prange(nblk):
+    for pblk in prange(nblk):
+        blk = np.int64(pblk)  # one integer type for every offset (no int/uint unification)
         yw = np.empty(F * Lmax, dtype=xp.dtype)
         buf = np.empty(g * C * Lmax if g > 1 else 1, dtype=xp.dtype)
         scr = np.empty(8, dtype=np.int32)
@@ -101,7 +102,8 @@ def _weight_grad(dy, xp, kh, kw, g, nblk, per_sample, dwt):
     xf = xp.reshape(-1)
     df = dwt.reshape(-1)
     noff = kh * kw
-    for blk in prange(nblk):
+    for pblk in prange(nblk):
+        blk = np.int64(pblk)
         dyw = np.zeros(F * L, dtype=xp.dtype)
         buf = np.empty(g * C * L if g > 1 else 1, dtype=xp.dtype)
         scr = np.empty(8, dtype=np.int32)

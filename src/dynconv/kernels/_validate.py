@@ -40,10 +40,8 @@ def as_float_array(a, name, ndim, shape_doc, dtype=None):
 
 
 def owned_copy(a):
-    """A private, C-contiguous, read-only copy of ``a`` (what a cache may hold)."""
-    out = np.array(a, order="C", copy=True)
-    out.flags.writeable = False
-    return out
+    """A private C-contiguous copy of ``a`` (what a cache may hold: no caller shares it)."""
+    return np.array(a, order="C", copy=True)
 
 
 def check_int(value, name, low, high=None):

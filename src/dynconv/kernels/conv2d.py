@@ -21,7 +21,7 @@ cited against ``benchmarks/bench_kernels.py``, whose measured tables are in
 
 What the cache holds
 --------------------
-Only arrays it owns: a read-only, zero-padded copy of ``x`` and a read-only copy of ``w``. The
+Only arrays it owns: a zero-padded copy of ``x`` and a copy of ``w``. The
 backward pass therefore always uses the values ``x`` and ``w`` had at the forward pass, on every
 algorithm, whatever the caller does to its arrays in between; and it re-checks every field of the
 cache against the others before any numba loop runs.
@@ -46,7 +46,7 @@ DIRECT_MAX_F = 4
 
 
 class Conv2DCache(NamedTuple):
-    """What :func:`conv2d_backward` needs from the forward pass (all arrays owned, read-only)."""
+    """What :func:`conv2d_backward` needs from the forward pass (all arrays owned)."""
 
     x_shape: tuple  # (N, C, H, W)
     w: np.ndarray  # (F, C, kh, kw), C-contiguous copy
@@ -139,7 +139,6 @@ def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
     algorithm = check_algorithm(algorithm, choose_algorithm(F, C, kh, kw))
     # Everything is checked: only now copy (the padded input and the kernel the cache owns).
     xp, w = pad_input(x, pad), owned_copy(w)
-    xp.flags.writeable = False
     bias = None if b is None else np.array(b, order="C").reshape(1, F)
     if algorithm == "kn2row":
         y = kn2row.correlate(xp, w[None], bias, Ho, Wo)

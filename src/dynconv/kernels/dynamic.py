@@ -13,7 +13,7 @@ eq 5 is an ordinary convolution, so both algorithms of :data:`ALGORITHMS` run pe
     ``dx[t]`` and ``dk[t]``); the innermost loop runs along an output row so numba vectorises it.
     Fastest for very few output channels (the reconstruction layer, F = 1).
 
-The cache owns read-only copies of the padded ``x`` and of ``k``: backward uses the values they
+The cache owns copies of the padded ``x`` and of ``k``: backward uses the values they
 had at the forward pass, and re-checks every field before any loop runs.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ DYNAMIC_ALGORITHMS = ("kn2row", "direct")
 
 
 class DynamicConv2DCache(NamedTuple):
-    """What :func:`dynamic_conv2d_backward` needs from the forward pass (arrays owned, read-only)."""
+    """What :func:`dynamic_conv2d_backward` needs from the forward pass (arrays owned)."""
 
     xp: np.ndarray  # (N, C, H + 2 pad, W + 2 pad): the zero-padded input
     k: np.ndarray  # (N, F, C, kh, kw)
@@ -92,7 +92,6 @@ def dynamic_conv2d_forward(x, k, b=None, *, pad=0, algorithm=None):
     algorithm = check_algorithm(algorithm, choose_dynamic_algorithm(F, C, kh, kw),
                                 DYNAMIC_ALGORITHMS)
     xp, k = pad_input(x, pad), owned_copy(k)
-    xp.flags.writeable = False
     bias = np.zeros((N, F), x.dtype) if b is None else np.array(b, order="C")
     if algorithm == "kn2row":
         y = kn2row.correlate(xp, k, bias, Ho, Wo)
