@@ -122,7 +122,7 @@ def test_bad_init_is_rejected():
     (Linear(5, 2), [(3, 4)], r"expected shape \(N, 5\), got \(3, 4\)"),
     (Add(), [(2, 3), (2, 4)], r"input 1: expected shape \(2, 3\)"),
     (ConcatChannels(), [(2, 3, 4, 4), (2, 3, 5, 4)], r"input 1: expected shape \(2, C, 4, 4\)"),
-    (CenterCrop(3), [(1, 1, 5, 5)], r"to crop to -1x-1"),
+    (CenterCrop(3), [(1, 1, 5, 5)], r"a border of 3 on each side needs H, W >= 7, got \(1, 1, 5, 5\)"),
     (CenterCrop(), [(1, 1, 5, 5), (1, 1, 6, 5)], r"to crop to 6x5"),
     (Reshape((4, -1)), [(2, 3, 3)], r"reshape to \(N, 4, -1\)"),
     (MSELoss(), [(2, 3), (2, 4)], r"target: expected shape \(2, 3\)"),
@@ -201,7 +201,7 @@ def test_periodicity_pool_is_zero_on_a_flat_window_and_validates_shapes():
 def test_log1p_rejects_inputs_at_or_below_minus_eps():
     with pytest.raises(ValueError, match="> -eps"):
         Log1p(eps=0.1).forward(np.array([0.5, -0.2]))
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         Log1p(eps=0)
 
 
