@@ -96,3 +96,11 @@ def check_cache_array(a, name, shape, dtype, cache_name):
                          f"a C-contiguous {np.dtype(dtype)} array of shape {tuple(shape)}, got {got}; "
                          f"pass the cache returned by the forward pass unchanged")
     return a
+
+
+def check_zero_border(xp, pad, cache_name):
+    """The padded copy's border must be zero (else backward would silently differ from eq 2–3)."""
+    if pad and (xp[:, :, :pad].any() or xp[:, :, -pad:].any()
+                or xp[:, :, :, :pad].any() or xp[:, :, :, -pad:].any()):
+        raise ValueError(f"{cache_name}.xp has non-zero values in its zero-padding border "
+                         f"(pad={pad}); pass the cache returned by the forward pass unchanged")

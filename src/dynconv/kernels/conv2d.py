@@ -34,7 +34,8 @@ import numpy as np
 
 from dynconv.kernels import _loops, im2col, kn2row
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
-                                       check_pad, output_size, owned_copy)
+                                       check_pad, check_zero_border, output_size,
+                                       owned_copy)
 
 __all__ = ["ALGORITHMS", "Conv2DCache", "choose_algorithm", "conv2d_forward", "conv2d_backward"]
 
@@ -180,6 +181,7 @@ def check_cache(cache):
     check_cache_array(xp, "xp", (N, C, H + 2 * pad, W + 2 * pad), w.dtype, name)
     if H + 2 * pad < kh or W + 2 * pad < kw:
         raise ValueError(f"{name}: kernel {kh}x{kw} is larger than the padded input")
+    check_zero_border(xp, pad, name)
     return (N, C, H, W), w, bool(has_bias), pad, algorithm, xp
 
 

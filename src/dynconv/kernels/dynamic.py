@@ -24,7 +24,8 @@ import numpy as np
 
 from dynconv.kernels import _loops, kn2row
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
-                                       check_pad, output_size, owned_copy)
+                                       check_pad, check_zero_border, output_size,
+                                       owned_copy)
 from dynconv.kernels.conv2d import DIRECT_MAX_F, check_algorithm, pad_input
 
 __all__ = ["DYNAMIC_ALGORITHMS", "DynamicConv2DCache", "choose_dynamic_algorithm",
@@ -128,6 +129,7 @@ def check_cache(cache):
     check_cache_array(xp, "xp", (N, C, Hp, Wp), k.dtype, name)
     if Hp - 2 * pad < 1 or Wp - 2 * pad < 1 or Hp < kh or Wp < kw:
         raise ValueError(f"{name}.xp {xp.shape} does not fit the {kh}x{kw} kernel with pad={pad}")
+    check_zero_border(xp, pad, name)
     return xp, k, bool(has_bias), pad, algorithm
 
 

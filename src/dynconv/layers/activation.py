@@ -57,7 +57,7 @@ class Log1p(Layer):
             raise ValueError(f"{self.name}: input x must be > -eps ({-self.eps}) and not NaN, got "
                              f"min {float(np.nanmin(x)) if x.size else 'n/a'}"
                              f"{' and NaN' if np.isnan(x).any() else ''}")
-        y = np.log(shifted / shifted.dtype.type(self.eps))
+        y = np.log1p(x / x.dtype.type(self.eps))  # accurate for x << eps too
         self._save(shifted, y)
         return y
 
