@@ -17,12 +17,16 @@ Under ``NUMBA_DISABLE_JIT=1`` :func:`gemm` is the same product written with NumP
 
 Threads: one level of parallelism at a time
 -------------------------------------------
-The kernels parallelise with numba's ``prange`` over work items they own, and call BLAS from
-inside each item: that BLAS must run serial, or its thread pool and numba's would fight over
-the cores. :func:`serial_blas` is the context the kernel wrappers run in (scipy's OpenBLAS set to
-one thread, restored afterwards). NumPy's own BLAS (``np.matmul`` in a few layers) runs from the
-calling thread between kernels, when numba's workers are idle. :func:`set_threads` sets the
-number of threads of both levels — numba's pool and NumPy's BLAS — in one call.
+The numba loops are compiled serial (``parallel=False`` compiles several times faster) and
+release the GIL; :func:`parallel` splits their work items into contiguous ranges and runs the
+ranges on a small thread pool — each range owns what it writes. The loops call BLAS from inside
+each range: that BLAS must run serial, or its thread pool and ours would fight over the cores.
+:func:`serial_blas` is the context the kernel wrappers run in (scipy's OpenBLAS set to one
+thread, restored afterwards). NumPy's own BLAS (``np.matmul`` in a few layers) runs from the
+calling thread between kernels, when the pool is idle (its threads sleep, they never spin).
+:func:`set_threads` sets the number of threads of both levels — the pool and NumPy's BLAS — in
+one call. The default is numba's ``NUMBA_NUM_THREADS`` (all cores unless that variable says
+otherwise).
 """
 from __future__ import annotations
 
@@ -30,12 +34,14 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numba import types
 
-__all__ = ["gemm", "set_threads", "get_threads", "serial_blas", "blas_info", "N", "T"]
+__all__ = ["gemm", "parallel", "ranges", "set_threads", "get_threads", "serial_blas", "blas_info", "N", "T"]
 
 #: ``transa``/``transb`` codes for :func:`gemm` (the ASCII of the Fortran characters).
 N, T = ord("N"), ord("T")
@@ -159,25 +165,70 @@ def serial_blas():
             control[1](before)
 
 
+_THREADS = max(1, int(numba.config.NUMBA_NUM_THREADS))
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers != _THREADS:
+            if _POOL is not None:
+                _POOL.shutdown(wait=True)
+            _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="dynconv")
+        return _POOL
+
+
+def ranges(items):
+    """The contiguous ranges ``[(i0, i1), ...]`` :func:`parallel` cuts ``range(items)`` into."""
+    parts = int(max(1, min(items, _THREADS)))
+    return [(p * items // parts, (p + 1) * items // parts) for p in range(parts)]
+
+
+def parallel(fn, items, *args, index=False):
+    """Run ``fn(*args, i0, i1)`` (``fn(*args, p, i0, i1)`` with ``index``) on :func:`ranges`.
+
+    ``fn`` must own what range ``p = [i0, i1)`` writes and release the GIL (the numba loops are
+    ``nogil``); the caller runs the first range, the pool the others.
+    """
+    parts = ranges(items)
+
+    def call(p):
+        i0, i1 = parts[p]
+        return fn(*args, p, i0, i1) if index else fn(*args, i0, i1)
+
+    if len(parts) == 1 or numba.config.DISABLE_JIT:
+        for p in range(len(parts)):
+            call(p)
+        return
+    futures = [_pool().submit(call, p) for p in range(1, len(parts))]
+    try:
+        call(0)
+    finally:
+        for f in futures:
+            f.result()  # waits for every range; re-raises a worker's exception
+
+
 def set_threads(n):
-    """Use ``n`` threads: numba's pool (the kernels' ``prange``) and NumPy's BLAS.
+    """Use ``n`` threads: the kernels' pool and NumPy's BLAS.
 
     The two never run at the same time: NumPy's BLAS is called between kernels, and the
-    kernels call their BLAS serially inside their own parallel loops (see the module
-    docstring). ``n`` is capped at numba's ``NUMBA_NUM_THREADS``. Returns the previous
-    ``get_threads()``.
+    kernels call their BLAS serially inside their own parallel ranges (see the module
+    docstring). Returns the previous ``get_threads()``.
     """
+    global _THREADS
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {n!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    before = get_threads()
-    numba.set_num_threads(int(min(n, numba.config.NUMBA_NUM_THREADS)))
+    before = _THREADS
+    _THREADS = int(n)
     if "numpy" in _CONTROLS:
         _CONTROLS["numpy"][1](int(n))
     return before
 
 
 def get_threads():
-    """The number of threads the kernels use (numba's pool)."""
-    return int(numba.get_num_threads())
+    """The number of threads the kernels use."""
+    return _THREADS

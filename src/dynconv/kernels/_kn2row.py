@@ -22,41 +22,39 @@ kernel) and, with the roles of the operands exchanged, eq 3 / eq 7::
 
     dW_uv[f, c] = sum_p dY[f, p] * X[c, p + o]         (dY zero at the wrapped positions)
 
-Parallelism: ``prange`` over contiguous blocks of work items (a sample, or a block of output
-rows of one sample); each block owns its outputs and its scratch, BLAS inside runs serial.
+Parallelism: each call handles a contiguous range of work items (a sample, or a block of output
+rows of one sample) and releases the GIL; :func:`dynconv.kernels._blas.parallel` runs disjoint
+ranges on its threads. A range owns its outputs and its scratch; BLAS inside runs serial.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 from dynconv.kernels._blas import N, T, gemm
 
 
-def _forward(xp, wt, bias, kh, kw, g, rows, nblk, y):
+def _forward(xp, wt, bias, kh, kw, g, rows, y, i0, i1):
     """``y[n, f, r, s] = bias[t, f] + sum_{u,v,c} wt[t, f, (u kw + v) C + c] xp[n, c, r+u, s+v]``.
 
     xp (N, C, Hp, Wp) and wt (Nk, F, kh*kw*C) C-contiguous, ``t = n % Nk`` (Nk = 1: one static
-    kernel; Nk = N: per-sample kernels); bias (Nk, F); y (N, F, Ho, Wo). Work item = (sample,
-    block of ``rows`` output rows); ``nblk`` parallel blocks; ``g`` offsets per GEMM.
+    kernel; Nk = N: per-sample kernels); bias (Nk, F); y (N, F, Ho, Wo). Work items ``[i0, i1)``,
+    item = (sample, block of ``rows`` output rows); ``g`` offsets per GEMM.
     """
-    Nn, C, Hp, Wp = xp.shape
+    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
     nk, F, KK = wt.shape
     Ho, Wo = y.shape[2], y.shape[3]
     nrb = (Ho + rows - 1) // rows
-    items = Nn * nrb
     Lmax = (rows - 1) * Wp + Wo
     xf = xp.reshape(-1)
     wf = wt.reshape(-1)
     noff = kh * kw
-    for pblk in prange(nblk):
-        blk = np.int64(pblk)  # one integer type for every offset (no int/uint unification)
+    if i1 > i0:
         yw = np.empty(F * Lmax, dtype=xp.dtype)
         buf = np.empty(g * C * Lmax if g > 1 else 1, dtype=xp.dtype)
         scr = np.empty(8, dtype=np.int32)
         ab = np.empty(2, dtype=xp.dtype)
-        for item in range(blk * items // nblk, (blk + 1) * items // nblk):
+        for item in range(i0, i1):
             n = item // nrb
             r0 = (item - n * nrb) * rows
             r1 = min(Ho, r0 + rows)
@@ -88,28 +86,26 @@ def _forward(xp, wt, bias, kh, kw, g, rows, nblk, y):
                         y[n, f, r0 + r, s] = yw[(r * Wp + s) * F + f] + bf
 
 
-def _weight_grad(dy, xp, kh, kw, g, nblk, per_sample, dwt):
-    """``dwt[q, (u kw + v) C + c, f] = sum_{n, r, s} dy[n, f, r, s] xp[n, c, r+u, s+v]``.
+def _weight_grad(dy, xp, kh, kw, g, per_sample, dwt, blk, n0, n1):
+    """``dwt[q, (u kw + v) C + c, f] = sum_{n, r, s} dy[n, f, r, s] xp[n, c, r+u, s+v]``, n0 <= n < n1.
 
-    per_sample: ``q = n`` (eq 7, one gradient per sample, dwt (N, KK, F)); else ``q`` is the
-    block (eq 3's batch sum split into ``nblk`` partial sums, dwt (nblk, KK, F)). dy
-    (N, F, Ho, Wo), xp (N, C, Hp, Wp), both C-contiguous. Work item = one sample.
+    per_sample: ``q = n`` (eq 7, one gradient per sample, dwt (N, KK, F)); else ``q = blk``, this
+    range's partial sum of eq 3's batch sum (dwt (blocks, KK, F)). dy (N, F, Ho, Wo), xp
+    (N, C, Hp, Wp), both C-contiguous.
     """
-    Nn, C, Hp, Wp = xp.shape
+    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
     F, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
     KK = kh * kw * C
     L = (Ho - 1) * Wp + Wo
     xf = xp.reshape(-1)
     df = dwt.reshape(-1)
     noff = kh * kw
-    for pblk in prange(nblk):
-        blk = np.int64(pblk)
+    if n1 > n0:
         dyw = np.zeros(F * L, dtype=xp.dtype)
         buf = np.empty(g * C * L if g > 1 else 1, dtype=xp.dtype)
         scr = np.empty(8, dtype=np.int32)
         ab = np.empty(2, dtype=xp.dtype)
-        n0 = blk * Nn // nblk
-        for n in range(n0, (blk + 1) * Nn // nblk):
+        for n in range(n0, n1):
             for f in range(F):  # dY on the wide grid; the wrapped positions stay zero
                 for r in range(Ho):
                     for s in range(Wo):
@@ -137,6 +133,6 @@ def _weight_grad(dy, xp, kh, kw, g, nblk, per_sample, dwt):
                          df, (q * KK + o0 * C) * F, F, beta, scr, ab)
 
 
-_jit = numba.njit(parallel=True, cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True)
 forward = _jit(_forward)
 weight_grad = _jit(_weight_grad)

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dynconv.kernels import _loops, im2col, kn2row
+from dynconv.kernels._blas import parallel
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
                                        owned_copy)
@@ -149,7 +150,8 @@ def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
             y += bias.reshape(F, 1, 1)
     else:
         y = np.empty((x.shape[0], F, Ho, Wo), dtype=x.dtype)
-        _loops.direct_forward(xp, w[None], np.zeros((1, F), x.dtype) if bias is None else bias, y)
+        parallel(_loops.direct_forward, x.shape[0], xp, w[None],
+                 np.zeros((1, F), x.dtype) if bias is None else bias, y)
     return y, Conv2DCache(tuple(int(s) for s in x.shape), w, b is not None, pad, algorithm, xp)
 
 
@@ -227,10 +229,10 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     # Direct loops: per-sample kernel gradients (eq 7's form), then eq 3's batch sum, so no two
     # threads ever add into the same dw element.
     dk = np.empty((N,) + w.shape, dtype=w.dtype)
-    _loops.direct_backward_dk(dy, xp, dk)
+    parallel(_loops.direct_backward_dk, N, dy, xp, dk)
     dx = None
     if need_dx:
         dxp = np.empty(xp.shape, dtype=xp.dtype)
-        _loops.direct_backward_dx(dy, w[None], dxp)
+        parallel(_loops.direct_backward_dx, N, dy, w[None], dxp)
         dx = np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])
     return dx, dk.sum(axis=0), db

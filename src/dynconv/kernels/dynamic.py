@@ -6,10 +6,10 @@ eq 5 is an ordinary convolution, so both algorithms of :data:`ALGORITHMS` run pe
 
 ``"kn2row"``
     The shift-and-accumulate GEMM of :mod:`dynconv.kernels.kn2row` with the kernel of sample
-    ``t`` (``prange`` over samples, BLAS per sample); eq 7's ``dk^t`` is one GEMM per sample and
+    ``t`` (samples in parallel, BLAS per sample); eq 7's ``dk^t`` is one GEMM per sample and
     kernel offset, never summed over the batch.
 ``"direct"``
-    numba loops on the zero-padded input, ``prange`` over samples (sample ``t`` owns ``y[t]``,
+    numba loops on the zero-padded input, samples in parallel (sample ``t`` owns ``y[t]``,
     ``dx[t]`` and ``dk[t]``); the innermost loop runs along an output row so numba vectorises it.
     Fastest for very few output channels (the reconstruction layer, F = 1).
 
@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dynconv.kernels import _loops, kn2row
+from dynconv.kernels._blas import parallel
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
                                        owned_copy)
@@ -98,7 +99,7 @@ def dynamic_conv2d_forward(x, k, b=None, *, pad=0, algorithm=None):
         y = kn2row.correlate(xp, k, bias, Ho, Wo)
     else:
         y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
-        _loops.direct_forward(xp, k, bias, y)
+        parallel(_loops.direct_forward, N, xp, k, bias, y)
     return y, DynamicConv2DCache(xp, k, b is not None, pad, algorithm)
 
 
@@ -163,10 +164,10 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
         dx = kn2row.input_grad(dy, k, pad) if need_dx else None
         return dx, dk, db
     dk = np.empty(k.shape, dtype=k.dtype)
-    _loops.direct_backward_dk(dy, xp, dk)
+    parallel(_loops.direct_backward_dk, N, dy, xp, dk)
     dx = None
     if need_dx:
         dxp = np.empty(xp.shape, dtype=xp.dtype)
-        _loops.direct_backward_dx(dy, k, dxp)
+        parallel(_loops.direct_backward_dx, N, dy, k, dxp)
         dx = np.ascontiguousarray(dxp[:, :, pad:Hp - pad, pad:Wp - pad])
     return dx, dk, db

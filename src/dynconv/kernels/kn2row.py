@@ -12,11 +12,10 @@ shared by all samples), ``Nk = N`` for eq 5's per-sample kernels.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from dynconv.kernels import _kn2row, _loops
-from dynconv.kernels._blas import serial_blas
+from dynconv.kernels._blas import get_threads, parallel, ranges, serial_blas
 
 #: Smallest GEMM depth worth one BLAS call: with fewer input channels, this many channel-offset
 #: pairs are stacked into one product (``g`` shifted copies; see ``_kn2row``).
@@ -32,15 +31,14 @@ def group_size(C, kh, kw):
 
 
 def plan(N, C, F, Hp, Wp, Ho, Wo, kh, kw, itemsize, threads=None):
-    """``(g, rows, nblk)``: offsets per GEMM, output rows per work item, parallel blocks."""
-    threads = numba.get_num_threads() if threads is None else threads
+    """``(g, rows, items)``: offsets per GEMM, output rows per work item, work items."""
+    threads = get_threads() if threads is None else threads
     g = group_size(C, kh, kw)
     per_row = (F + (g * C if g > 1 else 0)) * Wp * itemsize
     rows = int(max(1, min(Ho, BLOCK_BYTES // max(1, per_row))))
     if N < threads:  # split samples into row blocks so every thread has work
         rows = min(rows, max(1, -(-Ho * N // threads)))
-    items = N * -(-Ho // rows)
-    return g, rows, int(min(items, threads))
+    return g, rows, N * -(-Ho // rows)
 
 
 def correlate(xp, k, bias, Ho, Wo):
@@ -53,10 +51,10 @@ def correlate(xp, k, bias, Ho, Wo):
     nk, F, _, kh, kw = k.shape
     wt = np.ascontiguousarray(k.transpose(0, 1, 3, 4, 2)).reshape(nk, F, kh * kw * C)
     b = np.zeros((nk, F), xp.dtype) if bias is None else np.ascontiguousarray(bias, xp.dtype)
-    g, rows, nblk = plan(Nn, C, F, Hp, Wp, Ho, Wo, kh, kw, xp.itemsize)
+    g, rows, items = plan(Nn, C, F, Hp, Wp, Ho, Wo, kh, kw, xp.itemsize)
     y = np.empty((Nn, F, Ho, Wo), dtype=xp.dtype)
     with serial_blas():
-        _kn2row.forward(xp, wt, b, kh, kw, g, rows, nblk, y)
+        parallel(_kn2row.forward, items, xp, wt, b, kh, kw, g, rows, y)
     return y
 
 
@@ -77,7 +75,7 @@ def input_grad(dy, k, pad):
     C, kh, kw = k.shape[2], k.shape[3], k.shape[4]
     if C <= DIRECT_MAX_OUT:
         dxp = np.empty((Nn, C, Ho + kh - 1, Wo + kw - 1), dtype=dy.dtype)
-        _loops.direct_backward_dx(dy, np.ascontiguousarray(k), dxp)
+        parallel(_loops.direct_backward_dx, Nn, dy, np.ascontiguousarray(k), dxp)
         H, W = Ho + kh - 1 - 2 * pad, Wo + kw - 1 - 2 * pad
         return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])
     qh, qw = kh - 1 - pad, kw - 1 - pad
@@ -96,10 +94,9 @@ def weight_grad(dy, xp, kh, kw, per_sample):
     Nn, C, Hp, Wp = xp.shape
     F = dy.shape[1]
     g = group_size(C, kh, kw)
-    nblk = int(min(Nn, numba.get_num_threads()))
-    q = Nn if per_sample else nblk
+    q = Nn if per_sample else len(ranges(Nn))
     dwt = np.zeros((q, kh * kw * C, F), dtype=xp.dtype)
     with serial_blas():
-        _kn2row.weight_grad(dy, xp, kh, kw, g, nblk, per_sample, dwt)
+        parallel(_kn2row.weight_grad, Nn, dy, xp, kh, kw, g, per_sample, dwt, index=True)
     dk = dwt.reshape(q, kh, kw, C, F).transpose(0, 4, 3, 1, 2)
     return np.ascontiguousarray(dk) if per_sample else dk.sum(axis=0)
