@@ -760,7 +760,7 @@ def main(argv=None):
     import numba
 
     import dynconv.kernels as K
-    K.set_threads(max(1, args.threads))
+    K.set_threads(max(1, args.threads), blas=max(1, args.threads))  # sgemm reference: all threads
     blas_env, blas_libs, blas_arch = blas_meta()
     torch = None
     if not args.no_torch:

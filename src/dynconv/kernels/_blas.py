@@ -24,9 +24,9 @@ each range: that BLAS must run serial, or its thread pool and ours would fight o
 :func:`serial_blas` is the context the kernel wrappers run in (scipy's OpenBLAS set to one
 thread, restored afterwards). NumPy's own BLAS (``np.matmul`` in a few layers) runs from the
 calling thread between kernels, when the pool is idle (its threads sleep, they never spin).
-:func:`set_threads` sets the number of threads of both levels — the pool and NumPy's BLAS — in
-one call. The default is numba's ``NUMBA_NUM_THREADS`` (all cores unless that variable says
-otherwise).
+:func:`set_threads` sets both levels in one call — the pool, and NumPy's BLAS (serial unless
+asked otherwise). The pool's default size is numba's ``NUMBA_NUM_THREADS`` (all cores unless
+that variable says otherwise); NumPy's BLAS keeps its own default until :func:`set_threads`.
 """
 from __future__ import annotations
 
@@ -210,22 +210,26 @@ def parallel(fn, items, *args, index=False):
             f.result()  # waits for every range; re-raises a worker's exception
 
 
-def set_threads(n):
-    """Use ``n`` threads: the kernels' pool and NumPy's BLAS.
+def set_threads(n, *, blas=1):
+    """Use ``n`` threads for the kernels, and ``blas`` threads for NumPy's BLAS.
 
-    The two never run at the same time: NumPy's BLAS is called between kernels, and the
-    kernels call their BLAS serially inside their own parallel ranges (see the module
-    docstring). Returns the previous ``get_threads()``.
+    One level of parallelism at a time: the kernels' ranges run on ``n`` threads and call their
+    BLAS serially; NumPy's BLAS (``np.matmul`` in ``Linear`` and the ``im2col`` algorithm, all
+    small products in dynconv) runs between kernels. By default it is serial too — a pool of
+    BLAS threads woken for a sub-millisecond product costs more than the product, by orders of
+    magnitude on a busy machine. ``blas=n`` gives NumPy's BLAS the same threads (for large
+    products outside dynconv). Returns the previous ``get_threads()``.
     """
     global _THREADS
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    for value, name in ((n, "n"), (blas, "blas")):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     before = _THREADS
     _THREADS = int(n)
     if "numpy" in _CONTROLS:
-        _CONTROLS["numpy"][1](int(n))
+        _CONTROLS["numpy"][1](int(blas))
     return before
 
 

@@ -22,7 +22,7 @@ class ReLU(Layer):
         self._check_arity(inputs, 1, "one input x")
         (x,) = self._inputs(inputs, ["x"])
         mask = x > 0
-        y = np.where(mask | np.isnan(x), x, x.dtype.type(0))
+        y = np.maximum(x, x.dtype.type(0))  # -inf -> 0; NaN stays NaN
         self._save(mask, y)
         return y
 
