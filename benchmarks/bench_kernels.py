@@ -9,12 +9,13 @@ What is measured (float32, NCHW, stride 1, no padding as in SRCNN, B = 128 patch
 * **Kernels** — the layer shapes of SRCNN 9-1-5 / 9-5-5 and of the shipped DCNN (network B's
   convolutions, the dynamic mapping and reconstruction layers; see ``LAYERS``), each with every
   algorithm of ``dynconv.kernels.ALGORITHMS`` (static) or ``DYNAMIC_ALGORITHMS`` (dynamic), in
-  three directions: ``fwd``; ``bwd`` = dx, dw (dk), db; ``dw`` = dw, db only
-  (``need_dx=False``, as for a first layer). ``dx`` is reported as ``bwd − dw``. Every layer
-  has a bias. The algorithm ``choose_algorithm`` picks is marked.
+  four directions: ``fwd``; ``dx`` = eq 2 alone (the algorithm's input-gradient routine,
+  ``kn2row.input_grad`` / the direct loops; im2col computes dx and dw from one unfold, so it has
+  no dx-only row); ``dw`` = dw, db (``need_dx=False``, as for a first layer); ``bwd`` = dx, dw
+  (dk), db. Every layer has a bias. The algorithm ``choose_algorithm`` picks is marked.
 
 * **FLOP counting** — ``MACs = N·F·C·kh·kw·Ho·Wo`` (valid output positions only; bias adds
-  and the ReLU/loss are not counted). ``fwd`` = ``dw`` = ``dx`` = 2·MACs, ``bwd`` = 4·MACs.
+  and the ReLU/loss are not counted). ``fwd`` = ``dx`` = ``dw`` = 2·MACs, ``bwd`` = 4·MACs.
   GFLOP/s = that count / median time; "% sgemm" relative to NumPy's float32 ``a @ b`` on
   2048² matrices measured at the start and end of the run.
 
@@ -89,7 +90,7 @@ LAYERS = [
 #: The SRCNN layers the "every conv layer ≥ 1.0× torch" target covers.
 SRCNN_LAYERS = {"conv1_9x9_1-64", "conv2_1x1_64-32", "conv2_5x5_64-32", "conv3_5x5_32-1_915",
                 "conv3_5x5_32-1_955"}
-DIRECTIONS = ("fwd", "bwd", "dw")  # bwd = dx+dw+db; dw = dw+db (need_dx=False)
+DIRECTIONS = ("fwd", "dx", "dw", "bwd")  # bwd = dx+dw+db; dw = dw+db (need_dx=False)
 NETS = {"9-1-5": (9, 1, 5), "9-5-5": (9, 5, 5)}
 
 
@@ -212,7 +213,7 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
     """{peer: zero-arg callable} for one (layer, direction): one per dynconv algorithm
     ("dynconv:<algorithm>") and torch; plus a checker returning each peer's relative error
     against torch (or, without torch, against the first algorithm)."""
-    need_dx = direction == "bwd"
+    need_dx = direction in ("bwd", "dx")
     peers, outputs = {}, {}
     if dynamic:
         fwd, bwd, algorithms = K.dynamic_conv2d_forward, K.dynamic_conv2d_backward, K.DYNAMIC_ALGORITHMS
@@ -220,7 +221,12 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
         fwd, bwd, algorithms = K.conv2d_forward, K.conv2d_backward, K.ALGORITHMS
     for algo in algorithms:
         name = f"dynconv:{algo}"
-        if direction == "fwd":
+        if direction == "dx":
+            dx_only = _dx_routine(algo, w if dynamic else w[None], dy)
+            if dx_only is not None:
+                peers[name] = dx_only
+                outputs[name] = lambda f=dx_only: (f(),)
+        elif direction == "fwd":
             peers[name] = lambda algo=algo: fwd(x, w, b, pad=0, algorithm=algo)
             outputs[name] = lambda algo=algo: (fwd(x, w, b, pad=0, algorithm=algo)[0],)
         else:
@@ -249,9 +255,12 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
 
         def t_bwd():
             return cb(tdy, tx, tw, [tb.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], groups,
-                      [need_dx, True, True])
+                      [need_dx, direction != "dx", direction != "dx"])
 
-        if direction == "fwd":
+        if direction == "dx":
+            peers["torch"] = t_bwd
+            outputs["torch"] = lambda: (t_bwd()[0].numpy().reshape(x.shape),)
+        elif direction == "fwd":
             peers["torch"] = t_fwd
             outputs["torch"] = lambda: (t_fwd().numpy().reshape(N, F, *dy.shape[2:]),)
         else:
@@ -279,6 +288,24 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
     return peers, check
 
 
+def _dx_routine(algo, k5, dy):
+    """Eq 2/6 alone for one algorithm (None when the algorithm has no dx-only routine)."""
+    from dynconv.kernels import _loops, kn2row
+    from dynconv.kernels._blas import parallel
+    N, F, Ho, Wo = dy.shape
+    C, kh, kw = k5.shape[2:]
+    k5 = np.ascontiguousarray(k5)
+    if algo == "kn2row":
+        return lambda: kn2row.input_grad(dy, k5, 0)
+    if algo == "direct":
+        def run():
+            dxp = np.empty((N, C, Ho + kh - 1, Wo + kw - 1), dy.dtype)
+            parallel(_loops.direct_backward_dx, N, dy, k5, dxp)
+            return dxp
+        return run
+    return None
+
+
 def macs(B, C, F, k, H):
     Ho = H - k + 1
     return B * F * C * k * k * Ho * Ho
@@ -304,8 +331,7 @@ def bench_kernels(K, torch, cfg, rng):
             print(f"  {name:20s} {direction:4s} " + "  ".join(
                 f"{p.replace('dynconv:', '')} {v:8.2f} ms" for p, v in ms_by_dir[direction].items()),
                 flush=True)
-        ms_by_dir["dx"] = {p: ms_by_dir["bwd"][p] - ms_by_dir["dw"][p] for p in ms_by_dir["bwd"]}
-        for direction in ("fwd", "dx", "dw", "bwd"):
+        for direction in DIRECTIONS:
             ms = ms_by_dir[direction]
             flop = (4 if direction == "bwd" else 2) * m
             for peer, v in ms.items():
@@ -605,8 +631,7 @@ def markdown(result):
                  f"{blas.get('OPENBLAS_L2_SIZE', '(unset)')}; BLAS kernels: "
                  f"{meta.get('blas_architecture') or 'unknown (no threadpoolctl)'}. Medians of "
                  f"interleaved repeats; load average {meta.get('loadavg_start')} → "
-                 f"{meta.get('loadavg_end')}. GFLOP = 2·MACs per product (bwd = dx + dw); "
-                 f"dx = bwd − dw. × torch = torch ms / dynconv ms; * = the algorithm "
+                 f"{meta.get('loadavg_end')}. GFLOP = 2·MACs per product (bwd = dx + dw). × torch = torch ms / dynconv ms; * = the algorithm "
                  f"`choose_algorithm` picks.")
     lines.append("")
     lines.append("| kernel | dir | algorithm | dynconv ms | GFLOP/s | % sgemm | torch ms | × torch |")
