@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_FLAGS ?=
 
-.PHONY: install test test-all bench demo notebooks clean
+.PHONY: install test test-all bench bench-all demo notebooks clean
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,14 @@ test: $(VENV)/.installed
 test-all: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_FLAGS)
 
+# Benchmarks measure, never assert. Targets are judged on a second run with the BLAS variables
+# unset (`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`, see benchmarks/README.md).
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
+
+bench-all: bench
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_upscale.py
 
 demo: $(VENV)/.installed
 	$(PY) -m dynconv demo
