@@ -163,3 +163,19 @@ def test_sgd_update_with_integer_lr_keeps_dtype():
     out = K.sgd_update(w, np.ones(3, np.float32), 1)
     assert out is w and w.dtype == np.float32
     np.testing.assert_array_equal(w, 0)
+
+
+def test_kernels_work_in_a_forked_child(rng):
+    """The thread pool is rebuilt after fork (a child inherits the pool object, not its threads)."""
+    import multiprocessing as mp
+
+    x, w, _, _, pad = _problem(rng, GEOMS[0])
+    want = K.conv2d_forward(x, w, pad=pad)[0]  # the parent's pool exists now
+    with mp.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_forward_in_child, (x, w, pad)).get(timeout=120)
+    np.testing.assert_array_equal(got, want)
+
+
+def _forward_in_child(x, w, pad):
+    K.set_threads(2)
+    return K.conv2d_forward(x, w, pad=pad)[0]
