@@ -7,7 +7,7 @@ PYTEST_FLAGS ?=
 # The PyTorch peer for `make test-peer` (the CPU build; torch is never a runtime dependency).
 PEER_TORCH ?= torch==2.13.0
 
-.PHONY: install test test-all test-peer bench demo notebooks clean
+.PHONY: install test test-all test-peer bench bench-all demo notebooks clean
 
 install: $(VENV)/.installed
 
@@ -29,8 +29,14 @@ test-peer: $(VENV)/.installed
 	$(PY) -c "import torch; print('peer: torch', torch.__version__)"
 	$(PY) -m pytest -m peer $(PYTEST_FLAGS)
 
+# Benchmarks measure, never assert. Targets are judged on a second run with the BLAS variables
+# unset (`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`, see benchmarks/README.md).
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
+
+bench-all: bench
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_upscale.py
 
 demo: $(VENV)/.installed
 	$(PY) -m dynconv demo

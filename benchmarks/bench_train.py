@@ -3,6 +3,7 @@
 Measures three architectures:
 
 * ``srcnn`` — SRCNN 9-1-5, residual (the shipped ``srcnn-x*`` architecture);
+* ``srcnn-955`` — SRCNN 9-5-5, residual (the paper's stronger static network);
 * ``dcnn`` — the shipped ``dcnn-x234`` architecture, built from
   ``models.SHIPPED_ARCHITECTURES["dcnn-x234"]``: network A's mapping layer (conv2, 1x1) and the
   reconstruction layer (conv3, 5x5) both dynamic, B's pooled features through ``Log1p`` and
@@ -51,13 +52,10 @@ def _parse():
 
 
 ARGS = _parse()
-if ARGS.threads:
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
 
-import numpy as np  # noqa: E402  (after the thread settings)
+import numpy as np  # noqa: E402
 
-from dynconv import models  # noqa: E402
+from dynconv import kernels, models  # noqa: E402
 from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402
 
@@ -69,7 +67,8 @@ except ImportError:  # optional peer
 
 def dynconv_step(model, batch, rng):
     x = rng.random((batch, 1, 33, 33), dtype=np.float32)
-    y = rng.random((batch, 1, 21, 21), dtype=np.float32)
+    n = 33 - 2 * model.radius  # valid convolutions: the output of a 33x33 sub-image
+    y = rng.random((batch, 1, n, n), dtype=np.float32)
     loss, opt = MSELoss(), Adam(model.graph, lr=1e-4)
 
     def step():
@@ -233,7 +232,8 @@ def torch_step(name, model, batch, rng):
     print(f"check {name:12s}: torch peer = dynconv forward, max |diff| {diff:.2e}", flush=True)
     net.load_dynconv(model)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    x, y = torch.rand(batch, 1, 33, 33), torch.rand(batch, 1, 21, 21)
+    n = 33 - 2 * model.radius
+    x, y = torch.rand(batch, 1, 33, 33), torch.rand(batch, 1, n, n)
 
     def step():
         opt.zero_grad()
@@ -270,12 +270,18 @@ def main():
     batch = 8 if ARGS.quick else ARGS.batch
     repeats = 2 if ARGS.quick else ARGS.repeats
     rng = np.random.default_rng(0)
+    threads = ARGS.threads or os.cpu_count()
+    kernels.set_threads(threads)  # numba's pool and NumPy's BLAS; the kernels' BLAS runs serial
     if torch is not None:
-        torch.set_num_threads(ARGS.threads or os.cpu_count())
+        torch.set_num_threads(threads)
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "numpy": np.__version__, "torch": getattr(torch, "__version__", None),
-                       "threads": ARGS.threads}, "batch": batch, "train": {}, "inference": {}}
+                       "threads": threads, "loadavg_start": os.getloadavg(),
+                       "blas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                                    if k in os.environ}},
+           "batch": batch, "train": {}, "inference": {}}
     arches = {"srcnn": models.srcnn(residual=True),
+              "srcnn-955": models.srcnn(f2=5, residual=True),
               "dcnn": models.build(models.SHIPPED_ARCHITECTURES["dcnn-x234"]),
               "dcnn-paper-b": models.dcnn(residual=True)}
     for name, model in arches.items():
@@ -297,6 +303,7 @@ def main():
         model.predict(img, 3, tile=256)
         out["inference"][name] = {"size": size, "scale": 3, "seconds": time.perf_counter() - t}
         print(f"inference {name:12s} {size}x{size} x3: {out['inference'][name]['seconds']:.2f} s", flush=True)
+    out["machine"]["loadavg_end"] = os.getloadavg()
     path = Path(ARGS.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

@@ -17,9 +17,9 @@ def test_quick_run_writes_expected_json(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
-    assert set(res["train"]) == set(res["inference"]) == {"srcnn", "dcnn", "dcnn-paper-b"}
+    assert set(res["train"]) == set(res["inference"]) == {"srcnn", "srcnn-955", "dcnn", "dcnn-paper-b"}
     if res["machine"]["torch"] is not None:  # the peer was checked to compute the same function
-        assert proc.stdout.count("torch peer = dynconv forward") == 3, proc.stdout
+        assert proc.stdout.count("torch peer = dynconv forward") == 4, proc.stdout
     for row in res["train"].values():
         assert row["dynconv_patches_per_s"] > 0 and row["dynconv_peak_mib"] > 0
         assert ("ratio_vs_torch" in row) == (res["machine"]["torch"] is not None)

@@ -122,7 +122,7 @@ def test_bad_init_is_rejected():
     (Linear(5, 2), [(3, 4)], r"expected shape \(N, 5\), got \(3, 4\)"),
     (Add(), [(2, 3), (2, 4)], r"input 1: expected shape \(2, 3\)"),
     (ConcatChannels(), [(2, 3, 4, 4), (2, 3, 5, 4)], r"input 1: expected shape \(2, C, 4, 4\)"),
-    (CenterCrop(3), [(1, 1, 5, 5)], r"to crop to -1x-1"),
+    (CenterCrop(3), [(1, 1, 5, 5)], r"a border of 3 on each side needs H, W >= 7, got \(1, 1, 5, 5\)"),
     (CenterCrop(), [(1, 1, 5, 5), (1, 1, 6, 5)], r"to crop to 6x5"),
     (Reshape((4, -1)), [(2, 3, 3)], r"reshape to \(N, 4, -1\)"),
     (MSELoss(), [(2, 3), (2, 4)], r"target: expected shape \(2, 3\)"),
@@ -201,7 +201,7 @@ def test_periodicity_pool_is_zero_on_a_flat_window_and_validates_shapes():
 def test_log1p_rejects_inputs_at_or_below_minus_eps():
     with pytest.raises(ValueError, match="> -eps"):
         Log1p(eps=0.1).forward(np.array([0.5, -0.2]))
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         Log1p(eps=0)
 
 
@@ -234,3 +234,79 @@ def test_grads_are_written_in_place(rng):
     layer.forward(rng.standard_normal((4, 3)))
     layer.backward(rng.standard_normal((4, 2)))
     assert layer.grads["w"] is before and np.abs(before).max() > 0
+
+
+# ------------------------------------------------------------- what layers accept (contract)
+def test_relu_infinities_and_masked_gradient():
+    relu = ReLU()
+    y = relu.forward(np.array([-np.inf, -1.0, 0.0, 2.0, np.inf]))
+    np.testing.assert_array_equal(y, [0, 0, 0, 2, np.inf])
+    (dx,) = relu.backward(np.full(5, np.inf))
+    np.testing.assert_array_equal(dx, [0, 0, 0, np.inf, np.inf])  # never inf * 0 = NaN
+
+
+@pytest.mark.parametrize("x", [np.array([1, 2, 3]), np.array([True, False]), [0.5, 1.5]])
+def test_log1p_converts_inputs_to_float(x):
+    y = Log1p(eps=1e-3).forward(x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, np.log1p(np.asarray(x, np.float64) / 1e-3))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_periodicity_pool_on_ints_and_bools_returns_floats(rng, dtype):
+    x = (rng.random((1, 1, 9, 9)) * 3).astype(dtype)
+    y = PeriodicityPool().forward(x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, PeriodicityPool().forward(x.astype(np.float64)))
+
+
+def test_add_of_lists_adds():
+    np.testing.assert_array_equal(Add().forward([1.0, 2.0], [3.0, 4.0]), [4.0, 6.0])
+
+
+@pytest.mark.parametrize("layer, x", [(GlobalAvgPool2D(), np.ones((2, 3, 4, 4))),
+                                      (PeriodicityPool(), np.ones((2, 1, 6, 6)))])
+def test_backward_refuses_wrong_dy_and_keeps_the_cache(layer, x):
+    y = layer.forward(x)
+    with pytest.raises(ValueError, match="dy must have the forward output's shape"):
+        layer.backward(np.ones(y.shape[:1] + (1,) + y.shape[1:]))  # broadcastable, still wrong
+    assert layer.backward(np.ones_like(y))[0].shape == x.shape  # the retry works
+
+
+@pytest.mark.parametrize("make, kind, match", [
+    (lambda: Conv2D(2.7, 3, 3), ValueError, "in_channels must be an integral number"),
+    (lambda: Conv2D(0, 3, 3), ValueError, "in_channels must be >= 1"),
+    (lambda: Conv2D(1, 3, 3, std=np.nan), ValueError, "std must be a finite number"),
+    (lambda: Conv2D(1, 3, np.inf), ValueError, "kernel_size must be an integral number"),
+    (lambda: Conv2D(1, 3, 3, bias="yes"), TypeError, "bias must be a bool"),
+    (lambda: Conv2D(1, 3, 3, need_input_grad="no"), TypeError, "need_input_grad must be a bool"),
+    (lambda: Linear(True, 3), TypeError, "in_features must be an int"),
+    (lambda: DynamicConv2D(2, 1, 3, bias=1), TypeError, "bias must be a bool"),
+    (lambda: Log1p(eps="1"), TypeError, "eps must be a real number"),
+    (lambda: PeriodicityPool(periods=(2, 2.5)), ValueError, "periods must be integers >= 2"),
+])
+def test_constructors_check_types_and_ranges(make, kind, match):
+    with pytest.raises(kind, match=match):
+        make()
+
+
+@pytest.mark.parametrize("loss", [MSELoss(), EuclideanLoss()])
+def test_losses_refuse_an_empty_batch(loss):
+    with pytest.raises(ValueError, match="expected a non-empty array"):
+        loss.forward(np.zeros((0, 1)), np.zeros((0, 1)))
+
+
+@pytest.mark.parametrize("layer, inputs", [
+    (Linear(2, 3, dtype=np.float64), [[[1.0, 2.0]]]),
+    (GlobalAvgPool2D(), [np.ones((1, 1, 2, 2)).tolist()]),
+    (CenterCrop(1), [np.ones((1, 1, 4, 4)).tolist()]),
+    (Reshape((-1,)), [[[1.0, 2.0]]]),
+])
+def test_list_inputs_become_float_arrays(layer, inputs):
+    y = layer.forward(*inputs)
+    assert isinstance(y, np.ndarray) and y.dtype.kind == "f"
+
+
+def test_conv2d_with_the_wrong_float_dtype_names_x():
+    with pytest.raises(ValueError, match=r"Conv2D: input x has dtype float64 but the layer expects float32"):
+        Conv2D(1, 2, 3, dtype=np.float32).forward(np.zeros((1, 1, 5, 5)))

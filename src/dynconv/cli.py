@@ -6,8 +6,6 @@ commands, come from :mod:`dynconv.sr`'s registry. Exit codes: 0 success, 1 error
 Errors print one line (``dynconv: error: ...``) without a traceback unless ``--debug`` is given.
 
 Nothing else in :mod:`dynconv` imports this module (``python -m dynconv`` runs :func:`main`).
-``--threads`` is applied before the library (numpy, numba) is first imported, so that BLAS and
-numba see it.
 """
 from __future__ import annotations
 
@@ -119,25 +117,17 @@ def _method_names():
 
 def _threads_arg(p):
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="threads for BLAS and numba (default: all cores). 1 is the most robust on a "
-                        "busy machine; two single-threaded runs side by side use two cores well")
+                   help="threads the kernels use (default: all cores; NumPy's BLAS stays serial between "
+                        "kernels). Two single-threaded runs side by side use two cores well")
 
 
 def _set_threads(n):
-    """Limit BLAS and numba threads. Must run before numpy is first imported to bind BLAS."""
-    if n is None:
-        return
-    if n < 1:
-        raise CLIError(f"--threads must be >= 1, got {n}")
-    if "numba" in sys.modules:  # in-process call after import: numba's pool may already run
-        import numba
+    """``--threads N``: the kernels' threads (:func:`dynconv.kernels.set_threads`; one level of
+    parallelism, NumPy's BLAS serial between kernels)."""
+    if n is not None:
+        from dynconv.kernels import set_threads
 
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        return
-    import os
-
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(n)
+        set_threads(n)
 
 
 # --------------------------------------------------------------------------- train
@@ -399,20 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _early_threads(argv):
-    """Apply ``--threads N`` before the parser (which reads the registry) imports numpy."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--threads", type=int, default=None)
-    known, _ = pre.parse_known_args(sys.argv[1:] if argv is None else list(argv))
-    if known.threads is not None and known.threads >= 1:
-        _set_threads(known.threads)
-
-
 def main(argv=None) -> int:
-    try:
-        _early_threads(argv)
-    except SystemExit:  # a malformed --threads: the full parser reports it
-        pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

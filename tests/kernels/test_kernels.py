@@ -11,10 +11,13 @@ from dynconv import reference as R
 from _checks import FAST_VS_REFERENCE, assert_close
 
 DTYPES = [np.float64, np.float32]
+STATIC = K.ALGORITHMS
+DYNAMIC = K.DYNAMIC_ALGORITHMS
 
-# (N, C, H, W, F, kh, kw, pad). F <= 4 runs the direct loops, F > 4 im2col + GEMM (eq 2 by
-# col2im when C <= F, by unfolding dy when C > F); every path meets every kernel shape class:
-# 1x1, even, non-square, 9x9 and beyond, full padding.
+# (N, C, H, W, F, kh, kw, pad). Every algorithm runs on every geometry; together they meet every
+# path: F and C on both sides of the direct/GEMM threshold (kn2row's dx runs the direct loops for
+# C <= 4, im2col's dx by col2im when C <= F and by unfolding dy when C > F), C = 1 (kn2row stacks
+# kernel offsets into one GEMM), 1x1, even, non-square, 9x9 and beyond, full padding.
 GEOMETRIES = [
     (1, 1, 5, 5, 1, 1, 1, 0),
     (3, 4, 6, 5, 6, 1, 1, 0),
@@ -44,9 +47,9 @@ def _inputs(rng, geom, dtype, bias=True):
     return x, w, k, b, bk, dy
 
 
-def _compare_static(x, w, b, dy, pad, need_dx=True):
+def _compare_static(x, w, b, dy, pad, need_dx=True, algorithm=None):
     tol = FAST_VS_REFERENCE[x.dtype]
-    y, cache = K.conv2d_forward(x, w, b, pad=pad)
+    y, cache = K.conv2d_forward(x, w, b, pad=pad, algorithm=algorithm)
     ry, rcache = R.conv2d_forward(x, w, b, pad=pad)
     assert y.dtype == x.dtype and y.shape == ry.shape
     assert_close(y, ry, tol, "eq 1 y")
@@ -65,9 +68,9 @@ def _compare_static(x, w, b, dy, pad, need_dx=True):
         assert_close(db, rdb, tol, "db")
 
 
-def _compare_dynamic(x, k, b, dy, pad, need_dx=True):
+def _compare_dynamic(x, k, b, dy, pad, need_dx=True, algorithm=None):
     tol = FAST_VS_REFERENCE[x.dtype]
-    y, cache = K.dynamic_conv2d_forward(x, k, b, pad=pad)
+    y, cache = K.dynamic_conv2d_forward(x, k, b, pad=pad, algorithm=algorithm)
     ry, rcache = R.dynamic_conv2d_forward(x, k, b, pad=pad)
     assert y.dtype == x.dtype
     assert_close(y, ry, tol, "eq 5 y")
@@ -88,25 +91,76 @@ def _compare_dynamic(x, k, b, dy, pad, need_dx=True):
         assert_close(db, rdb, tol, "per-sample db")
 
 
+@pytest.mark.parametrize("algorithm", STATIC)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("geom", GEOMETRIES, ids=str)
-def test_conv2d_fast_matches_reference(rng, geom, dtype):
+def test_conv2d_fast_matches_reference(rng, geom, dtype, algorithm):
     x, w, _, b, _, dy = _inputs(rng, geom, dtype)
-    _compare_static(x, w, b, dy, geom[-1])
+    _compare_static(x, w, b, dy, geom[-1], algorithm=algorithm)
+
+
+@pytest.mark.parametrize("algorithm", DYNAMIC)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=str)
+def test_dynamic_fast_matches_reference(rng, geom, dtype, algorithm):
+    x, _, k, _, bk, dy = _inputs(rng, geom, dtype)
+    _compare_dynamic(x, k, bk, dy, geom[-1], algorithm=algorithm)
+
+
+@pytest.mark.parametrize("algorithm", STATIC)
+@pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3], GEOMETRIES[6]], ids=str)
+def test_without_bias_and_without_dx(rng, geom, algorithm):
+    x, w, k, _, _, dy = _inputs(rng, geom, np.float64, bias=False)
+    _compare_static(x, w, None, dy, geom[-1], need_dx=False, algorithm=algorithm)
+    _compare_dynamic(x, k, None, dy, geom[-1], need_dx=False,
+                     algorithm=algorithm if algorithm in DYNAMIC else None)
+
+
+@pytest.mark.parametrize("F, C, kh, kw, expected", [
+    (1, 32, 5, 5, "direct"), (4, 64, 3, 3, "direct"), (5, 1, 3, 3, "kn2row"),
+    (64, 1, 9, 9, "kn2row"), (32, 64, 5, 5, "kn2row"), (32, 64, 1, 1, "kn2row"),
+])
+def test_choose_algorithm(F, C, kh, kw, expected):
+    assert K.choose_algorithm(F, C, kh, kw) == expected
+    assert K.choose_algorithm(F, C, kh, kw) in K.ALGORITHMS
+    assert K.choose_dynamic_algorithm(F, C, kh, kw) in K.DYNAMIC_ALGORITHMS
+
+
+@pytest.mark.parametrize("bad, kind", [("winograd", ValueError), (3, TypeError)])
+def test_unknown_algorithm_is_refused(rng, bad, kind):
+    x, w, k, b, bk, _ = _inputs(rng, GEOMETRIES[2], np.float64)
+    with pytest.raises(kind, match="algorithm must be"):
+        K.conv2d_forward(x, w, b, pad=1, algorithm=bad)
+    with pytest.raises(kind, match="algorithm must be"):
+        K.dynamic_conv2d_forward(x, k, bk, pad=1, algorithm=bad)
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        K.dynamic_conv2d_forward(x, k, bk, pad=1, algorithm="im2col")  # static only
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("geom", GEOMETRIES, ids=str)
-def test_dynamic_fast_matches_reference(rng, geom, dtype):
-    x, _, k, _, bk, dy = _inputs(rng, geom, dtype)
-    _compare_dynamic(x, k, bk, dy, geom[-1])
+def test_kn2row_row_blocks_match_whole_samples(rng, dtype, monkeypatch):
+    """One large image is cut into blocks of output rows (parallel work items): same result."""
+    from dynconv.kernels import kn2row
+
+    x, w, _, b, _, dy = _inputs(rng, (1, 3, 17, 13, 6, 3, 3, 1), dtype)
+    whole, _ = K.conv2d_forward(x, w, b, pad=1, algorithm="kn2row")
+    monkeypatch.setattr(kn2row, "BLOCK_BYTES", 1)  # one output row per work item
+    assert kn2row.plan(1, 3, 6, 19, 15, 17, 13, 3, 3, x.itemsize, threads=2)[1] == 1
+    blocks, _ = K.conv2d_forward(x, w, b, pad=1, algorithm="kn2row")
+    assert_close(blocks, whole, FAST_VS_REFERENCE[x.dtype], "row blocks")
 
 
-@pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3], GEOMETRIES[6]], ids=str)
-def test_without_bias_and_without_dx(rng, geom):
-    x, w, k, _, _, dy = _inputs(rng, geom, np.float64, bias=False)
-    _compare_static(x, w, None, dy, geom[-1], need_dx=False)
-    _compare_dynamic(x, k, None, dy, geom[-1], need_dx=False)
+def test_set_threads_round_trip():
+    before = K.get_threads()
+    try:
+        assert K.set_threads(1) == before and K.get_threads() == 1
+    finally:
+        K.set_threads(before)
+    assert K.get_threads() == before
+    with pytest.raises(TypeError, match="n must be an int"):
+        K.set_threads(1.5)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        K.set_threads(0)
 
 
 @st.composite
@@ -120,11 +174,12 @@ def _geometry(draw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(geom=_geometry(), seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(DTYPES))
-def test_hypothesis_shapes(geom, seed, dtype):
+@given(geom=_geometry(), seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(DTYPES),
+       algorithm=st.sampled_from(STATIC))
+def test_hypothesis_shapes(geom, seed, dtype, algorithm):
     x, w, k, b, bk, dy = _inputs(np.random.default_rng(seed), geom, dtype)
-    _compare_static(x, w, b, dy, geom[-1])
-    _compare_dynamic(x, k, bk, dy, geom[-1])
+    _compare_static(x, w, b, dy, geom[-1], algorithm=algorithm)
+    _compare_dynamic(x, k, bk, dy, geom[-1], algorithm=algorithm if algorithm in DYNAMIC else None)
 
 
 def _non_contiguous(a):
@@ -136,19 +191,23 @@ def _non_contiguous(a):
     return view
 
 
+@pytest.mark.parametrize("algorithm", STATIC)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3]], ids=str)
-def test_non_contiguous_inputs_give_identical_results(rng, geom, dtype):
+@pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3], GEOMETRIES[6]], ids=str)
+def test_non_contiguous_inputs_give_identical_results(rng, geom, dtype, algorithm):
     pad = geom[-1]
+    dyn = algorithm if algorithm in DYNAMIC else None
     x, w, k, b, bk, dy = _inputs(rng, geom, dtype)
-    y1, c1 = K.conv2d_forward(x, w, b, pad=pad)
-    y2, c2 = K.conv2d_forward(_non_contiguous(x), _non_contiguous(w), _non_contiguous(b), pad=pad)
+    y1, c1 = K.conv2d_forward(x, w, b, pad=pad, algorithm=algorithm)
+    y2, c2 = K.conv2d_forward(_non_contiguous(x), _non_contiguous(w), _non_contiguous(b), pad=pad,
+                              algorithm=algorithm)
     np.testing.assert_array_equal(y1, y2)
     for g1, g2 in zip(K.conv2d_backward(dy, c1), K.conv2d_backward(_non_contiguous(dy), c2)):
         np.testing.assert_array_equal(g1, g2)
     # Fortran order is another non-C-contiguous layout.
-    y3, c3 = K.dynamic_conv2d_forward(np.asfortranarray(x), np.asfortranarray(k), bk, pad=pad)
-    y4, c4 = K.dynamic_conv2d_forward(x, k, bk, pad=pad)
+    y3, c3 = K.dynamic_conv2d_forward(np.asfortranarray(x), np.asfortranarray(k), bk, pad=pad,
+                                      algorithm=dyn)
+    y4, c4 = K.dynamic_conv2d_forward(x, k, bk, pad=pad, algorithm=dyn)
     np.testing.assert_array_equal(y3, y4)
     for g3, g4 in zip(K.dynamic_conv2d_backward(np.asfortranarray(dy), c3), K.dynamic_conv2d_backward(dy, c4)):
         np.testing.assert_array_equal(g3, g4)

@@ -13,18 +13,22 @@ def test_kernels_run_and_agree_without_jit():
         import numpy as np
         from dynconv import kernels as K, reference as R
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((2, 2, 5, 6)); dy5 = rng.standard_normal((2, 6, 5, 6))
-        for F in (2, 6):  # direct loops and im2col/GEMM
-            w = rng.standard_normal((F, 2, 3, 3)); dy = dy5[:, :F]
-            y, c = K.conv2d_forward(x, w, pad=1); ry, rc = R.conv2d_forward(x, w, pad=1)
-            assert np.allclose(y, ry)
+        dy5 = rng.standard_normal((2, 6, 5, 6))
+        for C, F, algo in [(C, F, a) for C in (1, 2) for F in (2, 6) for a in K.ALGORITHMS]:
+            x = rng.standard_normal((2, C, 5, 6))
+            w = rng.standard_normal((F, C, 3, 3)); dy = dy5[:, :F]
+            y, c = K.conv2d_forward(x, w, pad=1, algorithm=algo); ry, rc = R.conv2d_forward(x, w, pad=1)
+            assert np.allclose(y, ry), (C, F, algo)
             for a, b in zip(K.conv2d_backward(dy, c)[:2], R.conv2d_backward(dy, rc)[:2]):
-                assert np.allclose(a, b)
-            k = rng.standard_normal((2, F, 2, 3, 3))
-            y, c = K.dynamic_conv2d_forward(x, k, pad=1); ry, rc = R.dynamic_conv2d_forward(x, k, pad=1)
-            assert np.allclose(y, ry)
+                assert np.allclose(a, b), (C, F, algo)
+            if algo not in K.DYNAMIC_ALGORITHMS:
+                continue
+            k = rng.standard_normal((2, F, C, 3, 3))
+            y, c = K.dynamic_conv2d_forward(x, k, pad=1, algorithm=algo)
+            ry, rc = R.dynamic_conv2d_forward(x, k, pad=1)
+            assert np.allclose(y, ry), (C, F, algo)
             for a, b in zip(K.dynamic_conv2d_backward(dy, c)[:2], R.dynamic_conv2d_backward(dy, rc)[:2]):
-                assert np.allclose(a, b)
+                assert np.allclose(a, b), (C, F, algo)
         import numba.core.config
         assert numba.core.config.DISABLE_JIT
         print("ok")

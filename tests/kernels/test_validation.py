@@ -32,7 +32,9 @@ STATIC_CASES = [
 
 @pytest.mark.parametrize("x, w, b, pad, match", STATIC_CASES)
 def test_conv2d_forward_rejects(x, w, b, pad, match):
-    with pytest.raises(ValueError, match=match):
+    # Wrong Python types are TypeErrors, wrong shapes/dtypes/values ValueErrors.
+    kind = TypeError if "must be an int" in match or "numpy array" in match else ValueError
+    with pytest.raises(kind, match=match):
         K.conv2d_forward(x, w, b, pad=pad)
 
 
@@ -72,9 +74,9 @@ def test_backward_rejects_foreign_cache():
     x, w, k = _x(), _x((4, 3, 3, 3)), _x((2, 4, 3, 3, 3))
     _, static_cache = K.conv2d_forward(x, w)
     _, dynamic_cache = K.dynamic_conv2d_forward(x, k)
-    with pytest.raises(ValueError, match="Conv2DCache"):
+    with pytest.raises(TypeError, match="Conv2DCache"):
         K.conv2d_backward(np.zeros((2, 4, 4, 4)), dynamic_cache)
-    with pytest.raises(ValueError, match="DynamicConv2DCache"):
+    with pytest.raises(TypeError, match="DynamicConv2DCache"):
         K.dynamic_conv2d_backward(np.zeros((2, 4, 4, 4)), static_cache)
 
 

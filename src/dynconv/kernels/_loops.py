@@ -3,18 +3,15 @@
 They trust their arguments completely (numba does not bounds-check): the wrappers in
 ``conv2d.py`` and ``dynamic.py`` validate shapes, dtypes and contiguity first.
 
-Parallelism follows one rule: ``prange`` runs over an index that an iteration owns, so no two
-threads ever write the same element.
-
-* ``im2col`` / ``col2im``: over samples ``n`` — sample ``n`` owns its slice of the columns
-  and its ``dx``.
-* direct loops: over samples ``n`` — sample ``n`` owns ``y[n]``, ``dx[n]`` and ``dk[n]``.
+Parallelism follows one rule: a work item owns what it writes. The direct loops take a range
+of samples ``[n0, n1)``; :func:`dynconv.kernels._blas.parallel` runs disjoint ranges on its
+threads (the loops release the GIL), and sample ``n`` owns ``y[n]``, ``dx[n]`` and ``dk[n]``, so
+no two threads ever write the same element. ``im2col`` / ``col2im`` run serially on one chunk.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 
 def _im2col(x, kh, kw, ph, pw, Ho, Wo, cols):
@@ -24,7 +21,7 @@ def _im2col(x, kh, kw, ph, pw, Ho, Wo, cols):
     ``x`` padded by ``ph`` rows and ``pw`` columns on each side.
     """
     N, C, H, W = x.shape
-    for n in prange(N):
+    for n in range(N):
         for c in range(C):
             for u in range(kh):
                 for v in range(kw):
@@ -53,7 +50,7 @@ def _col2im(dcols, kh, kw, ph, pw, Ho, Wo, dx):
     The adjoint of :func:`_im2col`: entries that fell on the zero padding are dropped.
     """
     N, C, H, W = dx.shape
-    for n in prange(N):
+    for n in range(N):
         for c in range(C):
             for i in range(H):
                 for j in range(W):
@@ -72,17 +69,17 @@ def _col2im(dcols, kh, kw, ph, pw, Ho, Wo, dx):
                             dx[n, c, i, s + v - pw] += dcols[row, n, base + s]
 
 
-def _direct_forward(xp, k, b, y):
-    """``y[n, f] = b[n, f] + sum_c corr(xp[n, c], k[n, f, c])`` on a pre-padded input.
+def _direct_forward(xp, k, b, y, n0, n1):
+    """``y[n, f] = b[n, f] + sum_c corr(xp[n, c], k[n, f, c])`` on a pre-padded input, n0 <= n < n1.
 
     xp (N, C, Hp, Wp); k (Nk, F, C, kh, kw) and b (Nk, F) with Nk = N (per-sample kernels) or
     Nk = 1 (one static kernel shared by all samples); y (N, F, Ho, Wo).
     """
-    N, C, Hp, Wp = xp.shape
+    C = xp.shape[1]
     F, kh, kw = k.shape[1], k.shape[3], k.shape[4]
     Ho, Wo = y.shape[2], y.shape[3]
     nk = k.shape[0]
-    for n in prange(N):
+    for n in range(n0, n1):
         t = n % nk
         for f in range(F):
             for r in range(Ho):
@@ -97,16 +94,16 @@ def _direct_forward(xp, k, b, y):
                                 y[n, f, r, s] += kv * xp[n, c, r + u, s + v]
 
 
-def _direct_backward_dx(dy, k, dxp):
-    """Eq 2/6: ``dxp[n, c] = sum_f full_conv(dy[n, f], k[n, f, c])`` on the padded grid.
+def _direct_backward_dx(dy, k, dxp, n0, n1):
+    """Eq 2/6: ``dxp[n, c] = sum_f full_conv(dy[n, f], k[n, f, c])`` on the padded grid, n0 <= n < n1.
 
     k (Nk, F, C, kh, kw) with Nk = N or 1, as in :func:`_direct_forward`.
     """
-    N, C, Hp, Wp = dxp.shape
+    C, Hp, Wp = dxp.shape[1], dxp.shape[2], dxp.shape[3]
     F, kh, kw = k.shape[1], k.shape[3], k.shape[4]
     Ho, Wo = dy.shape[2], dy.shape[3]
     nk = k.shape[0]
-    for n in prange(N):
+    for n in range(n0, n1):
         t = n % nk
         for c in range(C):
             for i in range(Hp):
@@ -121,16 +118,17 @@ def _direct_backward_dx(dy, k, dxp):
                                 dxp[n, c, r + u, s + v] += kv * dy[n, f, r, s]
 
 
-def _direct_backward_dk(dy, xp, dk):
+def _direct_backward_dk(dy, xp, dk, n0, n1):
     """Eq 7, per sample: ``dk[n, f, c, u, v] = sum_{r,s} dy[n, f, r, s] * xp[n, c, r+u, s+v]``.
 
-    The sum over ``s`` is kept as a row of partial sums so that the innermost loop is an
-    element-wise multiply-add numba can vectorise (a scalar reduction would need fastmath).
+    For n0 <= n < n1. The sum over ``s`` is kept as a row of partial sums so that the innermost
+    loop is an element-wise multiply-add numba can vectorise (a scalar reduction would need
+    fastmath).
     """
-    N, C = xp.shape[0], xp.shape[1]
+    C = xp.shape[1]
     F, kh, kw = dk.shape[1], dk.shape[3], dk.shape[4]
     Ho, Wo = dy.shape[2], dy.shape[3]
-    for n in prange(N):
+    for n in range(n0, n1):
         acc = np.empty((kh, kw, Wo), dtype=dy.dtype)
         for f in range(F):
             for c in range(C):
@@ -148,9 +146,8 @@ def _direct_backward_dk(dy, xp, dk):
                         dk[n, f, c, u, v] = total
 
 
-_jit = numba.njit(parallel=True, cache=True, nogil=True)
-# im2col/col2im run on small chunks between two multi-threaded BLAS calls: compiled serial, so
-# numba's thread pool and OpenBLAS's never spin against each other on a 2-core machine.
+_jit = numba.njit(cache=True, nogil=True)
+# im2col/col2im run on small chunks between two multi-threaded BLAS calls, serially.
 im2col = numba.njit(cache=True, nogil=True)(_im2col)
 col2im = numba.njit(cache=True, nogil=True)(_col2im)
 direct_forward = _jit(_direct_forward)

@@ -1,13 +1,20 @@
-r"""Fast dynamic convolution: equations 5–7 (numba direct loops, parallel over samples).
+r"""Fast dynamic convolution: equations 5–7, one kernel per sample.
 
 Same names, signatures and results as :mod:`dynconv.reference`. Every sample ``t`` brings its
-own kernel :math:`k^t`, so there is no shared weight matrix for one big GEMM; the loops run
-directly on the zero-padded input, ``prange`` over samples (sample ``t`` owns ``y[t]``,
-``dx[t]`` and ``dk[t]``), the innermost loop over the contiguous output row so numba
-vectorises it. A 1×1 kernel (pad 0) is a per-sample matrix product, so that case runs as one
-batched ``np.matmul`` (BLAS) instead: ~3× faster than the loops for DCNN's dynamic 64→32
-mapping layer. Measured against an im2col + batched ``np.matmul`` variant in
-``benchmarks/bench_kernels.py --algorithms``; the numbers are in the README.
+own kernel :math:`k^t`, so there is no weight matrix shared by the batch — but within a sample
+eq 5 is an ordinary convolution, so both algorithms of :data:`ALGORITHMS` run per sample:
+
+``"kn2row"``
+    The shift-and-accumulate GEMM of :mod:`dynconv.kernels.kn2row` with the kernel of sample
+    ``t`` (samples in parallel, BLAS per sample); eq 7's ``dk^t`` is one GEMM per sample and
+    kernel offset, never summed over the batch.
+``"direct"``
+    numba loops on the zero-padded input, samples in parallel (sample ``t`` owns ``y[t]``,
+    ``dx[t]`` and ``dk[t]``); the innermost loop runs along an output row so numba vectorises it.
+    Fastest for very few output channels (the reconstruction layer, F = 1).
+
+The cache owns copies of the padded ``x`` and of ``k``: backward uses the values they
+had at the forward pass, and re-checks every field before any loop runs.
 """
 from __future__ import annotations
 
@@ -15,24 +22,41 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv.kernels import _loops
-from dynconv.kernels.conv2d import pad_input
-from dynconv.kernels._validate import as_float_array, check_dy, check_pad, output_size
+from dynconv.kernels import _loops, kn2row
+from dynconv.kernels._blas import parallel
+from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
+                                       check_pad, check_zero_border, output_size,
+                                       owned_copy)
+from dynconv.kernels.conv2d import DIRECT_MAX_F, check_algorithm, pad_input
 
-__all__ = ["DynamicConv2DCache", "dynamic_conv2d_forward", "dynamic_conv2d_backward"]
+__all__ = ["DYNAMIC_ALGORITHMS", "DynamicConv2DCache", "choose_dynamic_algorithm",
+           "dynamic_conv2d_forward", "dynamic_conv2d_backward"]
+
+#: Every algorithm of the dynamic convolution.
+DYNAMIC_ALGORITHMS = ("kn2row", "direct")
 
 
 class DynamicConv2DCache(NamedTuple):
-    """What :func:`dynamic_conv2d_backward` needs from the forward pass."""
+    """What :func:`dynamic_conv2d_backward` needs from the forward pass (arrays owned)."""
 
     xp: np.ndarray  # (N, C, H + 2 pad, W + 2 pad): the zero-padded input
     k: np.ndarray  # (N, F, C, kh, kw)
     has_bias: bool
     pad: int
+    algorithm: str = "direct"  # one of DYNAMIC_ALGORITHMS
 
 
-def dynamic_conv2d_forward(x, k, b=None, *, pad=0):
+def choose_dynamic_algorithm(F, C, kh, kw):
+    """``"direct"`` for ``F <= DIRECT_MAX_F`` output channels, else ``"kn2row"`` (per sample)."""
+    return "direct" if F <= DIRECT_MAX_F else "kn2row"
+
+
+def dynamic_conv2d_forward(x, k, b=None, *, pad=0, algorithm=None):
     r"""Equation 5, fast: :math:`y^t_j = \sum_i k^t_{ij} * x^t_i + b^t_j`.
+
+    .. math::
+
+        y[t, j, r, s] = b[t, j] + \sum_i \sum_{u, v} k[t, j, i, u, v]\; x_p[t, i, r + u, s + v]
 
     Parameters
     ----------
@@ -43,37 +67,71 @@ def dynamic_conv2d_forward(x, k, b=None, *, pad=0):
     b : ndarray, shape (N, F), optional
         Per-sample bias.
     pad : int, ``0 <= pad < min(kh, kw)``
+    algorithm : str, optional
+        One of :data:`DYNAMIC_ALGORITHMS`; None picks by :func:`choose_dynamic_algorithm`.
 
     Returns
     -------
     y : ndarray, shape (N, F, Ho, Wo)
     cache : DynamicConv2DCache
 
-    See :func:`dynconv.reference.dynamic_conv2d_forward` and notebook
-    ``02_dynamic_convolution``.
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`dynconv.kernels.conv2d_forward`, naming the argument.
     """
-    x = as_float_array(x, "x", 4, "(N, C, H, W)")
-    k = as_float_array(k, "k", 5, "(N, F, C, kh, kw)", x.dtype)
+    x = check_array(x, "x", 4, "(N, C, H, W)")
+    k = check_array(k, "k", 5, "(N, F, C, kh, kw)", x.dtype)
     N, F, C, kh, kw = k.shape
     if x.shape[:2] != (N, C):
         raise ValueError(f"x must have shape ({N}, {C}, H, W) to match k {k.shape}, got {x.shape}")
     pad = check_pad(pad, kh, kw)
     Ho, Wo = output_size(x, kh, kw, pad)
-    if b is None:
-        bias = np.zeros((N, F), dtype=x.dtype)
+    if b is not None:
+        b = check_array(b, "b", 2, f"({N}, {F})", x.dtype)
+        if b.shape != (N, F):
+            raise ValueError(f"b must have shape ({N}, {F}), got {b.shape}")
+    algorithm = check_algorithm(algorithm, choose_dynamic_algorithm(F, C, kh, kw),
+                                DYNAMIC_ALGORITHMS)
+    xp, k = pad_input(x, pad), owned_copy(k)
+    bias = np.zeros((N, F), x.dtype) if b is None else np.array(b, order="C")
+    if algorithm == "kn2row":
+        y = kn2row.correlate(xp, k, bias, Ho, Wo)
     else:
-        bias = as_float_array(b, "b", 2, f"({N}, {F})", x.dtype)
-        if bias.shape != (N, F):
-            raise ValueError(f"b must have shape ({N}, {F}), got {bias.shape}")
-    xp = pad_input(x, pad)
-    if kh == kw == 1:
-        # y^t = K^t X^t with K^t (F, C) and X^t (C, H·W): one batched BLAS product.
-        y = np.matmul(k.reshape(N, F, C), xp.reshape(N, C, -1)).reshape(N, F, Ho, Wo)
-        y += bias[:, :, None, None]
-        return y, DynamicConv2DCache(xp, k, b is not None, pad)
-    y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
-    _loops.direct_forward(xp, k, bias, y)
-    return y, DynamicConv2DCache(xp, k, b is not None, pad)
+        y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+        parallel(_loops.direct_forward, N, xp, k, bias, y)
+    return y, DynamicConv2DCache(xp, k, b is not None, pad, algorithm)
+
+
+def check_cache(cache):
+    """Re-check every field of a :class:`DynamicConv2DCache` against the others."""
+    if not isinstance(cache, DynamicConv2DCache):
+        raise TypeError("cache must be the DynamicConv2DCache returned by "
+                        f"dynconv.kernels.dynamic_conv2d_forward, got {type(cache).__name__}")
+    xp, k, has_bias, pad, algorithm = cache
+    name = "DynamicConv2DCache"
+    if not isinstance(k, np.ndarray) or k.ndim != 5 or k.dtype not in (np.float32, np.float64) \
+            or 0 in k.shape:
+        raise ValueError(f"{name}.k must be a non-empty float32/float64 array (N, F, C, kh, kw)")
+    N, F, C, kh, kw = k.shape
+    check_cache_array(k, "k", k.shape, k.dtype, name)
+    if not isinstance(has_bias, (bool, np.bool_)):
+        raise ValueError(f"{name}.has_bias must be a bool, got {has_bias!r}")
+    try:
+        pad = check_pad(pad, kh, kw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}.pad is inconsistent with k: {exc}") from None
+    algorithm = check_algorithm(algorithm, None, DYNAMIC_ALGORITHMS)
+    if algorithm is None:
+        raise ValueError(f"{name}.algorithm must be one of {DYNAMIC_ALGORITHMS}, got None")
+    if not isinstance(xp, np.ndarray) or xp.ndim != 4:
+        raise ValueError(f"{name}.xp must be a 4-D array (N, C, Hp, Wp), got {type(xp).__name__}")
+    Hp, Wp = xp.shape[2], xp.shape[3]
+    check_cache_array(xp, "xp", (N, C, Hp, Wp), k.dtype, name)
+    if Hp - 2 * pad < 1 or Wp - 2 * pad < 1 or Hp < kh or Wp < kw:
+        raise ValueError(f"{name}.xp {xp.shape} does not fit the {kh}x{kw} kernel with pad={pad}")
+    check_zero_border(xp, pad, name)
+    return xp, k, bool(has_bias), pad, algorithm
 
 
 def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
@@ -87,7 +145,7 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
 
     ``dk`` keeps one kernel gradient per sample, shape (N, F, C, kh, kw): it flows back into
     network B (see :func:`dynconv.reference.dynamic_conv2d_backward` on the paper's
-    :math:`\frac1T\sum_t`).
+    :math:`\frac1T\sum_t`). Uses the values ``x`` and ``k`` had at the forward pass.
 
     Returns
     -------
@@ -95,25 +153,21 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
     dk : ndarray (N, F, C, kh, kw)
     db : ndarray (N, F) or None
     """
-    if not isinstance(cache, DynamicConv2DCache):
-        raise ValueError("cache must be the DynamicConv2DCache returned by "
-                         "dynconv.kernels.dynamic_conv2d_forward")
-    xp, k, has_bias, pad = cache
+    need_dx = check_bool(need_dx, "need_dx")
+    xp, k, has_bias, pad, algorithm = check_cache(cache)
     N, F, C, kh, kw = k.shape
     Hp, Wp = xp.shape[2], xp.shape[3]
     dy = check_dy(dy, (N, F, Hp - kh + 1, Wp - kw + 1), k.dtype)
     db = dy.sum(axis=(2, 3)) if has_bias else None
-    if kh == kw == 1:
-        # Eqs 6–7 for a 1×1 kernel: dX^t = K^tᵀ dY^t, dK^t = dY^t X^tᵀ (pad is 0).
-        dym, xm = dy.reshape(N, F, -1), xp.reshape(N, C, -1)
-        dk = np.matmul(dym, xm.transpose(0, 2, 1)).reshape(k.shape)
-        dx = np.matmul(k.reshape(N, F, C).transpose(0, 2, 1), dym).reshape(xp.shape) if need_dx else None
+    if algorithm == "kn2row":
+        dk = kn2row.weight_grad(dy, xp, kh, kw, per_sample=True)
+        dx = kn2row.input_grad(dy, k, pad) if need_dx else None
         return dx, dk, db
-    dk = np.empty_like(k)
-    _loops.direct_backward_dk(dy, xp, dk)
+    dk = np.empty(k.shape, dtype=k.dtype)
+    parallel(_loops.direct_backward_dk, N, dy, xp, dk)
     dx = None
     if need_dx:
-        dxp = np.empty_like(xp)
-        _loops.direct_backward_dx(dy, k, dxp)
-        dx = np.ascontiguousarray(dxp[:, :, pad:Hp - pad, pad:Wp - pad]) if pad else dxp
+        dxp = np.empty(xp.shape, dtype=xp.dtype)
+        parallel(_loops.direct_backward_dx, N, dy, k, dxp)
+        dx = np.ascontiguousarray(dxp[:, :, pad:Hp - pad, pad:Wp - pad])
     return dx, dk, db

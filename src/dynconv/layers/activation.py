@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, check_positive
 
 
 class ReLU(Layer):
     r"""Rectified linear unit, :math:`y = \max(x, 0)`, :math:`\partial l/\partial x = \partial l/\partial y \cdot [x > 0]`.
 
-    Any shape; the gradient at exactly 0 is taken as 0.
+    Any shape; the gradient at exactly 0 is taken as 0. ``ReLU(-inf) = 0``, ``ReLU(nan) = nan``;
+    the gradient is selected by the mask (never ``dy * 0``, so an infinite ``dy`` where the
+    input was negative gives 0, not NaN).
     """
 
     def output_shape(self, *shapes):
@@ -17,14 +19,16 @@ class ReLU(Layer):
         return tuple(shapes[0])
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
-        mask = inputs[0] > 0
-        self._save(mask)
-        return inputs[0] * mask
+        self._check_arity(inputs, 1, "one input x")
+        (x,) = self._inputs(inputs, ["x"])
+        mask = x > 0
+        y = np.maximum(x, x.dtype.type(0))  # -inf -> 0; NaN stays NaN
+        self._save(mask, y)
+        return y
 
     def backward(self, dy):
-        mask = self._pop_cache()
-        return (dy * mask,)
+        mask, dy = self._take(dy)
+        return (np.where(mask, dy, dy.dtype.type(0)),)
 
 
 class Log1p(Layer):
@@ -39,25 +43,26 @@ class Log1p(Layer):
 
     def __init__(self, eps=1e-3):
         super().__init__()
-        if not eps > 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = check_positive(eps, "eps")
 
     def output_shape(self, *shapes):
         self._check_arity(shapes, 1, "one input x")
         return tuple(shapes[0])
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
-        shifted = inputs[0] + inputs[0].dtype.type(self.eps)
-        if not np.all(shifted > 0):
-            raise ValueError(f"{self.name}: input must be > -eps ({-self.eps}), got min "
-                             f"{float(np.min(inputs[0]))}")
-        self._save(shifted)
-        return np.log(shifted / shifted.dtype.type(self.eps))
+        self._check_arity(inputs, 1, "one input x")
+        (x,) = self._inputs(inputs, ["x"])  # ints become floats: eps is never truncated
+        shifted = x + x.dtype.type(self.eps)
+        if not np.all(shifted > 0):  # also refuses NaN
+            raise ValueError(f"{self.name}: input x must be > -eps ({-self.eps}) and not NaN, got "
+                             f"min {float(np.nanmin(x)) if x.size else 'n/a'}"
+                             f"{' and NaN' if np.isnan(x).any() else ''}")
+        y = np.log1p(x / x.dtype.type(self.eps))  # accurate for x << eps too
+        self._save(shifted, y)
+        return y
 
     def backward(self, dy):
-        shifted = self._pop_cache()
+        shifted, dy = self._take(dy)
         return (dy / shifted,)
 
     def __repr__(self):

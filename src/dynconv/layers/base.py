@@ -12,6 +12,13 @@ A layer is a thin object around a forward/backward function pair:
   ``ValueError`` that states the expected and the actual shape; ``macs(*input_shapes)`` counts
   multiply–accumulates.
 
+What layers accept: inputs become float arrays (float32/float64 arrays pass unchanged; lists,
+scalars, bool and int arrays become floats — the layer's parameter dtype, else float64) or are
+refused with a ``TypeError`` naming the input. ``backward(dy)`` checks ``dy`` against the shape
+of the forward output before it releases the cache, so a refused ``dy`` can be corrected and
+retried. Wrong types raise ``TypeError``, wrong shapes and values ``ValueError``; every message
+names the layer, the argument, and the expected and actual values.
+
 Gradients returned by ``backward`` may alias ``dy`` or each other (``Add`` hands ``dy`` to every
 input): callers must not modify them in place. The graph copies before it accumulates.
 """
@@ -30,10 +37,68 @@ def as_generator(rng):
 
 
 def check_dtype(dtype):
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+def check_count(value, name, low=1):
+    """An integral count ``>= low`` (an int, or an integral finite float such as 64.0)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or value != int(value):
+            raise ValueError(f"{name} must be an integral number >= {low}, got {value!r}")
+        value = int(value)
+    if not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_flag(value, name):
+    """A real boolean (Python or NumPy bool); a string such as "no" is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_positive(value, name, allow_zero=False):
+    """A finite real number > 0 (or >= 0)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
+    return float(value)
+
+
+def as_float_input(layer, a, name, dtype=None):
+    """Input ``a`` of ``layer`` as a float ndarray, or a TypeError naming it.
+
+    float32/float64 arrays pass unchanged (a mismatch with ``dtype`` is a ValueError naming the
+    input); bool, int and other real arrays, lists and scalars become ``dtype`` (float64 when
+    None). Strings, objects and complex values are refused.
+    """
+    if isinstance(a, np.ndarray) and a.dtype in FLOAT_DTYPES:
+        if dtype is not None and a.dtype != dtype:
+            raise ValueError(f"{layer.name}: input {name} has dtype {a.dtype} but the layer "
+                             f"expects {np.dtype(dtype)} (its parameters' or its output's dtype); "
+                             f"convert with .astype(np.{np.dtype(dtype)})")
+        return a
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise TypeError(f"{layer.name}: input {name}: expected a real numeric array, got "
+                        f"{type(a).__name__} ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{layer.name}: input {name}: expected a real numeric array, got "
+                        f"{type(a).__name__} of dtype {arr.dtype}")
+    return arr.astype(np.float64 if dtype is None else dtype)
 
 
 def init_weight(shape, fan_in, init, std, rng, dtype):
@@ -78,6 +143,19 @@ class Layer:
         self.need_input_grad: bool | tuple[bool, ...] = True
         self.name = type(self).__name__
         self._cache = None
+        self._out = None  # (shape, dtype) of the last forward output, for checking dy
+
+    @property
+    def need_input_grad(self):
+        return self._need_input_grad
+
+    @need_input_grad.setter
+    def need_input_grad(self, value):
+        if isinstance(value, (list, tuple)):
+            value = tuple(check_flag(v, "need_input_grad[i]") for v in value)
+        else:
+            value = check_flag(value, "need_input_grad")
+        self._need_input_grad = value
 
     # -- to implement --------------------------------------------------------------------
     def forward(self, *inputs):
@@ -107,8 +185,10 @@ class Layer:
         m = self.need_input_grad
         return bool(m) if isinstance(m, (bool, np.bool_)) else bool(m[i])
 
-    def _save(self, cache):
+    def _save(self, cache, y=None):
+        """Keep ``cache`` for backward, and the shape and dtype of the output ``y`` to check dy."""
         self._cache = cache
+        self._out = None if y is None else (tuple(np.shape(y)), np.asarray(y).dtype)
 
     def _pop_cache(self):
         if self._cache is None:
@@ -116,6 +196,19 @@ class Layer:
                                "(or twice after one forward)")
         cache, self._cache = self._cache, None
         return cache
+
+    def _take(self, dy):
+        """``(cache, dy)``: dy checked against the forward output (shape; made a float array of
+        the output's dtype) *before* the cache is released, so a refused dy can be retried."""
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward() called before forward() "
+                               "(or twice after one forward)")
+        shape, dtype = self._out
+        dy = as_float_input(self, dy, "dy", dtype if dtype in FLOAT_DTYPES else None)
+        if dy.shape != shape:
+            raise ValueError(f"{self.name}: dy must have the forward output's shape "
+                             f"{shape_str(shape)}, got {shape_str(dy.shape)}")
+        return self._pop_cache(), dy
 
     def clear_cache(self):
         """Release what forward kept for backward."""
@@ -153,6 +246,13 @@ class Layer:
         for k, p in self.params.items():
             yield k, p, self.grads[k]
 
+    def _inputs(self, inputs, names=None, dtype=None):
+        """Every input as a float array (:func:`as_float_input`), named ``names`` or by position."""
+        names = names or [f"input {i}" for i in range(len(inputs))]
+        if len(names) < len(inputs):
+            names = list(names) + [f"input {i}" for i in range(len(names), len(inputs))]
+        return tuple(as_float_input(self, a, n, dtype) for a, n in zip(inputs, names))
+
     def _check_arity(self, inputs, n, what):
         if len(inputs) not in ((n,) if isinstance(n, int) else n):
             raise ValueError(f"{self.name} takes {what}, got {len(inputs)} input(s)")
@@ -167,3 +267,10 @@ def check_same_dtype(layer, arrays, names):
     if len(dtypes) > 1 or not dtypes <= set(FLOAT_DTYPES):
         got = ", ".join(f"{n}: {np.asarray(a).dtype}" for n, a in zip(names, arrays))
         raise ValueError(f"{layer.name}: inputs must share one float dtype (float32 or float64), got {got}")
+
+
+def check_init(init, std):
+    """``init`` in {"gaussian", "he"}; ``std`` a finite number >= 0."""
+    if init not in ("gaussian", "he"):
+        raise ValueError(f"init must be 'gaussian' or 'he', got {init!r}")
+    return init, check_positive(std, "std", allow_zero=True)

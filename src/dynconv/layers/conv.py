@@ -8,23 +8,31 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend as K
-from .base import Layer, check_dtype, init_weight, shape_str
+from .base import (Layer, check_count, check_dtype, check_flag, check_init,
+                   init_weight, shape_str)
 
 
 def _kernel_size(kernel_size):
-    kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
-    if not (int(kh) == kh >= 1 and int(kw) == kw >= 1):
-        raise ValueError(f"kernel_size must be a positive int or (kh, kw), got {kernel_size!r}")
-    return int(kh), int(kw)
+    if isinstance(kernel_size, (tuple, list)):
+        if len(kernel_size) != 2:
+            raise ValueError(f"kernel_size must be a positive int or (kh, kw), got {kernel_size!r}")
+        kh, kw = kernel_size
+    elif isinstance(kernel_size, np.ndarray) and kernel_size.shape == (2,):
+        kh, kw = kernel_size.tolist()
+    else:
+        kh = kw = kernel_size
+    return check_count(kh, "kernel_size"), check_count(kw, "kernel_size")
 
 
 def _pad(pad, kh, kw):
     """``"same"`` keeps H and W for odd square kernels; otherwise an int in [0, min(kh, kw) - 1]."""
-    if pad == "same":
+    if isinstance(pad, str) and pad == "same":
         if kh != kw or kh % 2 == 0:
             raise ValueError(f"pad='same' needs an odd square kernel, got {kh}x{kw}")
         return (kh - 1) // 2
-    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or not 0 <= pad < min(kh, kw):
+    if isinstance(pad, (bool, np.bool_)) or not isinstance(pad, (int, np.integer)):
+        raise TypeError(f"pad must be 'same' or an int in [0, {min(kh, kw) - 1}], got {pad!r}")
+    if not 0 <= pad < min(kh, kw):
         raise ValueError(f"pad must be 'same' or an int in [0, {min(kh, kw) - 1}], got {pad!r}")
     return int(pad)
 
@@ -80,9 +88,12 @@ class Conv2D(Layer):
                  init="gaussian", std=1e-3, rng=None, dtype=np.float32, need_input_grad=True):
         super().__init__()
         self.kh, self.kw = _kernel_size(kernel_size)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels = check_count(in_channels, "in_channels")
+        self.out_channels = check_count(out_channels, "out_channels")
         self.pad = _pad(pad, self.kh, self.kw)
         dtype = check_dtype(dtype)
+        init, std = check_init(init, std)
+        bias = check_flag(bias, "bias")
         C, F = self.in_channels, self.out_channels
         self.params["w"] = init_weight((F, C, self.kh, self.kw), C * self.kh * self.kw,
                                        init, std, rng, dtype)
@@ -101,13 +112,16 @@ class Conv2D(Layer):
         return N * F * Ho * Wo * self.in_channels * self.kh * self.kw
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
-        y, cache = K.conv2d_forward(inputs[0], self.params["w"], self.params.get("b"), pad=self.pad)
-        self._save(cache)
+        self._check_arity(inputs, 1, "one input x")
+        (x,) = self._inputs(inputs, ["x"], self.params["w"].dtype)
+        self.output_shape(x.shape)
+        y, cache = K.conv2d_forward(x, self.params["w"], self.params.get("b"), pad=self.pad)
+        self._save(cache, y)
         return y
 
     def backward(self, dy):
-        dx, dw, db = K.conv2d_backward(dy, self._pop_cache(), need_dx=self.needs_grad(0))
+        cache, dy = self._take(dy)
+        dx, dw, db = K.conv2d_backward(dy, cache, need_dx=self.needs_grad(0))
         self._set_grad("w", dw)
         if db is not None:
             self._set_grad("b", db)
@@ -155,9 +169,10 @@ class DynamicConv2D(Layer):
                  need_input_grad=True):
         super().__init__()
         self.kh, self.kw = _kernel_size(kernel_size)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels = check_count(in_channels, "in_channels")
+        self.out_channels = check_count(out_channels, "out_channels")
         self.pad = _pad(pad, self.kh, self.kw)
-        self.bias = bool(bias)
+        self.bias = check_flag(bias, "bias")
         self.need_input_grad = need_input_grad
 
     @property
@@ -202,7 +217,11 @@ class DynamicConv2D(Layer):
         return N * F * Ho * Wo * self.in_channels * self.kh * self.kw
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
+        # Inputs share the dtype of the first float array among them (else float64).
+        dtype = next((a.dtype for a in inputs if isinstance(a, np.ndarray)
+                      and a.dtype in (np.float32, np.float64)), None)
+        inputs = self._inputs(inputs, ["x", "k", "b"], dtype)
+        self.output_shape(*(a.shape for a in inputs))
         x, k = inputs[0], inputs[1]
         flat = k.ndim == 2
         if flat:
@@ -212,11 +231,11 @@ class DynamicConv2D(Layer):
         else:
             b = inputs[2] if self.bias else None
         y, cache = K.dynamic_conv2d_forward(x, k, b, pad=self.pad)
-        self._save((cache, flat))
+        self._save((cache, flat), y)
         return y
 
     def backward(self, dy):
-        cache, flat = self._pop_cache()
+        (cache, flat), dy = self._take(dy)
         dx, dk, db = K.dynamic_conv2d_backward(dy, cache, need_dx=self.needs_grad(0))
         if flat:
             dk = dk.reshape(dk.shape[0], -1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_dtype, check_same_dtype, init_weight, shape_str
+from .base import Layer, check_count, check_dtype, check_flag, check_init, init_weight, shape_str
 
 
 class Linear(Layer):
@@ -35,8 +35,11 @@ class Linear(Layer):
     def __init__(self, in_features, out_features, *, bias=True, init="gaussian", std=1e-3,
                  rng=None, dtype=np.float32, need_input_grad=True):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_count(in_features, "in_features")
+        self.out_features = check_count(out_features, "out_features")
         dtype = check_dtype(dtype)
+        init, std = check_init(init, std)
+        bias = check_flag(bias, "bias")
         self.params["w"] = init_weight((self.out_features, self.in_features), self.in_features,
                                        init, std, rng, dtype)
         if bias:
@@ -56,17 +59,18 @@ class Linear(Layer):
         return shapes[0][0] * self.in_features * self.out_features
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
-        x, w = inputs[0], self.params["w"]
-        check_same_dtype(self, (x, w), ("x", "w"))
+        self._check_arity(inputs, 1, "one input x")
+        w = self.params["w"]
+        (x,) = self._inputs(inputs, ["x"], w.dtype)
+        self.output_shape(x.shape)
         y = x @ w.T
         if "b" in self.params:
             y += self.params["b"]
-        self._save(x)
+        self._save(x.copy(), y)  # backward uses the values of x seen here
         return y
 
     def backward(self, dy):
-        x = self._pop_cache()
+        x, dy = self._take(dy)
         self._set_grad("w", dy.T @ x)
         if "b" in self.params:
             self._set_grad("b", dy.sum(axis=0))

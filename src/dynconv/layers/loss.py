@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_same_dtype, shape_str
+from .base import Layer, as_float_input, check_same_dtype, shape_str
 
 
 class _Loss(Layer):
@@ -14,7 +14,10 @@ class _Loss(Layer):
 
     def output_shape(self, *shapes):
         self._check_arity(shapes, 2, "inputs (pred, target)")
-        if tuple(shapes[1]) != tuple(shapes[0]) or len(shapes[0]) < 1:
+        if len(shapes[0]) < 1 or 0 in tuple(shapes[0]):
+            raise ValueError(f"{self.name}: input pred: expected a non-empty array of shape (N, ...), "
+                             f"got {shape_str(shapes[0])}")
+        if tuple(shapes[1]) != tuple(shapes[0]):
             raise ValueError(f"{self.name}: input target: expected shape {shape_str(shapes[0])} "
                              f"(that of pred), got {shape_str(shapes[1])}")
         return ()
@@ -23,7 +26,9 @@ class _Loss(Layer):
         return int(np.prod(shapes[0]))
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
+        self._check_arity(inputs, 2, "inputs (pred, target)")
+        inputs = self._inputs(inputs, ["pred", "target"])
+        self.output_shape(*(a.shape for a in inputs))
         check_same_dtype(self, inputs, ("pred", "target"))
         diff = inputs[0] - inputs[1]
         scale = self._scale(diff.shape)
@@ -31,10 +36,12 @@ class _Loss(Layer):
         return np.asarray(scale * np.vdot(diff, diff), dtype=diff.dtype)
 
     def backward(self, dy=1.0):
-        diff, scale = self._pop_cache()
-        dy = np.asarray(dy)
+        if self._cache is None:
+            self._pop_cache()  # raises: backward before forward
+        dy = as_float_input(self, dy, "dy")
         if dy.shape != ():
             raise ValueError(f"{self.name}: dy must be a scalar (shape ()), got {shape_str(dy.shape)}")
+        diff, scale = self._pop_cache()
         dpred = diff * diff.dtype.type(2 * scale * dy)
         return (dpred if self.needs_grad(0) else None, -dpred if self.needs_grad(1) else None)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_same_dtype, shape_str
+from .base import Layer, check_count, check_same_dtype, shape_str
 
 
 class GlobalAvgPool2D(Layer):
@@ -25,13 +25,17 @@ class GlobalAvgPool2D(Layer):
         return int(np.prod(shapes[0]))
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
-        x = inputs[0]
-        self._save(x.shape)
-        return x.mean(axis=(2, 3))
+        self._check_arity(inputs, 1, "one input x")
+        (x,) = self._inputs(inputs, ["x"])
+        self.output_shape(x.shape)
+        if 0 in x.shape:
+            raise ValueError(f"{self.name}: input x: expected a non-empty (N, C, H, W), got {shape_str(x.shape)}")
+        y = x.mean(axis=(2, 3))
+        self._save(x.shape, y)
+        return y
 
     def backward(self, dy):
-        shape = self._pop_cache()
+        shape, dy = self._take(dy)
         dx = np.empty(shape, dy.dtype)
         dx[...] = dy[:, :, None, None] / (shape[2] * shape[3])
         return (dx,)
@@ -48,7 +52,9 @@ class Reshape(Layer):
 
     def __init__(self, shape):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
+        if not isinstance(shape, (tuple, list)):
+            raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
+        self.shape = tuple(check_count(s, "shape entry", low=-1) for s in shape)
         if sum(s == -1 for s in self.shape) > 1 or any(s < -1 or s == 0 for s in self.shape):
             raise ValueError(f"shape must have positive entries and at most one -1, got {shape!r}")
 
@@ -58,6 +64,8 @@ class Reshape(Layer):
         if len(s) < 1:
             raise ValueError(f"{self.name}: input x: expected shape (N, ...), got {shape_str(s)}")
         size, known = int(np.prod(s[1:])), int(np.prod([d for d in self.shape if d != -1]))
+        if size == 0:
+            raise ValueError(f"{self.name}: input x: expected a non-empty sample shape, got {shape_str(s)}")
         out = tuple(size // known if d == -1 else d for d in self.shape)
         if int(np.prod(out)) != size:
             raise ValueError(f"{self.name}: input x: expected (N, ...) with {known}·k elements per "
@@ -65,12 +73,16 @@ class Reshape(Layer):
         return (s[0], *out)
 
     def forward(self, *inputs):
-        out = self.output_shape(*(np.shape(a) for a in inputs))
-        self._save(inputs[0].shape)
-        return inputs[0].reshape(out)
+        self._check_arity(inputs, 1, "one input x")
+        (x,) = self._inputs(inputs, ["x"])
+        out = self.output_shape(x.shape)
+        y = x.reshape(out)
+        self._save(x.shape, y)
+        return y
 
     def backward(self, dy):
-        return (dy.reshape(self._pop_cache()),)
+        shape, dy = self._take(dy)
+        return (dy.reshape(shape),)
 
     def __repr__(self):
         return f"Reshape({self.shape})"
@@ -95,16 +107,18 @@ class Add(Layer):
         return (len(shapes) - 1) * int(np.prod(shapes[0]))
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
+        inputs = self._inputs(inputs)  # lists become arrays: added, never concatenated
+        self.output_shape(*(a.shape for a in inputs))
         check_same_dtype(self, inputs, [f"input {i}" for i in range(len(inputs))])
-        self._save(len(inputs))
         y = inputs[0].copy()
         for x in inputs[1:]:
             y += x
+        self._save(len(inputs), y)
         return y
 
     def backward(self, dy):
-        return (dy,) * self._pop_cache()
+        n, dy = self._take(dy)
+        return (dy,) * n
 
 
 class ConcatChannels(Layer):
@@ -121,13 +135,16 @@ class ConcatChannels(Layer):
         return (s0[0], sum(s[1] for s in shapes), s0[2], s0[3])
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
+        inputs = self._inputs(inputs)
+        self.output_shape(*(a.shape for a in inputs))
         check_same_dtype(self, inputs, [f"input {i}" for i in range(len(inputs))])
-        self._save(np.cumsum([x.shape[1] for x in inputs])[:-1])
-        return np.concatenate(inputs, axis=1)
+        y = np.concatenate(inputs, axis=1)
+        self._save(np.cumsum([x.shape[1] for x in inputs])[:-1], y)
+        return y
 
     def backward(self, dy):
-        return tuple(np.split(dy, self._pop_cache(), axis=1))
+        splits, dy = self._take(dy)
+        return tuple(np.split(dy, splits, axis=1))
 
 
 class CenterCrop(Layer):
@@ -146,8 +163,10 @@ class CenterCrop(Layer):
 
     def __init__(self, border=None):
         super().__init__()
-        if border is not None and (isinstance(border, bool) or not isinstance(border, (int, np.integer))
-                                   or border < 0):
+        if border is not None and (isinstance(border, (bool, np.bool_))
+                                   or not isinstance(border, (int, np.integer))):
+            raise TypeError(f"border must be a non-negative int or None, got {border!r}")
+        if border is not None and border < 0:
             raise ValueError(f"border must be a non-negative int or None, got {border!r}")
         self.border = None if border is None else int(border)
 
@@ -166,6 +185,10 @@ class CenterCrop(Layer):
             h, w = shapes[1][2:]
         else:
             h, w = x[2] - 2 * self.border, x[3] - 2 * self.border
+            if h < 1 or w < 1:
+                need = 2 * self.border + 1
+                raise ValueError(f"{self.name}: input x: a border of {self.border} on each side needs "
+                                 f"H, W >= {need}, got {shape_str(x)}")
         if not (1 <= h <= x[2] and 1 <= w <= x[3]):
             raise ValueError(f"{self.name}: input x: expected H >= {h} >= 1 and W >= {w} >= 1 to crop "
                              f"to {h}x{w}, got {shape_str(x)}")
@@ -181,12 +204,14 @@ class CenterCrop(Layer):
         return (s[0], s[1], win[2].stop - win[2].start, win[3].stop - win[3].start)
 
     def forward(self, *inputs):
-        win = self._window([np.shape(a) for a in inputs])
-        self._save((inputs[0].shape, win, len(inputs)))
-        return inputs[0][win].copy()
+        inputs = self._inputs(inputs, ["x", "like"])
+        win = self._window([a.shape for a in inputs])
+        y = inputs[0][win].copy()
+        self._save((inputs[0].shape, win, len(inputs)), y)
+        return y
 
     def backward(self, dy):
-        shape, win, n = self._pop_cache()
+        (shape, win, n), dy = self._take(dy)
         if not self.needs_grad(0):
             return (None,) * n
         dx = np.zeros(shape, dy.dtype)

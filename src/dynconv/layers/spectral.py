@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, shape_str
+from .base import Layer, check_count, check_positive, shape_str
 
 
 class PeriodicityPool(Layer):
@@ -46,12 +46,17 @@ class PeriodicityPool(Layer):
 
     def __init__(self, periods=(2, 3, 4), eps=0.01):
         super().__init__()
-        periods = tuple(int(p) for p in periods)
-        if not periods or min(periods) < 2:
+        try:
+            periods = tuple(periods)
+        except TypeError:
+            raise TypeError(f"periods must be a sequence of integers >= 2, got {periods!r}") from None
+        try:
+            periods = tuple(check_count(p, "period", low=2) for p in periods)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"periods must be integers >= 2, got {periods!r}") from None
+        if not periods:
             raise ValueError(f"periods must be integers >= 2, got {periods!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-        self.periods, self.eps = periods, float(eps)
+        self.periods, self.eps = periods, check_positive(eps, "eps")
 
     def output_shape(self, *shapes):
         self._check_arity(shapes, 1, "one input x")
@@ -67,8 +72,9 @@ class PeriodicityPool(Layer):
         return np.exp(-2j * np.pi * k[None, :] / np.array(self.periods)[:, None]) / n
 
     def forward(self, *inputs):
-        self.output_shape(*(np.shape(a) for a in inputs))
-        x = inputs[0]
+        self._check_arity(inputs, 1, "one input x")
+        (x,) = self._inputs(inputs, ["x"])  # bool and int images become float64
+        self.output_shape(x.shape)
         lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
                - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:]).astype(np.float64)
         e = lap * lap
@@ -77,12 +83,12 @@ class PeriodicityPool(Layer):
         amps = [prof @ self._waves(prof.shape[-1]).T for prof in profiles]  # (N, C, P) complex
         A = np.stack(amps, axis=2)  # (N, C, 2, P)
         rho = np.abs(A) / (mean[:, :, None, None] + self.DELTA)
-        y = np.log1p(rho / self.eps)
-        self._save((x.shape, x.dtype, lap, mean, A, rho))
-        return y.reshape(x.shape[0], -1).astype(x.dtype)
+        y = np.log1p(rho / self.eps).reshape(x.shape[0], -1).astype(x.dtype)
+        self._save((x.shape, x.dtype, lap, mean, A, rho), y)
+        return y
 
     def backward(self, dy):
-        shape, dtype, lap, mean, A, rho = self._pop_cache()
+        (shape, dtype, lap, mean, A, rho), dy = self._take(dy)
         if not self.needs_grad(0):
             return (None,)
         N, C, H, W = shape

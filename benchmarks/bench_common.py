@@ -1,0 +1,83 @@
+"""Shared by the kernel benchmark's modules: round-robin timing, sgemm, errors, machine facts."""
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def interleaved(fns, *, rounds, warmup, budget_s, min_reps):
+    """Time each callable in ``fns`` round-robin; return {name: [seconds, ...]}.
+
+    Every peer runs ``warmup`` untimed calls, then up to ``rounds`` timed ones, one call per
+    peer per round, the starting peer rotating from round to round. A peer whose warm call
+    is slow stops after ``max(min_reps, budget_s / t_warm)`` repeats (the NumPy baseline).
+    """
+    names = list(fns)
+    reps = {}
+    for name in names:
+        t_last = 0.0
+        for _ in range(max(1, warmup)):
+            t0 = time.perf_counter()
+            fns[name]()
+            t_last = time.perf_counter() - t0
+        reps[name] = int(max(min_reps, min(rounds, budget_s / max(t_last, 1e-9))))
+    times = {name: [] for name in names}
+    gc.collect()
+    for r in range(max(reps.values())):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            if len(times[name]) < reps[name]:
+                t0 = time.perf_counter()
+                fns[name]()
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def med(ts):
+    return float(statistics.median(ts)) if ts else None
+
+
+def sgemm_gflops(n, reps):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t0)
+    return [2.0 * n ** 3 / t / 1e9 for t in ts]
+
+
+def relerr(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def fmt(v, spec=".2f", none="—"):
+    return none if v is None else format(v, spec)
+
+
+def _loadavg():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

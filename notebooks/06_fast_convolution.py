@@ -1,0 +1,246 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · A fast convolution from eq 1 by index algebra ("kn2row")
+#
+# **What you will learn**
+#
+# * why the textbook *im2col + GEMM* convolution spends as much time writing its unfolded matrix
+#   as multiplying it;
+# * how three lines of index algebra turn eq 1 into a **sum of $k_h k_w$ matrix products on
+#   shifted views of the input** — views a BLAS routine reads in place, so nothing is unfolded;
+# * that the same identity gives eq 2 (the input gradient) and eq 3 (the kernel gradient);
+# * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
+#   and where the measured speeds live (`benchmarks/README.md`).
+#
+# Notation as in notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
+# channel $i$, output channel $j$, kernel taps $(u, v)$. Every check is an `assert`.
+
+# %%
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dynconv import kernels, reference
+
+FAST = os.environ.get("DYNCONV_FAST") == "1"
+rng = np.random.default_rng(6)
+
+# %% [markdown]
+# ## 1. Eq 1 as a sum of shifted 1×1 convolutions
+#
+# Eq 1, with $\bar x$ the input zero-padded by $p$ (height $H_p$, width $W_p$):
+#
+# $$
+# y_{t,j}[r,s] = b_j + \sum_{u,v} \sum_i w_{j,i}[u,v]\;\bar x_{t,i}[r+u,\,s+v].
+# $$
+#
+# **Step 1 — swap the sums.** The sum over taps $(u,v)$ can go outside: for a fixed tap,
+# $\sum_i w_{j,i}[u,v]\,\bar x_{t,i}[\cdot]$ is a *1×1 convolution* — a matrix product of the
+# $(F, C)$ matrix $W_{uv} = w[:, :, u, v]$ with the channels of the input.
+#
+# **Step 2 — flatten.** Store each padded channel row after row: $\bar x_{t,i}[a, b] = X_{t}[i,\, a W_p + b]$,
+# and put output pixel $(r, s)$ at the *wide* position $q = r W_p + s$. Then
+#
+# $$
+# \bar x_{t,i}[r+u,\,s+v] = X_t[i,\; q + o_{uv}], \qquad o_{uv} = u W_p + v,
+# $$
+#
+# a *constant shift* of the flat index. So, with $Y_t[j, q] = y_{t,j}[r, s]$,
+#
+# $$
+# Y_t \;=\; \sum_{u,v} W_{uv}\; X_t[:,\; o_{uv} : o_{uv} + L] \;+\; b,
+# \qquad L = (H_o - 1) W_p + W_o .
+# $$
+#
+# **Step 3 — read it as BLAS sees it.** $X_t[:, o : o + L]$ is a $(C, L)$ matrix whose rows are
+# $H_p W_p$ elements apart: a plain strided matrix, no copy. Each term is one GEMM accumulating
+# into $Y_t$ (`beta = 1`). The wide positions with $s \ge W_o$ wrap into the next row; they are
+# computed and cropped — the price is $W_p / W_o$ more multiply-adds (about 1.2 for SRCNN's
+# 5×5 layer), against the $k_h k_w$-fold copy of im2col.
+#
+# Here it is in NumPy: `as_strided` makes the shifted view, `@` is the GEMM.
+
+# %%
+def kn2row_forward(x, w, b, pad):
+    """Eq 1 as a sum of k_h·k_w GEMMs on shifted views of the flattened padded input."""
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Hp, Wp = xp.shape[2:]
+    Ho, Wo = Hp - kh + 1, Wp - kw + 1
+    L = (Ho - 1) * Wp + Wo
+    y = np.empty((N, F, Ho, Wo))
+    for t in range(N):
+        X = xp[t].reshape(C, Hp * Wp)
+        Y = np.zeros((F, L))
+        for u in range(kh):
+            for v in range(kw):
+                o = u * Wp + v
+                Y += w[:, :, u, v] @ X[:, o:o + L]  # a (C, L) strided view: nothing unfolded
+        Yfull = np.zeros((F, Ho * Wp))
+        Yfull[:, :L] = Y
+        y[t] = Yfull.reshape(F, Ho, Wp)[:, :, :Wo] + b[:, None, None]  # crop the wrapped columns
+    return y
+
+
+x = rng.standard_normal((2, 3, 7, 6))
+w = rng.standard_normal((4, 3, 3, 2))
+b = rng.standard_normal(4)
+y_ref, _ = reference.conv2d_forward(x, w, b, pad=1)
+err = np.abs(kn2row_forward(x, w, b, 1) - y_ref).max()
+print(f"max |kn2row - reference| = {err:.2e}")
+assert err < 1e-12
+
+# %% [markdown]
+# ## 2. The same identity for eqs 2 and 3
+#
+# **Eq 3 (kernel gradient).** Differentiate $Y_t = \sum_{uv} W_{uv} X_t[:, o_{uv}:o_{uv}+L]$ with
+# respect to $W_{uv}$: with $\partial l / \partial Y_t = D_t$ (the output gradient on the wide grid,
+# **zero** at the wrapped positions, which fed nothing),
+#
+# $$
+# \frac{\partial l}{\partial W_{uv}} = \sum_t D_t \; X_t[:,\; o_{uv}:o_{uv}+L]^\top ,
+# $$
+#
+# one GEMM per tap with the long dimension $L$ as its depth.
+#
+# **Eq 2 (input gradient)** is a full convolution of $\partial l/\partial y$ with the kernel —
+# notebook 01 showed it equals a *valid correlation* of $\partial l/\partial y$ zero-padded by
+# $k - 1 - p$ with the kernel **flipped** and its channel axes swapped. That is eq 1 again, so
+# the forward loop above serves it unchanged.
+
+# %%
+def kn2row_backward(dy, x, w, pad):
+    """(dx, dw) by the same shifted views: dw per tap as one GEMM, dx as eq 1 on the padded dy."""
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Hp, Wp = xp.shape[2:]
+    Ho, Wo = dy.shape[2:]
+    L = (Ho - 1) * Wp + Wo
+    dw = np.zeros_like(w)
+    for t in range(N):
+        X = xp[t].reshape(C, Hp * Wp)
+        D = np.zeros((F, Ho, Wp))
+        D[:, :, :Wo] = dy[t]  # the wrapped columns stay zero
+        D = D.reshape(F, -1)[:, :L]
+        for u in range(kh):
+            for v in range(kw):
+                o = u * Wp + v
+                dw[:, :, u, v] += D @ X[:, o:o + L].T
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    dyp = np.pad(dy, ((0, 0), (0, 0), (kh - 1 - pad, kh - 1 - pad), (kw - 1 - pad, kw - 1 - pad)))
+    dx = kn2row_forward(dyp, flipped, np.zeros(C), 0)
+    return dx, dw
+
+
+dy = rng.standard_normal(y_ref.shape)
+_, rcache = reference.conv2d_forward(x, w, b, pad=1)
+rdx, rdw, _ = reference.conv2d_backward(dy, rcache)
+dx, dw = kn2row_backward(dy, x, w, 1)
+print(f"eq 2: {np.abs(dx - rdx).max():.2e}   eq 3: {np.abs(dw - rdw).max():.2e}")
+assert np.allclose(dx, rdx, atol=1e-12) and np.allclose(dw, rdw, atol=1e-12)
+
+# %% [markdown]
+# ## 3. In `dynconv.kernels`
+#
+# The fast version (`dynconv/kernels/_kn2row.py`) is these loops in numba, with each `@` a call
+# to the BLAS `sgemm`/`dgemm` that ships with scipy, made from inside the compiled loop (no
+# Python per call); samples — or, for one large image, blocks of output rows — run in parallel,
+# each thread calling BLAS serially: **one level of parallelism at a time**
+# (`kernels.set_threads(n)` sets it). For a 1-channel input (SRCNN's first layer) a GEMM of depth
+# $C = 1$ would be a rank-1 update, so there a few taps are stacked into one deeper GEMM — a
+# cache-sized im2col of one row block.
+#
+# Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in
+# `kernels.DYNAMIC_ALGORITHMS`; `choose_algorithm` picks one per layer shape, `algorithm=`
+# overrides it. All agree with the reference, in float64 and float32:
+
+# %%
+print("static:", kernels.ALGORITHMS, " dynamic:", kernels.DYNAMIC_ALGORITHMS)
+for F, C, k in [(64, 1, 9), (32, 64, 5), (32, 64, 1), (1, 32, 5)]:
+    print(f"w ({F}, {C}, {k}, {k}) -> choose_algorithm: {kernels.choose_algorithm(F, C, k, k)}")
+
+xs = rng.standard_normal((3, 5, 9, 8))
+ws = rng.standard_normal((6, 5, 3, 3))
+bs = rng.standard_normal(6)
+dys = rng.standard_normal((3, 6, 9, 8))
+ry, rc = reference.conv2d_forward(xs, ws, bs, pad=1)
+rgrads = reference.conv2d_backward(dys, rc)
+for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+    for algo in kernels.ALGORITHMS:
+        y, cache = kernels.conv2d_forward(xs.astype(dtype), ws.astype(dtype), bs.astype(dtype),
+                                          pad=1, algorithm=algo)
+        grads = kernels.conv2d_backward(dys.astype(dtype), cache)
+        errs = [np.abs(a - r).max() / np.abs(r).max() for a, r in zip((y, *grads), (ry, *rgrads))]
+        print(f"{np.dtype(dtype).name:8s} {algo:7s} max rel. error (y, dx, dw, db): {max(errs):.1e}")
+        assert max(errs) < tol
+
+# %% [markdown]
+# ## 4. How fast, and against what
+#
+# Speed is measured in `benchmarks/`, never asserted in tests: `make bench` times every
+# algorithm on every SRCNN and DCNN layer against PyTorch in the same process and writes
+# `benchmarks/results/kernels.json`; `benchmarks/README.md` holds the tables and the machine
+# load of each run. The table below is read from that file when it exists; a small timing on
+# this machine follows (one run, not a benchmark — other processes share the cores).
+
+# %%
+result_file = Path("../benchmarks/results/kernels.json")
+if result_file.exists():
+    res = json.loads(result_file.read_text())
+    print(f"{res['meta']['date']}, load {res['meta'].get('loadavg_start')}, "
+          f"sgemm {res['sgemm']['gflops']:.0f} GFLOP/s")
+    print(f"{'layer':34s} {'dir':4s} {'algorithm':9s} {'ms':>8s} {'GFLOP/s':>8s} {'x torch':>8s}")
+    for r in res["kernels"]:
+        if r["direction"] in ("fwd", "bwd") and r["kernel"].startswith("conv2_5x5") \
+                and "algorithm" in r and isinstance(r["ms"], float):
+            ratio = "n/a" if r["ratio_vs_torch"] is None else f"{r['ratio_vs_torch']:.2f}"
+            print(f"{r['label']:34s} {r['direction']:4s} {r['algorithm']:9s} {r['ms']:8.1f} "
+                  f"{r['gflops']:8.1f} {ratio:>8s}")
+
+N = 8 if FAST else 64
+xb = rng.standard_normal((N, 64, 25, 25)).astype(np.float32)
+wb = rng.standard_normal((32, 64, 5, 5)).astype(np.float32)
+for algo in kernels.ALGORITHMS:
+    kernels.conv2d_forward(xb[:1], wb, algorithm=algo)  # compile / warm up
+    t0 = time.perf_counter()
+    kernels.conv2d_forward(xb, wb, algorithm=algo)
+    dt = time.perf_counter() - t0
+    gflop = 2 * N * 32 * 64 * 25 * 21 * 21 / 1e9
+    print(f"64->32 5x5, N={N}, {algo:7s}: {dt * 1e3:7.1f} ms  ({gflop / dt:5.1f} GFLOP/s)")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. The wide grid wastes $W_p/W_o$ of the work. For SRCNN's 9×9 first layer on 33×33 patches,
+#    what is the fraction? *(Solution below.)*
+# 2. Show that with $k_h = k_w = 1$ and $p = 0$ the kn2row sum has one term and no waste: the
+#    convolution *is* one GEMM.
+
+# %%
+# Solution 1: Wp = 33, Wo = 25 -> L = 24 * 33 + 25 wide positions for 25 * 25 outputs.
+L = 24 * 33 + 25
+print(f"9x9 on 33x33: {L} wide positions for {25 * 25} outputs = {L / 625:.2f}x the work")
+assert abs(L / 625 - 1.307) < 1e-3
+# Solution 2: one tap (u, v) = (0, 0), o = 0, Wp = Wo, L = Ho * Wo: Y = W00 @ X.
+x1, w1 = rng.standard_normal((1, 4, 5, 6)), rng.standard_normal((3, 4, 1, 1))
+assert np.allclose(kn2row_forward(x1, w1, np.zeros(3), 0)[0].reshape(3, -1),
+                   w1[:, :, 0, 0] @ x1[0].reshape(4, -1))
