@@ -255,3 +255,13 @@ def test_shape_only_inputs_do_not_pull_gradients(rng):
     assert g["crop"].need_input_grad == (False, True)
     assert g["loss"].need_input_grad == (True, False)
     assert np.abs(g["conv"].grads["w"]).max() > 0
+
+
+def test_a_layers_type_error_names_the_node_and_stays_a_type_error():
+    from dynconv.graph import Graph
+    from dynconv.layers import ReLU
+
+    g = Graph(inputs=["x"], outputs=["act"])
+    g.add("act", ReLU(), inputs=["x"])
+    with pytest.raises(TypeError, match=r"node 'act' \(ReLU\): input x"):
+        g.forward({"x": "not an array"})

@@ -227,10 +227,12 @@ class Graph:
         """Call a layer method, making sure an error names the node."""
         try:
             return fn(*args)
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, TypeError, RuntimeError) as exc:
             msg = str(exc)
             if not msg.startswith(node.layer.name):
                 msg = f"{node.layer.name}: {msg}"
+            if isinstance(exc, TypeError):  # keep the kind: a wrong type stays a TypeError
+                raise TypeError(msg) from exc
             raise GraphError(msg) from exc
 
     def backward(self, seeds=None):
