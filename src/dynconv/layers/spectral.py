@@ -7,7 +7,7 @@ between are smoothed, so the local high-frequency energy is *cyclostationary* wi
 independently of where the window starts (the magnitude is shift invariant). Network B uses
 these statistics to tell the upscaling factor from the image alone (see
 ``docs/discussion.md``): spectral energy alone confuses x3 with x4, the period does not.
-Derivation of the backward pass: notebook ``02_dynamic_convolution``, section 6.
+Derivation of the backward pass: notebook ``02_dynamic_convolution``, section "Beyond the paper".
 """
 from __future__ import annotations
 
