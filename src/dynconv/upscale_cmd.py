@@ -77,6 +77,9 @@ def run(args) -> int:
     pairs = plan(args.inputs, None if many else args.output, args.out_dir, args.ext, args.force)
     if args.quality is not None and not 1 <= args.quality <= 95:
         raise ValueError(f"--quality must be in 1-95, got {args.quality}")
+    for _, dst in pairs if args.quality is not None else ():
+        if _photo.output_format(dst)[0] not in ("JPEG", "WEBP"):
+            raise ValueError(f"{dst}: --quality is for JPEG and WebP outputs only")
     if not many:  # a bad input fails before any weights load
         src = pairs[0][0]
         if not src.is_file():
