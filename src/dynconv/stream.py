@@ -160,8 +160,11 @@ class _Static:
     """A valid static model on its global tile grid (as :func:`dynconv.inference.predict`)."""
 
     def __init__(self, model, H, W, scale, tile, batch):
-        self.model, self.scale, self.tile, self.batch, self.H, self.W = model, scale, tile, batch, H, W
         r = model.radius
+        # A few tiles per pass: a tile's feature maps are large (64 channels of (tile + 2r)^2),
+        # and a tile's result does not depend on the others in its batch.
+        batch = max(1, min(batch, (4 * 256 * 256) // (tile + 2 * r) ** 2))
+        self.model, self.scale, self.tile, self.batch, self.H, self.W = model, scale, tile, batch, H, W
         self.rmap = np.pad(np.arange(H), (r, r + (-H) % tile), mode="symmetric")
         self.cmap = np.pad(np.arange(W), (r, r + (-W) % tile), mode="symmetric")
         self.strip = tile
