@@ -5,7 +5,7 @@ JSON file of measured Y-PSNR on Set14 (never Set5, whose numbers are the results
 shipped model and factor, bicubic included. A factor that was not measured takes the row of
 the nearest measured factor. The table is generated, never typed::
 
-    python -m dynconv.choose            # measures and rewrites src/dynconv/weights/set14_psnr.json
+    python -m dynconv.choose            # measures into src/dynconv/weights/set14_psnr.json
 
 It runs :func:`dynconv.sr.evaluate` (the standard protocol: Y channel, border of ceil(scale)
 shaved) over every distinct shipped weight file.
@@ -25,21 +25,42 @@ TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
 FACTORS = (1.5, 2, 2.5, 3, 4)
 
 #: The methods compared: bicubic and every distinct shipped weight file.
-CANDIDATES = ("bicubic", "dcnn", "dcnn-scale", "srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234")
+CANDIDATES = ("bicubic", "srcnn-x2", "dcnn", "srcnn-x234", "srcnn-x3", "srcnn-x4", "dcnn-scale")
 
 
-def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None) -> dict:
-    """``{"dataset": "Set14", "metric": "psnr_y", "scores": {factor: {model: dB}}}``."""
+def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None, out=None) -> dict:
+    """``{"dataset": "Set14", "metric": "psnr_y", "scores": {factor: {model: dB}}}``.
+
+    With ``out``, the table is rewritten after every (model, factor) and the pairs it already
+    holds are kept, so an interrupted run resumes where it stopped.
+    """
     from dynconv import sr
 
-    records = sr.evaluate(datasets=("Set14",), scales=factors, methods=candidates, metrics=("psnr",),
-                          data_dir=data_dir, progress=progress)
-    scores: dict = {}
-    for r in records:
-        if r["image"] == "mean":
-            scores.setdefault(f"{float(r['scale']):g}", {})[r["method"]] = round(r["psnr"], 4)
-    return {"dataset": "Set14", "metric": "psnr_y", "protocol": "dynconv.sr.evaluate, color y, shave ceil(scale)",
-            "generated_by": "python -m dynconv.choose", "scores": scores}
+    table = {"dataset": "Set14", "metric": "psnr_y", "protocol": "dynconv.sr.evaluate, color y, "
+             "shave ceil(scale)", "generated_by": "python -m dynconv.choose", "scores": {}}
+    if out is not None and Path(out).is_file():
+        table["scores"] = json.loads(Path(out).read_text()).get("scores", {})
+    scores = table["scores"]
+    for m in candidates:  # cheap models first: a partial table is still useful
+        for f in factors:
+            key = f"{float(f):g}"
+            if m in scores.get(key, {}):
+                continue
+            records = sr.evaluate(datasets=("Set14",), scales=[f], methods=[m], metrics=("psnr",),
+                                  data_dir=data_dir, progress=progress)
+            mean = [r for r in records if r["image"] == "mean"][0]
+            scores.setdefault(key, {})[m] = round(mean["psnr"], 4)
+            if out is not None:
+                _write(out, table)
+    return table
+
+
+def _write(path, table):
+    from dynconv.fileio import atomic_path
+
+    table["scores"] = {k: table["scores"][k] for k in sorted(table["scores"], key=float)}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(table, indent=1) + "\n")
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,11 +90,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(TABLE), help="the JSON written (default: the shipped table)")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
-    table = measure(data_dir=args.data_dir, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    from dynconv.fileio import atomic_path
-
-    with atomic_path(args.out) as tmp:
-        Path(tmp).write_text(json.dumps(table, indent=1) + "\n")
+    table = measure(data_dir=args.data_dir, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                    out=args.out)
     for f, row in table["scores"].items():
         print(f"x{f}: " + ", ".join(f"{m} {v:.2f}" for m, v in sorted(row.items(), key=lambda kv: -kv[1])))
     return 0
