@@ -58,9 +58,9 @@ def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None
 def _write(path, table):
     from dynconv.fileio import atomic_path
 
-    table["scores"] = {k: table["scores"][k] for k in sorted(table["scores"], key=float)}
+    ordered = dict(table, scores={k: table["scores"][k] for k in sorted(table["scores"], key=float)})
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(table, indent=1) + "\n")
+        Path(tmp).write_text(json.dumps(ordered, indent=1) + "\n")
 
 
 @functools.lru_cache(maxsize=1)
