@@ -86,10 +86,11 @@ def run(args) -> int:
             raise FileNotFoundError(f"{src}: no such image file")
     scale = upscaler.check_scale(args.scale)
     name, method = upscaler.resolve_model(args.model, scale)
-    warning = sr.integer_factor_warning(name, scale) if sr.is_model(name) else None
+    auto = args.model == "auto"  # chosen by its measured score at this factor: no need to warn
+    warning = sr.integer_factor_warning(name, scale) if sr.is_model(name) and not auto else None
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.model == "auto":
+    if auto:
         print(f"model: {name} (the best shipped model at x{scale:g} on Set14)")
     if many:
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
