@@ -81,6 +81,7 @@ def test_auto_takes_the_best_measured_model_of_the_nearest_factor(tmp_path):
     assert choose.best_model(1.6, table) == "bicubic" and choose.best_model(2, table) == "dcnn"
     assert choose.best_model(4, table) == "dcnn"  # the nearest measured factor is 2
     assert choose.best_model(3, {}) == "dcnn"
+    assert choose.best_model(2, {2.0: {"bicubic": 30.0, "srcnn-x2": 32.3}}) == "dcnn"  # dcnn not measured yet
 
 
 def test_the_shipped_table_is_generated_and_covers_every_factor():

@@ -73,13 +73,16 @@ def load_table(path=None) -> dict:
 
 
 def best_model(scale, table=None) -> str:
-    """The name of the shipped model with the highest Set14 PSNR at ``scale`` (the nearest
-    measured factor); ``"dcnn"`` when no table ships."""
+    """The name of the shipped model with the highest Set14 PSNR at ``scale`` (the row of the
+    nearest measured factor). A row that does not hold ``dcnn`` (a table still being measured)
+    keeps ``dcnn``, the model the table would otherwise have to beat; so does a missing table."""
     table = load_table() if table is None else table
     if not table:
         return "dcnn"
     nearest = min(table, key=lambda f: (abs(f - float(scale)), f))
     row = table[nearest]
+    if "dcnn" not in row:
+        return "dcnn"
     return max(row, key=lambda m: (row[m], m == "dcnn"))
 
 
