@@ -86,8 +86,8 @@ def run(args) -> int:
             raise FileNotFoundError(f"{src}: no such image file")
     scale = upscaler.check_scale(args.scale)
     name, method = upscaler.resolve_model(args.model, scale)
-    auto = args.model == "auto"  # chosen by its measured score at this factor: no need to warn
-    warning = sr.integer_factor_warning(name, scale) if sr.is_model(name) and not auto else None
+    auto = args.model == "auto"
+    warning = sr.integer_factor_warning(name, scale) if sr.is_model(name) else None
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if auto:
