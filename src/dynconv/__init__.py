@@ -6,3 +6,14 @@ Image Super-Resolution*: the paper's equations 1–7 as literal references
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["upscale", "__version__"]
+
+
+def __getattr__(name):
+    # Imported on first use, so that ``import dynconv`` (and the CLI's --threads) stays light.
+    if name == "upscale":
+        from dynconv.upscaler import upscale
+
+        return upscale
+    raise AttributeError(f"module 'dynconv' has no attribute {name!r}")

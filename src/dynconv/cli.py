@@ -190,39 +190,35 @@ def _scale_arg(value):
 
 
 def _add_upscale(sub):
-    p = sub.add_parser("upscale", help="super-resolve an image file",
-                       description="Bicubic-upsample the image by --scale and let the model restore "
-                       "detail (on Y for ycbcr, V for hsv, every channel for rgb). Large images are "
-                       "processed in tiles, so memory stays bounded.")
-    p.add_argument("input", help="input image (PNG, JPEG, BMP, TIFF, ...)")
-    p.add_argument("output", help="output image; the format follows the extension")
+    p = sub.add_parser("upscale", help="super-resolve image files",
+                       description="Bicubic-upsample each image by --scale and let the model restore "
+                       "detail (on Y for ycbcr, V for hsv, every channel for rgb). Alpha, 16 bits (PNG, "
+                       "TIFF), the ICC profile and the dpi (scaled) are kept; the work runs in strips, "
+                       "so memory stays bounded. Forms: IN OUT, or IN [IN ...] --out-dir DIR.")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="input image(s) (PNG, JPEG, TIFF, WebP, BMP, ...)")
+    p.add_argument("--out-dir", metavar="DIR", help="write DIR/<stem>.<ext> for every input")
+    p.add_argument("--ext", help="output extension with --out-dir (default: each input's own)")
     p.add_argument("--scale", type=_scale_arg, required=True, help="upscaling factor, e.g. 3")
-    p.add_argument("--model", default="dcnn",
-                   help=f"{_method_names()} | PATH.npz (default: dcnn; `dynconv models` describes them)")
+    p.add_argument("--model", default="auto", help=f"auto | {_method_names()} | PATH.npz (default: auto, "
+                   "the best shipped model for the factor on Set14; `dynconv models` describes them)")
     p.add_argument("--color", choices=("ycbcr", "rgb", "hsv"), default="ycbcr")
+    p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-95 (default 95)")
+    p.add_argument("--max-pixels", type=_positive_int, default=None,
+                   help="refuse larger inputs, checked from the header (default: Pillow's limit)")
+    p.add_argument("--force", action="store_true", help="allow the output to overwrite the input")
     _threads_arg(p)
     p.set_defaults(func=_cmd_upscale)
 
 
 def _cmd_upscale(args) -> int:
     _set_threads(args.threads)
-    from pathlib import Path
+    from dynconv import upscale_cmd
 
-    from dynconv import image, sr
-
-    image.output_format(args.output)  # a bad output path fails before any work
-    if Path(args.output).resolve() == Path(args.input).resolve():
-        raise CLIError(f"{args.output}: the output would overwrite the input")
-    lr = image.read_image(args.input)  # a bad input fails before any weights load
-    method = sr.resolve(args.model)
-    warning = sr.integer_factor_warning(args.model, args.scale)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    out = sr.upscale(lr, args.scale, method, color=args.color, name=args.input)
-    image.write_image(args.output, out)
-    print(f"{args.input} {lr.shape[1]}x{lr.shape[0]} -> {args.output} {out.shape[1]}x{out.shape[0]} "
-          f"({method[0]}, x{args.scale:g}, {args.color})")
-    return 0
+    args.output = args.inputs.pop() if args.out_dir is None and len(args.inputs) == 2 else None
+    if args.out_dir is None and args.output is None:
+        print("dynconv upscale: error: give IN OUT, or IN [IN ...] --out-dir DIR", file=sys.stderr)
+        return 2
+    return upscale_cmd.run(args)
 
 
 # --------------------------------------------------------------------------- demo

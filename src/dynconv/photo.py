@@ -70,7 +70,7 @@ def output_format(path) -> tuple[str, bool, bool]:
     extension (checked before any work)."""
     ext = Path(path).suffix.lower()
     if ext not in FORMATS:
-        raise ValueError(f"{path}: unknown output format {ext or '(no extension)'!r}; use one of "
+        raise ValueError(f"{path}: unknown output image format {ext or '(no extension)'!r}; use one of "
                          + ", ".join(sorted(FORMATS)))
     return FORMATS[ext]
 

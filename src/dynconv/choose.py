@@ -1,0 +1,104 @@
+"""The default model for each factor: the shipped model measured best on Set14.
+
+``dynconv upscale --model auto`` (the default) looks the factor up in :data:`TABLE`, a small
+JSON file of measured Y-PSNR on Set14 (never Set5, whose numbers are the results table's) per
+shipped model and factor, bicubic included. A factor that was not measured takes the row of
+the nearest measured factor. The table is generated, never typed::
+
+    python -m dynconv.choose            # measures into src/dynconv/weights/set14_psnr.json
+
+It runs :func:`dynconv.sr.evaluate` (the standard protocol: Y channel, border of ceil(scale)
+shaved) over every distinct shipped weight file.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["TABLE", "FACTORS", "CANDIDATES", "measure", "load_table", "best_model"]
+
+TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
+
+#: The factors measured.
+FACTORS = (1.5, 2, 2.5, 3, 4)
+
+#: The methods compared: bicubic and every distinct shipped weight file.
+CANDIDATES = ("bicubic", "srcnn-x2", "dcnn", "srcnn-x234", "srcnn-x3", "srcnn-x4", "dcnn-scale")
+
+
+def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None, out=None) -> dict:
+    """``{"dataset": "Set14", "metric": "psnr_y", "scores": {factor: {model: dB}}}``.
+
+    With ``out``, the table is rewritten after every (model, factor) and the pairs it already
+    holds are kept, so an interrupted run resumes where it stopped.
+    """
+    from dynconv import sr
+
+    table = {"dataset": "Set14", "metric": "psnr_y", "protocol": "dynconv.sr.evaluate, color y, "
+             "shave ceil(scale)", "generated_by": "python -m dynconv.choose", "scores": {}}
+    if out is not None and Path(out).is_file():
+        table["scores"] = json.loads(Path(out).read_text()).get("scores", {})
+    scores = table["scores"]
+    for m in candidates:  # cheap models first: a partial table is still useful
+        for f in factors:
+            key = f"{float(f):g}"
+            if m in scores.get(key, {}):
+                continue
+            records = sr.evaluate(datasets=("Set14",), scales=[f], methods=[m], metrics=("psnr",),
+                                  data_dir=data_dir, progress=progress)
+            mean = [r for r in records if r["image"] == "mean"][0]
+            scores.setdefault(key, {})[m] = round(mean["psnr"], 4)
+            if out is not None:
+                _write(out, table)
+    return table
+
+
+def _write(path, table):
+    from dynconv.fileio import atomic_path
+
+    ordered = dict(table, scores={k: table["scores"][k] for k in sorted(table["scores"], key=float)})
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(ordered, indent=1) + "\n")
+
+
+@functools.lru_cache(maxsize=1)
+def load_table(path=None) -> dict:
+    """The measured table (``{factor: {model: dB}}``); ``{}`` when the file is missing."""
+    p = Path(path) if path else TABLE
+    if not p.is_file():
+        return {}
+    return {float(k): v for k, v in json.loads(p.read_text())["scores"].items()}
+
+
+def best_model(scale, table=None) -> str:
+    """The name of the shipped model with the highest Set14 PSNR at ``scale`` (the row of the
+    nearest measured factor). A row that does not hold ``dcnn`` (a table still being measured)
+    keeps ``dcnn``, the model the table would otherwise have to beat; so does a missing table."""
+    table = load_table() if table is None else table
+    if not table:
+        return "dcnn"
+    nearest = min(table, key=lambda f: (abs(f - float(scale)), f))
+    row = table[nearest]
+    if "dcnn" not in row:
+        return "dcnn"
+    return max(row, key=lambda m: (row[m], m == "dcnn"))
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m dynconv.choose", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(TABLE), help="the JSON written (default: the shipped table)")
+    p.add_argument("--data-dir", default=None)
+    args = p.parse_args(argv)
+    table = measure(data_dir=args.data_dir, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                    out=args.out)
+    for f, row in table["scores"].items():
+        print(f"x{f}: " + ", ".join(f"{m} {v:.2f}" for m, v in sorted(row.items(), key=lambda kv: -kv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
