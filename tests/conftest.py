@@ -32,3 +32,16 @@ def data_dir():
             pytest.fail(f"DYNCONV_REQUIRE_DATA=1 but the data is missing: {exc}")
         pytest.skip(f"data not available: {exc}")
     return d
+
+
+@pytest.fixture(scope="session")
+def small_set(tmp_path_factory, data_dir):
+    """Three T91 images in a temporary folder (a data set is any folder of images)."""
+    import shutil
+
+    from dynconv.data import list_images
+
+    d = tmp_path_factory.mktemp("t3")
+    for p in list_images("T91", data_dir)[:3]:
+        shutil.copy(p, d / p.name)
+    return d

@@ -22,7 +22,6 @@ import pytest
 from PIL import Image
 
 from dynconv import checkpoint, models
-from dynconv.data import list_images
 
 
 def run(*args, cwd=None, env=None, timeout=600):
@@ -45,14 +44,6 @@ def assert_one_line_error(out, code=1, *needles):
         assert len(lines) == 1 and lines[0].startswith("dynconv: error: "), out.stderr
     for n in needles:
         assert n.lower() in out.stderr.lower(), (n, out.stderr)
-
-
-@pytest.fixture(scope="module")
-def small_set(tmp_path_factory, data_dir):
-    d = tmp_path_factory.mktemp("t3")
-    for p in list_images("T91", data_dir)[:3]:
-        shutil.copy(p, d / p.name)
-    return d
 
 
 def _config_file(folder, small_set, **sections):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -21,15 +20,6 @@ def _config(**sections):
         "checkpoint": {"every_minutes": 0.0},
     })
     return train.merge(cfg, sections)
-
-
-@pytest.fixture(scope="module")
-def small_set(tmp_path_factory, data_dir):
-    """Three T91 images in a temporary folder (a data set is any folder of images)."""
-    d = tmp_path_factory.mktemp("t3")
-    for p in list_images("T91", data_dir)[:3]:
-        shutil.copy(p, d / p.name)
-    return d
 
 
 def test_config_errors(tmp_path):
