@@ -8,15 +8,7 @@ from PIL import Image
 
 from dynconv import metrics as M
 from dynconv import models, sr
-
-SMALL = dict(n1=8, n2=4)
-
-
-def _randomise_b(model, rng, scale=0.05):
-    """Give B's last layer non-zero weights so that kernels differ per window."""
-    for name, p, _ in model.graph.parameters():
-        if name in ("b_fc2.w", "b_fc2_conv2.w"):
-            p[...] = rng.standard_normal(p.shape) * scale
+from _models import SMALL, randomise_b as _randomise_b
 
 
 # --------------------------------------------------------------------------- models as methods
