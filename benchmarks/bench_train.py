@@ -5,7 +5,7 @@ Measures three architectures:
 * ``srcnn`` — SRCNN 9-1-5, residual (the shipped ``srcnn-x*`` architecture);
 * ``srcnn-955`` — SRCNN 9-5-5, residual (the paper's stronger static network);
 * ``dcnn`` — the shipped ``dcnn-x234`` architecture, built from
-  ``models.SHIPPED_ARCHITECTURES["dcnn-x234"]``: network A's mapping layer (conv2, 1x1) and the
+  ``shipped.ARCHITECTURES["dcnn-x234"]``: network A's mapping layer (conv2, 1x1) and the
   reconstruction layer (conv3, 5x5) both dynamic, B's pooled features through ``Log1p`` and
   concatenated with ``PeriodicityPool`` statistics (periods 2, 3, 4) of the input window;
 * ``dcnn-paper-b`` — the paper-like DCNN, ``models.dcnn(residual=True)`` (plain B, only conv3
@@ -55,7 +55,7 @@ ARGS = _parse()
 
 import numpy as np  # noqa: E402
 
-from dynconv import kernels, models  # noqa: E402
+from dynconv import kernels, models, shipped  # noqa: E402
 from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402
 
@@ -282,7 +282,7 @@ def main():
            "batch": batch, "train": {}, "inference": {}}
     arches = {"srcnn": models.srcnn(residual=True),
               "srcnn-955": models.srcnn(f2=5, residual=True),
-              "dcnn": models.build(models.SHIPPED_ARCHITECTURES["dcnn-x234"]),
+              "dcnn": models.build(shipped.ARCHITECTURES["dcnn-x234"]),
               "dcnn-paper-b": models.dcnn(residual=True)}
     for name, model in arches.items():
         fns = {"dynconv": dynconv_step(model, batch, rng)}

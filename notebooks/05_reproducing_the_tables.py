@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from dynconv import data, image, metrics, models, reproduce, sr
+from dynconv import data, image, metrics, models, reproduce, shipped, sr
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer scales and data sets
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -69,7 +69,7 @@ for name in (*STATIC.values(), *MULTI):
     scales = (meta.get("train_config") or {}).get("data", {}).get("scales", "?")
     print(f"{name:12s} {sr.weights_path(name).name:16s} {m.config['arch']:6s} {m.num_params():8,d} "
           f"{m.step:7d} {'–' if wall is None else f'{wall / 3600:.2f}':>6s}  {scales}")
-    expected = models.SHIPPED_ARCHITECTURES[sr.SHIPPED[name][0]]
+    expected = shipped.ARCHITECTURES[sr.SHIPPED[name][0]]
     assert all(m.config.get(k) == v for k, v in expected.items()), (name, m.config)
     assert m.dynamic == (m.config["arch"] == "dcnn")
 
@@ -207,7 +207,7 @@ plt.show()
 # ## Where this lives in dynconv
 #
 # * `dynconv.sr`: the registry (`names`, `SHIPPED`, `load_model`, `resolve`, `register`) and
-#   `dynconv.models.SHIPPED_ARCHITECTURES`;
+#   `dynconv.shipped.ARCHITECTURES`;
 # * `dynconv.reproduce.table1`, `table2` (colour models), `table3`, `beyond` (scales never trained),
 #   `figures`, `to_markdown`, `PAPER`; `dynconv reproduce --table all` writes all of them, with the
 #   figures, to `docs/results/`;
@@ -217,73 +217,84 @@ plt.show()
 #   `dynamic_layers`) for the network B probed in the next section.
 
 # %% [markdown]
-# ## Beyond the paper: does network B recognise the scale?
+# ## Beyond the paper: does network B recognise the factor?
 #
 # *A project extension: the paper's DCNN has no such probe.*
 #
-#
-# One DCNN serves x2, x3 and x4 and its B sees only the image, so B has to work out the factor
-# from each 33×33 window. A *linear probe* asks how much of that its features carry: fit a
-# multinomial logistic regression (the scale from a feature vector) on T91 training sub-images
-# and score it on Set14 windows the network never trained on. Three feature vectors of the
-# shipped `dcnn`: the log-pooled responses of B's learned convolutions (`b_log`), the
-# periodicity statistics of notebook 02, "Beyond the paper" (`b_period`), and B's hidden layer
-# (`b_relu3`), which combines both and drives every dynamic kernel. Windows differ in how much
-# there is to restore (a flat sky needs no kernel at all), so the accuracy is also weighted by
-# each window's bicubic error.
+# The shipped `dcnn` serves every factor from x1.2 to x4 and its B sees only the image, so B
+# has to work out the factor from each 33×33 window. A *linear probe* asks how much of that its
+# features carry: fit a multinomial logistic regression (the factor from a feature vector) on
+# T91 windows and score it on Set14 windows the network never trained on, at the eight factors
+# of the cross-scale table. Four feature vectors of `dcnn`: the log-pooled responses of B's
+# learned convolutions (`b_log`), the periodicity statistics at periods 2, 3 and 4 it inherited
+# from `dcnn-x234` (`b_period`), the periodicity spectrum at real periods from 6 to 2 pixels
+# (`b_spectrum`; a factor s < 2 shows at its alias s/(s−1): x1.5 at period 3, like x3), and B's
+# hidden layer (`b_relu3`), which combines them and drives every dynamic kernel. Windows differ
+# in how much there is to restore (a flat sky needs no kernel at all), so the accuracy is also
+# weighted by each window's bicubic error.
 
 # %%
+from dynconv.crops import CropBatches
+
 dcnn = sr.load_model("dcnn")
-PROBED = {"b_log": "B's pooled conv features (log)", "b_period": "periodicity statistics",
-          "b_relu3": "B's hidden layer"}
+FACTORS = (1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4)
+PROBED = {"b_log": "B's pooled conv features (log)", "b_period": "periodicity at 2, 3, 4",
+          "b_spectrum": "periodicity spectrum, 6 to 2 px", "b_relu3": "B's hidden layer"}
 
 
-def b_features(patches, every):
-    """B's features for every ``every``-th sub-image, its scale and its bicubic error."""
-    x = patches.inputs[::every]
-    values = {n: [] for n in PROBED}
-    for i in range(0, len(x), 512):
-        out = dcnn.graph.evaluate({"x": x[i:i + 512]}, list(PROBED))
+def b_features(dataset, batches):
+    """B's features, factor and bicubic error of ``batches`` × 256 random windows of ``dataset``."""
+    crops = CropBatches(dataset, [], FACTORS, 0.0, 256, dcnn.window, dcnn.window - 2 * dcnn.radius,
+                        seed=5, augment=False)
+    values, factors, err = {n: [] for n in PROBED}, [], []
+    b = dcnn.radius
+    for t in range(batches):
+        x, y, s = crops(t)
+        out = dcnn.graph.evaluate({"x": x}, list(PROBED))
         for n in PROBED:
             values[n].append(out[n].astype(np.float64))
-    b = (x.shape[-1] - patches.labels.shape[-1]) // 2
-    err = ((x[:, :, b:-b, b:-b] - patches.labels[::every]) ** 2).mean(axis=(1, 2, 3))
-    return {n: np.concatenate(v) for n, v in values.items()}, patches.scales[::every].astype(int), err
+        factors.append(s)
+        err.append(((x[:, :, b:-b, b:-b] - y) ** 2).mean(axis=(1, 2, 3)))
+    return {n: np.concatenate(v) for n, v in values.items()}, np.concatenate(factors), np.concatenate(err)
 
 
-def fit_probe(F, y, steps=1500, lr=0.5):
+def fit_probe(F, y, classes, steps=1500, lr=0.5):
     """Softmax regression by full-batch gradient descent on standardised features."""
     mu, sd = F.mean(axis=0), F.std(axis=0) + 1e-9
     A = np.c_[(F - mu) / sd, np.ones(len(F))]
-    W = np.zeros((A.shape[1], len(SCALES)))
-    Y = np.eye(len(SCALES))[np.searchsorted(SCALES, y)]
+    W = np.zeros((A.shape[1], len(classes)))
+    Y = np.eye(len(classes))[np.searchsorted(classes, y)]
     for _ in range(steps):
         Z = A @ W
         P = np.exp(Z - Z.max(axis=1, keepdims=True))
         P /= P.sum(axis=1, keepdims=True)
         W -= lr * A.T @ (P - Y) / len(A)
-    return lambda G: np.array(SCALES)[(np.c_[(G - mu) / sd, np.ones(len(G))] @ W).argmax(axis=1)]
+    return lambda G: np.array(classes)[(np.c_[(G - mu) / sd, np.ones(len(G))] @ W).argmax(axis=1)]
 
 
 t0 = time.perf_counter()
-f_train, y_train, _ = b_features(data.training_patches("T91", scales=SCALES, verbose=False), 60 if FAST else 15)
-f_test, y_test, e_test = b_features(data.training_patches("Set14", scales=SCALES, verbose=False), 20 if FAST else 4)
-print(f"probe fitted on {len(y_train)} T91 sub-images, scored on {len(y_test)} Set14 windows "
+f_train, y_train, _ = b_features("T91", 8 if FAST else 40)
+f_test, y_test, e_test = b_features("Set14", 4 if FAST else 20)
+print(f"probe fitted on {len(y_train)} T91 windows, scored on {len(y_test)} Set14 windows "
       f"({time.perf_counter() - t0:.1f} s)")
-print(f"{'features':32s} {'accuracy':>9s} {'weighted':>9s}   weighted per scale (x2, x3, x4)")
-weighted = {}
+print(f"{'features':32s} {'accuracy':>9s} {'weighted':>9s}   weighted per factor "
+      + " ".join(f"x{s:g}" for s in FACTORS))
+weighted, per_factor = {}, {}
 for node, label in PROBED.items():
-    ok = fit_probe(f_train[node], y_train)(f_test[node]) == y_test
+    ok = fit_probe(f_train[node], y_train, FACTORS)(f_test[node]) == y_test
     weighted[node] = float((ok * e_test).sum() / e_test.sum())
-    per_scale = [float((ok * e_test)[y_test == s].sum() / e_test[y_test == s].sum()) for s in SCALES]
-    print(f"{label:32s} {ok.mean():9.3f} {weighted[node]:9.3f}   " + "  ".join(f"{v:.3f}" for v in per_scale))
-assert weighted["b_relu3"] > 0.9                     # B knows the scale of unseen images ...
-assert weighted["b_period"] > weighted["b_log"]      # ... mostly from the periodicity statistics
+    per_factor[node] = [float((ok * e_test)[y_test == s].sum() / e_test[y_test == s].sum()) for s in FACTORS]
+    print(f"{label:32s} {ok.mean():9.3f} {weighted[node]:9.3f}   " + "  ".join(f"{v:.2f}" for v in per_factor[node]))
+assert weighted["b_relu3"] > 0.6                         # B names the factor of unseen images ...
+assert weighted["b_spectrum"] > weighted["b_period"]     # ... the spectrum sees the fractional ones
+assert weighted["b_relu3"] > weighted["b_log"]           # ... and blur alone is not enough
 
 # %% [markdown]
-# Blur statistics alone (B's learned, log-pooled convolutions) tell x2 apart but confuse x3 with
-# x4; the periodicity statistics separate all three; B's hidden layer, combining both, is best.
-# `docs/discussion.md` measures what this buys in dB.
+# Eight classes, some only 17 % apart (x1.5 and x1.75): chance is 1/8. Blur statistics alone
+# (B's learned, log-pooled convolutions) rank the factors roughly; the periodicity statistics at
+# 2, 3 and 4 pixels cannot see a fractional factor; the spectrum can, and B's hidden layer,
+# combining all three, is best. `docs/results.md` ("Beyond the paper") measures what this buys
+# in dB at every factor.
 
 # %% [markdown]
 # ## Exercises

@@ -35,12 +35,12 @@ def test_version_and_help():
 def test_models_lists_every_shipped_name():
     out = run("models")
     assert out.returncode == 0, out.stderr
-    for name in ("dcnn-x234", "srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234"):
+    for name in ("dcnn", "dcnn-any", "dcnn-x234", "srcnn-any", "srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234"):
         assert name in out.stdout
 
 
 def test_demo_writes_the_figure(tmp_path):
-    assert "dcnn-x234" in SHIPPED, "the demo needs the shipped DCNN weights"
+    assert "dcnn" in SHIPPED, "the demo needs the shipped DCNN weights"
     out = run("demo", "--out", str(tmp_path / "demo.png"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -78,14 +78,19 @@ def test_upscale(tmp_path, images, mode, model, color):
     assert res.ndim == (2 if mode == "L" else 3)
 
 
-def test_upscale_warns_when_the_dcnn_meets_a_factor_it_cannot_recognise(tmp_path, images):
-    from dynconv.sr import integer_factor_warning
+def test_upscale_warns_only_where_the_model_was_not_trained(tmp_path, images):
+    from dynconv.sr import factor_warning
 
-    assert "x1.5" in integer_factor_warning("dcnn", 1.5) and "srcnn-x234" in integer_factor_warning("dcnn", 1.5)
-    assert integer_factor_warning("dcnn", 3) is None  # a factor B was trained to recognise
-    assert integer_factor_warning("srcnn-x234", 1.5) is None and integer_factor_warning("bicubic", 1.5) is None
+    assert "x1.5" in factor_warning("dcnn-x234", 1.5) and "--model dcnn" in factor_warning("dcnn-x234", 1.5)
+    assert factor_warning("dcnn-x234", 3) is None  # a factor its B was trained to recognise
+    for s in (1.2, 1.5, 2.5, 3.7, 4):
+        assert factor_warning("dcnn", s) is None  # trained from x1.2 to x4
+    assert "outside that range" in factor_warning("dcnn", 6)
+    assert factor_warning("srcnn-x234", 1.5) is None and factor_warning("bicubic", 1.5) is None
+    out = run("upscale", str(images["L"]), str(tmp_path / "o.png"), "--scale", "2.5", "--model", "dcnn-x234")
+    assert out.returncode == 0 and "warning: dcnn-x234 recognises the factors x2, x3, x4" in out.stderr
     out = run("upscale", str(images["L"]), str(tmp_path / "o.png"), "--scale", "2.5", "--model", "dcnn")
-    assert out.returncode == 0 and "warning: dcnn recognises the factors x2, x3, x4" in out.stderr
+    assert out.returncode == 0 and "warning" not in out.stderr
 
 
 def test_upscale_model_path_and_bicubic_agree_with_library(tmp_path, images):

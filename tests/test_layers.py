@@ -190,11 +190,24 @@ def test_periodicity_pool_finds_the_upsampling_factor(scale, rng):
         assert (y[:, scale - 2] > y[:, others - 2] + 0.5).all(), y
 
 
+@pytest.mark.parametrize("scale, shows_at", [(2.5, 2.5), (1.5, 3.0), (1.25, 5.0)])
+def test_real_periods_find_fractional_factors_and_their_aliases(scale, shows_at, rng):
+    """A factor s leaves period s in the sharpness profile; below 2 it shows at the alias s/(s-1)."""
+    from dynconv.image import imresize
+
+    hr = rng.random((100, 100))
+    up = imresize(imresize(hr, 1 / scale), scale)
+    periods = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+    pool = PeriodicityPool(periods, energies=("laplacian", "gradient"), axes="mean")
+    y = pool.forward(up[None, None, 3:53, 5:55]).reshape(2, len(periods))  # (energy, period)
+    assert (y.argmax(axis=1) == periods.index(shows_at)).all(), y
+
+
 def test_periodicity_pool_is_zero_on_a_flat_window_and_validates_shapes():
     np.testing.assert_array_equal(PeriodicityPool().forward(np.ones((2, 1, 8, 8))), 0)
     with pytest.raises(ValueError, match="H, W >= 3"):
         PeriodicityPool().forward(np.ones((2, 1, 2, 8)))
-    with pytest.raises(ValueError, match="periods must be integers >= 2"):
+    with pytest.raises(ValueError, match="periods must be a non-empty sequence of real numbers >= 2"):
         PeriodicityPool((1, 2))
 
 
@@ -283,7 +296,10 @@ def test_backward_refuses_wrong_dy_and_keeps_the_cache(layer, x):
     (lambda: Linear(True, 3), TypeError, "in_features must be an int"),
     (lambda: DynamicConv2D(2, 1, 3, bias=1), TypeError, "bias must be a bool"),
     (lambda: Log1p(eps="1"), TypeError, "eps must be a real number"),
-    (lambda: PeriodicityPool(periods=(2, 2.5)), ValueError, "periods must be integers >= 2"),
+    (lambda: PeriodicityPool(periods=(2, 1.5)), ValueError, "periods must be a non-empty sequence of real numbers >= 2"),
+    (lambda: PeriodicityPool(periods=("2",)), TypeError, "periods must be"),
+    (lambda: PeriodicityPool(energies=("laplace",)), ValueError, "energies must be distinct names"),
+    (lambda: PeriodicityPool(axes="both"), ValueError, "axes must be one of"),
 ])
 def test_constructors_check_types_and_ranges(make, kind, match):
     with pytest.raises(kind, match=match):

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from dynconv import checkpoint, models, train
+from dynconv import checkpoint, models, shipped, train
 from dynconv.fileio import RunFolderBusy, RunLock
 from dynconv.data import TrainingPatches, list_images
 
@@ -47,12 +47,12 @@ def test_shipped_configs_load_and_build():
 
 
 def test_shipped_architectures_match_their_configs():
-    """``dynconv models`` describes each shipped name by SHIPPED_ARCHITECTURES: it must be the
+    """``dynconv models`` describes each shipped name by shipped.ARCHITECTURES: it must be the
     architecture ``configs/<name>.toml`` trains."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "configs"
-    for name, arch in models.SHIPPED_ARCHITECTURES.items():
+    for name, arch in shipped.ARCHITECTURES.items():
         want = models.build(train._model_kwargs(train.load_config(root / f"{name}.toml"))).config
         got = models.build(arch).config
         drop = ("seed",)

@@ -22,10 +22,11 @@ __all__ = ["TABLE", "FACTORS", "CANDIDATES", "measure", "load_table", "best_mode
 TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
 
 #: The factors measured.
-FACTORS = (1.5, 2, 2.5, 3, 4)
+FACTORS = (1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4)
 
 #: The methods compared: bicubic and every distinct shipped weight file.
-CANDIDATES = ("bicubic", "srcnn-x2", "dcnn", "srcnn-x234", "srcnn-x3", "srcnn-x4", "dcnn-scale")
+CANDIDATES = ("bicubic", "srcnn-x2", "srcnn-any", "srcnn-x234", "srcnn-x3", "srcnn-x4", "dcnn", "dcnn-x234",
+              "dcnn-scale")
 
 
 def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None, out=None) -> dict:

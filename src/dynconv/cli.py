@@ -251,7 +251,7 @@ def _add_models(sub):
 
 
 def _cmd_models(args) -> int:
-    from dynconv import models, sr
+    from dynconv import models, shipped, sr
 
     rows = [("name", "file", "arch", "params", "MACs/pixel", "weights", "Set5 PSNR (x2/x3/x4)", "about")]
     broken = 0
@@ -271,7 +271,7 @@ def _cmd_models(args) -> int:
             s5 = "/".join(f"{scores[k]['psnr']:.2f}" if k in scores else "-" for k in ("x2", "x3", "x4"))
             status = "shipped"
         else:
-            m = models.build(models.SHIPPED_ARCHITECTURES[path.stem])
+            m = models.build(shipped.ARCHITECTURES[path.stem])
             s5, status = "-", "not shipped"
         rows.append((e.name, path.name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}",
                      status, s5, e.summary))

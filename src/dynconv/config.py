@@ -31,6 +31,12 @@ DEFAULTS = {
         "degradation": "bicubic",  # "bicubic" (the test protocol) or "gaussian" (the paper's)
         "sigma": 1.0,  # Gaussian blur for degradation = "gaussian"
         "augment": True,  # random flip/rot90 per sample, on the fly
+        # [lo, hi]: also train at the fractions p/q in this range (dynconv.crops), drawn with
+        # probability 1 - fixed_share; [] trains at `scales` only.
+        "scale_range": [],
+        "max_numerator": 20,  # p <= this: exact low-resolution sizes after a small crop
+        "scale_spacing": 1.03,  # grid factors at least this ratio apart
+        "fixed_share": 0.5,  # share of each batch drawn from `scales`
     },
     "train": {
         "seed": 0,
@@ -49,10 +55,12 @@ DEFAULTS = {
         "clip_norm": 0.0,  # > 0: clip the global gradient norm
         "loss": "mse",  # "mse" (mean) or "euclidean" (Caffe's 1/2N sum, the paper's)
         "balance_scales": False,  # weight each scale's samples by 1 / its bicubic MSE
+        "init": "",  # start from these weights (a shipped name or a .npz) instead of at random
     },
     "eval": {
         "every": 1000,  # steps between Set5 evaluations (0: only at the end)
         "dataset": "Set5",
+        "scales": [],  # the factors evaluated during training ([]: data.scales)
         "final_datasets": ["Set5", "Set14"],
     },
     "checkpoint": {"every_minutes": 5.0},
@@ -146,6 +154,15 @@ def _groups(v):
 
 _SCALE = number(1, 16, lo_open=True, what="a scale factor in (1, 16]")
 
+
+def _scale_range(v):
+    what = "[] or [lo, hi] with 1 < lo <= hi <= 16"
+    if v == []:
+        return None
+    if not isinstance(v, list) or len(v) != 2 or any(_SCALE(x) for x in v) or v[0] > v[1]:
+        return what
+    return None
+
 #: One check per key (the ``model`` section is free-form: the builder checks it).
 SCHEMA = {
     "data": {
@@ -156,6 +173,10 @@ SCHEMA = {
         "degradation": choice("bicubic", "gaussian"),
         "sigma": number(0, lo_open=True),
         "augment": boolean,
+        "scale_range": _scale_range,
+        "max_numerator": integer(2),
+        "scale_spacing": number(1, 2, what="a number in [1, 2]"),
+        "fixed_share": number(0, 1),
     },
     "train": {
         "seed": integer(0),
@@ -174,10 +195,12 @@ SCHEMA = {
         "clip_norm": number(0),
         "loss": choice("mse", "euclidean"),
         "balance_scales": boolean,
+        "init": lambda v: None if isinstance(v, str) else "a model name or .npz path (\"\" for none)",
     },
     "eval": {
         "every": integer(0),
         "dataset": text,
+        "scales": list_of(_SCALE, min_len=0, unique=True, what="a list of distinct scale factors in (1, 16]"),
         "final_datasets": list_of(text, min_len=0, what="a list of data-set names or folders"),
     },
     "checkpoint": {"every_minutes": number(0)},

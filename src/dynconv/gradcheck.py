@@ -286,6 +286,9 @@ def suite_cases(seed=0):
         "Linear": (Linear(5, 4, **kw), [n(3, 5)]),
         "GlobalAvgPool2D": (GlobalAvgPool2D(), [n(2, 3, 4, 5)]),
         "PeriodicityPool": (PeriodicityPool((2, 3), eps=0.1), [n(2, 2, 9, 10)]),
+        "PeriodicityPool real periods, both energies, axes mean": (
+            PeriodicityPool((2, 2.5, 3.7), eps=0.1, energies=("laplacian", "gradient"), axes="mean"),
+            [n(2, 2, 9, 10)]),
         "Reshape": (Reshape((3, -1)), [n(2, 2, 3, 3)]),
         "Add": (Add(), [n(2, 3, 4), n(2, 3, 4), n(2, 3, 4)]),
         "ConcatChannels": (ConcatChannels(), [n(2, 2, 3, 3), n(2, 1, 3, 3)]),

@@ -48,8 +48,12 @@ make that possible, and one option gives B's answer more reach:
   as the reconstruction layer's, each ``W + ΔW(h)`` with ΔW = 0 at step 0, so property (ii)
   still holds. The 1×1 dynamic layer runs as one batched BLAS product.
 
-All three keep the paper's structure — A, a B that sees only the input, eq 5 — and (iii)
-holds: B's periodicity statistics, like its pooled features, are computed per window.
+The any-factor ``dcnn`` adds ``b_spectrum``: periodicity at real periods in [2, 6] (every
+factor in [1.2, 4], directly or by aliasing), of both the Laplacian and the gradient energy,
+rows and columns averaged; its rows of B's first ``Linear`` are appended last.
+
+All keep the paper's structure (A, a B that sees only the input, eq 5) and (iii): B's
+periodicity statistics, like its pooled features, are computed per window.
 """
 from __future__ import annotations
 
@@ -61,22 +65,10 @@ import numpy as np
 
 from dynconv import inference
 from dynconv.graph import Graph
-from dynconv.layers import (
-    Add,
-    CenterCrop,
-    ConcatChannels,
-    Conv2D,
-    DynamicConv2D,
-    GlobalAvgPool2D,
-    Linear,
-    Log1p,
-    PeriodicityPool,
-    Reshape,
-    ReLU,
-)
+from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear,
+                            Log1p, PeriodicityPool, Reshape, ReLU)
 
-__all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT",
-           "SHIPPED_ARCHITECTURES"]
+__all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT"]
 
 #: The scales a ``variant="scale"`` DCNN knows, in one-hot order.
 SCALES_ONE_HOT = (2, 3, 4)
@@ -296,7 +288,8 @@ def _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers):
     return radius
 
 
-def _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, variant, rng, dtype):
+def _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
+               dtype):
     """Network B up to its hidden layer (see :func:`dcnn`); returns that node's name."""
     conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
     if b_log:
@@ -316,6 +309,10 @@ def _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, v
         g.add("b_period", PeriodicityPool(b_periods), ["x"])
         features.append("b_period")
         n_in += 2 * len(b_periods)
+    if b_spectrum:
+        g.add("b_spectrum", PeriodicityPool(b_spectrum, energies=("laplacian", "gradient"), axes="mean"), ["x"])
+        features.append("b_spectrum")
+        n_in += 2 * len(b_spectrum)
     if variant == "scale":
         features.append("scale")
         n_in += len(SCALES_ONE_HOT)
@@ -332,7 +329,7 @@ def _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, v
 
 
 def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=64,
-         b_log=False, b_log_eps=1e-3, b_periods=(), dynamic_layers=("conv3",), window=33,
+         b_log=False, b_log_eps=1e-3, b_periods=(), b_spectrum=(), dynamic_layers=("conv3",), window=33,
          window_stride=None,
          variant="image", padding="valid", residual=False, init="he", std=1e-3, seed=0,
          dtype=np.float32, name=None):
@@ -354,6 +351,9 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         Also give B's first ``Linear`` :class:`~dynconv.layers.PeriodicityPool` statistics of
         the input window for these periods (e.g. ``(2, 3, 4)``): how strongly its local
         sharpness repeats every p pixels, the fingerprint of upsampling by p.
+    b_spectrum : sequence of float
+        Periods for a second statistic (Laplacian and gradient energy, axes averaged), whose
+        inputs to B's first ``Linear`` come after all others: the any-factor model's.
     dynamic_layers : sequence of {"conv2", "conv3"}
         The layers whose kernels B generates: the reconstruction layer (the paper's DCNN),
         and optionally A's non-linear mapping layer too, each with its own head
@@ -375,6 +375,8 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         config.update(b_log=True, b_log_eps=float(b_log_eps))
     if b_periods:
         config["b_periods"] = [int(p) for p in b_periods]
+    if b_spectrum:
+        config["b_spectrum"] = [float(p) for p in b_spectrum]
     if dynamic_layers != ["conv3"]:
         config["dynamic_layers"] = dynamic_layers
     if window_stride is not None:
@@ -391,7 +393,8 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     feat, w2 = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
                           dynamic_conv2="conv2" in dynamic_layers)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
-    hidden = _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, variant, rng, dtype)
+    hidden = _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
+                        dtype)
 
     def head(node, layer, make_w):
         # (ii): ΔW = 0 at step 0 and the bias holds a static kernel W (and bias 0).
@@ -434,17 +437,3 @@ def build(config):
         return ARCHITECTURES[arch](**config)
     except TypeError as exc:
         raise ValueError(f"bad {arch} config {json.dumps(config)}: {exc}") from None
-
-
-# ---------------------------------------------------------------------- shipped architectures
-#: The architecture of each shipped model (what ``configs/<name>.toml`` trains), so that
-#: ``dynconv models`` can describe weights that are not shipped in a build.
-SHIPPED_ARCHITECTURES = {
-    "dcnn-x234": {"arch": "dcnn", "residual": True, "b_log": True, "b_log_eps": 0.01,
-                  "b_periods": [2, 3, 4], "dynamic_layers": ["conv2", "conv3"], "name": "dcnn-x234"},
-    "srcnn-x2": {"arch": "srcnn", "residual": True, "name": "srcnn-x2"},
-    "srcnn-x3": {"arch": "srcnn", "residual": True, "name": "srcnn-x3"},
-    "srcnn-x4": {"arch": "srcnn", "residual": True, "name": "srcnn-x4"},
-    "srcnn-x234": {"arch": "srcnn", "residual": True, "name": "srcnn-x234"},
-    "dcnn-scale-x234": {"arch": "dcnn", "residual": True, "variant": "scale", "name": "dcnn-scale-x234"},
-}

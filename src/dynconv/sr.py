@@ -32,9 +32,10 @@ from dynconv import data as _data
 from dynconv import image as _im
 from dynconv import metrics as _metrics
 from dynconv.models import Model
+from dynconv.shipped import SHIPPED
 
 __all__ = ["SHIPPED", "WEIGHTS_DIR", "Entry", "register", "names", "entries", "is_model", "weights_path",
-           "require_weights", "load_model", "resolve", "model_method", "integer_factor_warning",
+           "require_weights", "load_model", "resolve", "model_method", "factor_warning",
            "COLORS", "super_resolve", "upscale", "evaluate", "mean_records"]
 
 # --------------------------------------------------------------------------- the registry
@@ -43,18 +44,6 @@ __all__ = ["SHIPPED", "WEIGHTS_DIR", "Entry", "register", "names", "entries", "i
 #: names at another folder (e.g. weights you trained yourself).
 WEIGHTS_DIR = Path(os.environ.get("DYNCONV_WEIGHTS") or Path(__file__).resolve().parent / "weights")
 
-#: Shipped model names: ``name -> (weight file stem, one-line description)``. ``dynconv train
-#: --config configs/<stem>.toml`` trains the file.
-SHIPPED = {
-    "dcnn": ("dcnn-x234", "the dynamic network, one model for x2, x3 and x4"),
-    "dcnn-x234": ("dcnn-x234", "= dcnn"),
-    "srcnn-x2": ("srcnn-x2", "static SRCNN trained at x2"),
-    "srcnn-x3": ("srcnn-x3", "static SRCNN trained at x3"),
-    "srcnn-x4": ("srcnn-x4", "static SRCNN trained at x4"),
-    "srcnn-x234": ("srcnn-x234", "static SRCNN trained at x2, x3 and x4 together"),
-    "dcnn-scale": ("dcnn-scale-x234", "ablation: network B is also told the scale"),
-    "dcnn-scale-x234": ("dcnn-scale-x234", "= dcnn-scale"),
-}
 
 
 @dataclass(frozen=True)
@@ -202,14 +191,25 @@ def resolve(spec, *, weights_dir=None) -> tuple[str, Callable]:
     raise ValueError(f"method must be a name, a .npz path, a model or a callable, got {type(spec).__name__}")
 
 
-def integer_factor_warning(spec, scale):
-    """A message when ``spec`` is a model whose network B reads the upscaling factor from the
-    periodicity of the input (``b_periods``) and ``scale`` is not one of those periods: there B
-    mistakes the factor (docs/discussion.md, "Unseen scales"). None otherwise. Scores the
-    model's header records at other factors are quoted."""
+def factor_warning(spec, scale):
+    """A message when ``scale`` lies where model ``spec`` was not trained to work, else None.
+
+    * A model trained on a range of factors (``data.scale_range`` in its header, such as
+      ``dcnn``): outside that range.
+    * A model whose network B reads the factor from the periodicity of the input
+      (``b_periods``, such as ``dcnn-x234``): any factor that is not one of those periods;
+      there B mistakes the factor (docs/discussion.md, "Unseen scales"). Scores the model's
+      header records at other factors are quoted.
+    """
     if not is_model(spec):
         return None
     model = load_model(str(spec))
+    lo_hi = ((model.meta.get("train_config") or {}).get("data") or {}).get("scale_range") or []
+    if lo_hi:
+        if lo_hi[0] - 1e-9 <= float(scale) <= lo_hi[1] + 1e-9:
+            return None
+        return (f"{spec} was trained for factors x{lo_hi[0]:g} to x{lo_hi[1]:g}; x{float(scale):g} is outside "
+                "that range and may be worse than bicubic")
     periods = model.config.get("b_periods") or []
     if not periods or float(scale) in [float(p) for p in periods]:
         return None
@@ -218,7 +218,7 @@ def integer_factor_warning(spec, scale):
     return (f"{spec} recognises the factors {', '.join(f'x{p}' for p in periods)} from the image; "
             f"at x{float(scale):g} it can be worse than bicubic"
             + (f" ({', '.join(measured)})" if measured else "")
-            + ". --model srcnn-x234 is safer for other factors")
+            + ". --model dcnn works at any factor from x1.2 to x4")
 
 
 # --------------------------------------------------------------------------- the protocol

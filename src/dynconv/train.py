@@ -48,7 +48,7 @@ import numpy as np
 
 from dynconv import checkpoint
 from dynconv import data as D
-from dynconv import models
+from dynconv import models, warmstart
 from dynconv.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
 from dynconv.fileio import RunLock, atomic_path, clean_temporaries
 from dynconv.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
@@ -179,6 +179,11 @@ def _preflight(config, data_dir, resume):
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
     ckpt = None
+    if resume is None and t_cfg["init"]:
+        try:
+            warmstart.warm_start(model, t_cfg["init"])
+        except (ValueError, FileNotFoundError) as exc:
+            raise ConfigError(f"train.init: {exc}") from None
     if resume is not None:
         ckpt = checkpoint.load(resume)
         saved = (ckpt.config.get("meta") or {}).get("train_config")
@@ -198,6 +203,15 @@ def _patches(config, model, data_dir, log):
     """The batches of a run, and the per-scale loss weights (``train.balance_scales``)."""
     t_cfg, d_cfg = config["train"], config["data"]
     label = None if not model.valid else d_cfg["patch_size"] - 2 * model.radius
+    if d_cfg["scale_range"]:
+        from dynconv.crops import CropBatches, scale_grid
+
+        grid = scale_grid(*d_cfg["scale_range"], d_cfg["max_numerator"], d_cfg["scale_spacing"])
+        batches = CropBatches(d_cfg["dataset"], d_cfg["scales"], grid, d_cfg["fixed_share"], t_cfg["batch_size"],
+                              d_cfg["patch_size"], label or d_cfg["patch_size"], t_cfg["seed"], d_cfg["augment"],
+                              data_dir, d_cfg["degradation"], d_cfg["sigma"], out=log)
+        weights = batches.scale_weights() if t_cfg["balance_scales"] else None
+        return batches, weights
     patches = D.training_patches(
         dataset=d_cfg["dataset"], scales=tuple(d_cfg["scales"]), patch_size=d_cfg["patch_size"],
         stride=d_cfg["stride"], label_size=label, degradation=d_cfg["degradation"],
@@ -336,7 +350,8 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
           data_dir, progress, max_steps, log):
     from tqdm import tqdm
 
-    t_cfg, e_cfg, scales = config["train"], config["eval"], list(config["data"]["scales"])
+    t_cfg, e_cfg = config["train"], config["eval"]
+    scales = list(e_cfg["scales"] or config["data"]["scales"])
     ckpt_path = out / "checkpoint.npz"
     total, eval_every = int(t_cfg["steps"]), int(e_cfg["every"])
     budget = float(t_cfg["time_budget_minutes"]) * 60
@@ -421,7 +436,8 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
         result["scores"] = scores = final_scores(model, scales, e_cfg["final_datasets"], data_dir)
         # The deliverable: weights only (no optimizer state), scores in the header.
         save_checkpoint(model, out / "model.npz", config, good.step, good.wall, extra={
-            "scores": scores, "training_wall_seconds": round(good.wall, 1), "seed": t_cfg["seed"]})
+            "scores": scores, "training_wall_seconds": round(good.wall, 1), "seed": t_cfg["seed"],
+            **({"init": warmstart.init_info(t_cfg["init"])} if t_cfg["init"] else {})})
         with atomic_path(out / "scores.json") as tmp:
             tmp.write_text(json.dumps(scores, indent=2))
     return result

@@ -87,7 +87,7 @@ def run(args) -> int:
     scale = upscaler.check_scale(args.scale)
     name, method = upscaler.resolve_model(args.model, scale)
     auto = args.model == "auto"
-    warning = sr.integer_factor_warning(name, scale) if sr.is_model(name) else None
+    warning = sr.factor_warning(name, scale) if sr.is_model(name) else None
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if auto:

@@ -31,7 +31,7 @@ Sections (``--table``):
     matrix), PSNR in the titles, and the kernels network B generates for the same image at
     x2, x3, x4.
 ``beyond``
-    Beyond the paper: ``dcnn`` and ``srcnn-x234`` at scales never trained (×1.5, ×2.5, ×3.5)
+    Beyond the paper: ``dcnn``, ``srcnn-any`` and ``dcnn-x234`` at every factor from ×1.25 to ×4
     beside bicubic.
 
 :func:`run` writes ``<key>.md`` and ``<key>.csv`` per table, the PNG figures, a summary
@@ -48,7 +48,7 @@ from pathlib import Path
 
 from dynconv import data as _data
 from dynconv import sr
-from dynconv.reproduce.figures import CROPS, figures, kernel_stats
+from dynconv.reproduce.figures import CROPS, figures, gain_figure, kernel_stats
 from dynconv.reproduce.paper import PAPER
 from dynconv.reproduce.report import SECTION_TITLES, summary_markdown, to_csv, to_markdown, write_table, write_text
 from dynconv.reproduce.tables import Table, beyond, load_methods, table1, table2, table3
@@ -69,12 +69,15 @@ def _model_rows(names, models_dir):
         run_meta = meta.get("run", {})
         data_cfg = (meta.get("train_config") or {}).get("data", {})
         wall = meta.get("training_wall_seconds", run_meta.get("wall_seconds"))
+        if wall is not None and (meta.get("init") or {}).get("training_wall_seconds"):
+            wall = float(wall) + float(meta["init"]["training_wall_seconds"])  # what it started from too
+        rng = data_cfg.get("scale_range")
         rows.append({
             "name": n, "file": path.name, "arch": m.config["arch"], "params": m.num_params(),
             "step": run_meta.get("step", m.step),
             "train_hours": None if wall is None else round(float(wall) / 3600, 2),
             "trained_on": data_cfg.get("dataset"),
-            "scales": " ".join(map(str, data_cfg.get("scales", []))) or None,
+            "scales": (f"{rng[0]:g}–{rng[1]:g}" if rng else " ".join(map(str, data_cfg.get("scales", [])))) or None,
         })
     return rows
 
@@ -85,7 +88,7 @@ def _needs(section):
         "2": ["srcnn-x3", "dcnn"],
         "3": ["srcnn-x2", "srcnn-x3", "srcnn-x4", "dcnn", "srcnn-x234"],
         "figures": ["srcnn-x2", "srcnn-x3", "srcnn-x4", "dcnn"],
-        "beyond": ["dcnn", "srcnn-x234"],
+        "beyond": ["dcnn", "srcnn-any", "dcnn-x234"],
     }[section]
 
 
@@ -105,6 +108,7 @@ def _produce(sections, stage, datasets, command, log, **kw):
             tables = table3(datasets=datasets, **kw)
         elif sec == "beyond":
             tables = [beyond(datasets=datasets, **kw)]
+            figs = gain_figure(stage, tables[0])
         else:
             figs, ktable = figures(stage, **kw)
             tables = [ktable]

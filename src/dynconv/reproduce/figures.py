@@ -216,3 +216,22 @@ def figures(out, dataset="Set5", data_dir=None, models_dir=None, static="srcnn-x
                          "adapts to the scale)."],
                   seconds=time.perf_counter() - t0)
     return figs, table
+
+
+def gain_figure(out, table: Table):
+    """The "beyond" table as a plot: PSNR gain over bicubic against the factor, one panel per
+    data set. Returns ``[(path, caption)]``."""
+    methods = [c[:-5] for c in table.columns if c.endswith("_gain")]
+    sets = list(dict.fromkeys(r["dataset"] for r in table.rows))
+    fig, axes = plotting.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), dpi=100, squeeze=False)
+    for ax, ds in zip(axes[0], sets):
+        rows = [r for r in table.rows if r["dataset"] == ds and r["metric"] == "psnr"]
+        for m in methods:
+            ax.plot([r["scale"] for r in rows], [r[f"{m}_gain"] for r in rows], marker="o", ms=4, label=m)
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set(xlabel="upscaling factor", ylabel="PSNR gain over bicubic (dB)", title=ds)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = _save(fig, Path(out) / "beyond_gain.png")
+    return [(path, "Y-PSNR gain over bicubic against the upscaling factor (the table above)")]
