@@ -291,10 +291,13 @@ assert weighted["b_relu3"] > weighted["b_log"]           # ... and blur alone is
 
 # %% [markdown]
 # Eight classes, some only 17 % apart (x1.5 and x1.75): chance is 1/8. Blur statistics alone
-# (B's learned, log-pooled convolutions) rank the factors roughly; the periodicity statistics at
-# 2, 3 and 4 pixels cannot see a fractional factor; the spectrum can, and B's hidden layer,
-# combining all three, is best. `docs/results.md` ("Beyond the paper") measures what this buys
-# in dB at every factor.
+# (B's learned, log-pooled convolutions) tell the smallest and largest factors but little in
+# between; the periodicity statistics at 2, 3 and 4 pixels cannot see most fractional factors;
+# the spectrum names nearly every window that has detail to restore. B's hidden layer keeps
+# less of the name than the spectrum alone (it confuses neighbours such as x1.75/x2 and
+# x2.5/x3): B is not trained to name the factor, only to produce kernels that restore the window,
+# and neighbouring factors need similar kernels. `docs/results.md` ("Beyond the paper")
+# measures what this buys in dB at every factor.
 
 # %% [markdown]
 # ## Exercises
