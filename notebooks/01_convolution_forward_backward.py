@@ -25,7 +25,8 @@
 #   **correlation with the input**; why eq 3 *as printed* (a convolution with the flipped input)
 #   is that gradient rotated by 180°; where the paper's $1/T$ goes;
 # * that a dozen-line implementation of both agrees with `dynconv.reference` (the literal loops),
-#   every algorithm of `dynconv.kernels` (the fast numba code) and finite differences;
+#   every algorithm of `dynconv.kernels` (the fast code, Python loops compiled to machine code by
+#   numba) and finite differences (the gradient estimated from the change of the loss, §4);
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
 #
 # The notebook ends with exercises, each checked by `notebooks/exercises.py`. Every check below is
@@ -514,7 +515,8 @@ for which, (name, analytic) in enumerate([("x", dx), ("w", dw), ("b", db)]):
 # number of inputs one output pixel sums. For inputs of unit scale a pre-activation then has
 # variance 2, and a ReLU (which zeroes the negative half) brings the mean square back to 1, so
 # activations keep their scale through many layers. The paper instead draws
-# $\mathcal N(0,\, 0.001^2)$, SRCNN's choice (`init="gaussian"`, dynconv's default).
+# $\mathcal N(0,\, 0.001^2)$ (`init="gaussian"`, dynconv's default), the choice of SRCNN — the
+# static super-resolution network of Dong et al. that the paper builds on (notebook 03 builds one).
 
 # %%
 layer = Conv2D(C, F, (kh, kw), pad=pad, init="he", rng=rng, dtype=np.float64)

@@ -92,7 +92,8 @@ net, feeds = clear_of_kinks(draw)  # a model and feeds whose ReLU inputs keep 1e
 net.summary(shapes={"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)});
 
 # %% [markdown]
-# Nodes may be added in any order: the executor sorts them topologically at the first forward.
+# Nodes may be added in any order: at the first forward the executor sorts them topologically —
+# into an order where every node comes after the nodes whose outputs it reads.
 # The same layers added backwards compute the same loss.
 
 # %%
@@ -284,6 +285,7 @@ for step in range(steps):
     train_loss.append(float(out["loss"]))
     if (step + 1) % val_every == 0:
         val_steps.append(step + 1)
+        # keep_cache=False: no backward follows, so the layers keep nothing for it
         val_loss.append(float(model.forward({"x": x_val, "target": t_val}, keep_cache=False)["loss"]))
 
 print(f"{steps} steps: train loss {np.mean(train_loss[:10]):.2f} -> {np.mean(train_loss[-10:]):.2f}; "

@@ -227,7 +227,7 @@ plt.show()
 # multinomial logistic regression (the scale from a feature vector) on T91 training sub-images
 # and score it on Set14 windows the network never trained on. Three feature vectors of the
 # shipped `dcnn`: the log-pooled responses of B's learned convolutions (`b_log`), the
-# periodicity statistics of notebook 02, "Beyond the paper" (`b_period`), and B's hidden layer
+# periodicity statistics of the appendix notebook 07 (`b_period`), and B's hidden layer
 # (`b_relu3`), which combines both and drives every dynamic kernel. Windows differ in how much
 # there is to restore (a flat sky needs no kernel at all), so the accuracy is also weighted by
 # each window's bicubic error.
