@@ -536,15 +536,15 @@ for case in range(3 if FAST else 15):
     n, c_in = rng.integers(1, 4, size=2)
     f_out = int(rng.integers(1, 9))  # up to 8 output channels: both kinds of algorithm
     k_h, k_w = rng.integers(1, 6, size=2)
-    p = int(rng.integers(0, min(k_h, k_w)))
+    pad_s = int(rng.integers(0, min(k_h, k_w)))
     h_in, w_in = k_h + int(rng.integers(0, 5)), k_w + int(rng.integers(0, 5))
     xs, ws, bs = (rng.standard_normal(s) for s in ((n, c_in, h_in, w_in), (f_out, c_in, k_h, k_w), (f_out,)))
-    ys, cache = kernels.conv2d_forward(xs, ws, bs, pad=p)
+    ys, cache = kernels.conv2d_forward(xs, ws, bs, pad=pad_s)
     dys = rng.standard_normal(ys.shape)
     dxs, dws, dbs = kernels.conv2d_backward(dys, cache)
-    assert np.allclose(ys, conv_forward(xs, ws, bs, p))
-    assert np.allclose(dxs, conv_input_grad(dys, ws, p))
-    assert np.allclose(dws, conv_kernel_grad(dys, xs, ws.shape, p)[0])
+    assert np.allclose(ys, conv_forward(xs, ws, bs, pad_s))
+    assert np.allclose(dxs, conv_input_grad(dys, ws, pad_s))
+    assert np.allclose(dws, conv_kernel_grad(dys, xs, ws.shape, pad_s)[0])
 print(f"{case + 1} random geometries agree")
 
 # %% [markdown]
@@ -683,11 +683,11 @@ exercises.try_it(exercises.check_conv1d_input_grad, conv1d_input_grad)
 # %% [markdown]
 # ### Exercise 2 — the kernel gradient in 1-D
 #
-# Same layer: write `conv1d_kernel_grad(dy, x, k, pad)`, the gradient with respect to the $k$ taps
+# Same layer: write `conv1d_kernel_grad(dy, x, taps, pad)`, the gradient with respect to the `taps`
 # of $w$. Each tap $w[u]$ is used at every output; which input does it multiply there?
 
 # %%
-def conv1d_kernel_grad(dy, x, k, pad):
+def conv1d_kernel_grad(dy, x, taps, pad):
     raise NotImplementedError  # your code
 
 

@@ -310,11 +310,12 @@ axes[0].yaxis.set_minor_formatter(NullFormatter())
 axes[0].legend(fontsize=7)
 for ax, (title, img) in zip(axes[1:], [("input (blurred)", x_pic[crop]), ("prediction", pred[0, 0]),
                                         ("target (sharp)", t_pic[crop])]):
-    ax.imshow(img, cmap="gray", vmin=-vmax, vmax=vmax)
+    im = ax.imshow(img, cmap="gray", vmin=-vmax, vmax=vmax)  # one symmetric scale for all three
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
 fig.tight_layout()
+fig.colorbar(im, ax=axes[1:], shrink=0.8, label="pixel value")
 plt.show()
 
 # %% [markdown]

@@ -31,6 +31,11 @@
 # The networks are narrower than the paper's (fewer channels) so that each trains in a few minutes on
 # one CPU core; the shipped weights (notebook 05) use the full widths and train longer. With
 # `DYNCONV_FAST=1` (the test suite) each run shrinks to a few seconds. Every check is an `assert`.
+#
+# **Notation** as in the table at the top of notebook 01 (sample $t$ of a batch of $N$, the
+# paper's $T$; `w[j, i]` is the paper's $k_{ij}$; `dy` an upstream gradient). `STRIDE` below is
+# the step between the sub-images cut from T91, not a convolution's stride: every layer has
+# stride 1.
 
 # %%
 import csv

@@ -29,7 +29,8 @@
 # Every number comes from `dynconv.reproduce`, which calls `dynconv.sr.evaluate` — the same
 # code as `dynconv evaluate` and `dynconv reproduce`; the published values are in
 # `reproduce.PAPER`. With `DYNCONV_FAST=1` (the test suite) Table 1 runs at ×3 only and Set14 is
-# skipped. Every check is an `assert`.
+# skipped. Every check is an `assert`. Symbols and names follow the notation table at the top of
+# notebook 01.
 
 # %%
 import math
@@ -160,9 +161,9 @@ gain_paper = np.array([[paper[s][m]["psnr"] - paper[s]["bicubic"]["psnr"] if m i
                         for m in models_shown] for s in SCALES])
 vmax = np.nanmax(np.abs([gain, gain_paper]))
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.9), constrained_layout=True)
-for ax, g, title in zip(axes, (gain, gain_paper), ("ours", "paper")):
-    im = ax.imshow(g, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    for (r, c), v in np.ndenumerate(g):
+for ax, gain_map, title in zip(axes, (gain, gain_paper), ("ours", "paper")):
+    im = ax.imshow(gain_map, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    for (r, c), v in np.ndenumerate(gain_map):
         ax.text(c, r, "–" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(models_shown)), models_shown, rotation=20)
     ax.set_yticks(range(len(SCALES)), [f"test x{s}" for s in SCALES])

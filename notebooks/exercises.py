@@ -68,13 +68,13 @@ def check_conv1d_input_grad(fn):
 
 
 def check_conv1d_kernel_grad(fn):
-    """``fn(dy, x, k, pad)``: dl/dw of :func:`conv1d_forward` (a kernel of length ``k``)."""
+    """``fn(dy, x, taps, pad)``: dl/dw of :func:`conv1d_forward` (a kernel of ``taps`` taps)."""
     rng = np.random.default_rng(12)
-    for n, k, pad in [(7, 3, 1), (6, 4, 0), (5, 2, 1)]:
-        x, w = rng.standard_normal(n), rng.standard_normal(k)
+    for n, taps, pad in [(7, 3, 1), (6, 4, 0), (5, 2, 1)]:
+        x, w = rng.standard_normal(n), rng.standard_normal(taps)
         dy = rng.standard_normal(len(conv1d_forward(x, w, pad)))
         want = _vjp_fd(lambda w_: conv1d_forward(x, w_, pad), w, dy)
-        _close(fn(dy, x, k, pad), want, f"dw for n={n}, k={k}, pad={pad}", tol=1e-7)
+        _close(fn(dy, x, taps, pad), want, f"dw for n={n}, taps={taps}, pad={pad}", tol=1e-7)
 
 
 def check_conv2d_grads(fn):

@@ -30,8 +30,8 @@ def _rot(a):
 WRONG = {
     "check_conv1d_input_grad": lambda dy, w, pad: _solution(exercises.check_conv1d_input_grad)(
         dy, w[::-1], pad),  # a correlation: the flip forgotten
-    "check_conv1d_kernel_grad": lambda dy, x, k, pad: _solution(exercises.check_conv1d_kernel_grad)(
-        dy, x, k, pad)[::-1],  # eq 3 as printed: the gradient reversed
+    "check_conv1d_kernel_grad": lambda dy, x, taps, pad: _solution(exercises.check_conv1d_kernel_grad)(
+        dy, x, taps, pad)[::-1],  # eq 3 as printed: the gradient reversed
     "check_conv2d_grads": lambda dy, x, w, pad: (lambda dx_dw: (dx_dw[0], _rot(dx_dw[1])))(
         _solution(exercises.check_conv2d_grads)(dy, x, w, pad)),  # dw rotated by 180 degrees
     "check_predict_eq3": lambda dw: dw,  # "it is dw": the rotation missed

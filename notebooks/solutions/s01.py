@@ -11,10 +11,10 @@ def conv1d_input_grad(dy, w, pad):
     return dxp[pad:len(dxp) - pad]
 
 
-def conv1d_kernel_grad(dy, x, k, pad):
-    """Exercise 2: dl/dw[u] = sum_r dy[r] xp[r + u], a valid *correlation* of xp with dy (length k)."""
+def conv1d_kernel_grad(dy, x, taps, pad):
+    """Exercise 2: dl/dw[u] = sum_r dy[r] xp[r + u], a valid *correlation* of xp with dy (``taps`` long)."""
     xp = np.pad(x, pad)
-    return np.array([np.dot(dy, xp[u:u + len(dy)]) for u in range(k)])
+    return np.array([np.dot(dy, xp[u:u + len(dy)]) for u in range(taps)])
 
 
 def conv2d_grads(dy, x, w, pad):
