@@ -89,19 +89,6 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 # with the flipped kernel $\tilde w[u,v] = w[k_h-1-u,\;k_w-1-v]$, so the two conventions only
 # differ in how a learned kernel is stored — a network learns the same function either way.
 #
-# **Stride.** Eq 1 computes the window sum at *every* output position $r$: the window moves one
-# pixel at a time, stride 1. A layer with stride $s$ reads $\bar x[s\,r + u]$ instead, keeping
-# every $s$-th output: $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows. The paper's layers, and
-# every layer in dynconv, have stride 1; stride 2 would halve the output, and its backward pass
-# must first spread $g$ back onto the positions the forward pass kept (exercise 5).
-#
-# **Valid, same, full.** How far the window may hang over the edge sets the output size. In 1-D,
-# with $n$ inputs and a kernel of $k$ taps: *valid* keeps only windows fully inside the input,
-# $n - k + 1$ outputs (no padding); *same* pads $(k-1)/2$ zeros on each side so that there are
-# $n$ outputs; *full* pads $k - 1$ zeros on each side, $n + k - 1$ outputs — every position where
-# window and input overlap at all. SciPy's `mode=` takes these names. Eq 1 with padding $p$ is
-# "valid" on $\bar x$; $p = (k-1)/2$ makes it "same".
-#
 # The naive implementation mirrors the formula: for every output pixel, the sum over $i, u, v$ is a
 # sum over a $C \times k_h \times k_w$ window. It accepts a different padding per axis, which §2
 # will need.
@@ -143,6 +130,19 @@ assert np.allclose(y, y_ref, rtol=0, atol=1e-12)
 assert np.allclose(y, y_fast, rtol=0, atol=1e-12)
 
 # %% [markdown]
+# **Stride.** Eq 1 computes the window sum at *every* output position $r$: the window moves one
+# pixel at a time, stride 1. A layer with stride $s$ reads $\bar x[s\,r + u]$ instead, keeping
+# every $s$-th output: $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows. The paper's layers, and
+# every layer in dynconv, have stride 1; stride 2 would halve the output, and its backward pass
+# must first spread $g$ back onto the positions the forward pass kept (exercise 5).
+#
+# **Valid, same, full.** How far the window may hang over the edge sets the output size. In 1-D,
+# with $n$ inputs and a kernel of $k$ taps: *valid* keeps only windows fully inside the input,
+# $n - k + 1$ outputs (no padding); *same* pads $(k-1)/2$ zeros on each side so that there are
+# $n$ outputs; *full* pads $k - 1$ zeros on each side, $n + k - 1$ outputs — every position where
+# window and input overlap at all. SciPy's `mode=` takes these names. Eq 1 with padding $p$ is
+# "valid" on $\bar x$; $p = (k-1)/2$ makes it "same".
+#
 # The picture: $n = 6$ inputs (blue; zero padding grey), $k = 3$ taps; each orange bar is the
 # window of one output $y_r$.
 

@@ -328,10 +328,11 @@ plt.show()
 #   per image) → `b_fc` `Linear(4 → 37)` — per sample, the **flat kernel** of notebook 02 §4: the
 #   $1 \times 4 \times 3 \times 3 = 36$ taps in the order (output map, input map, row, column),
 #   then 1 bias;
-# * `dyn` `DynamicConv2D(4→1, 3×3, same, bias)`: the first node with **two inputs**,
-#   `inputs=["a1_relu", "b_fc"]` — the features from A and the kernels from B. Its backward pass
-#   returns two gradients, eq 6 for A and eq 7 (one per sample) for B, and the executor routes each
-#   to its input; the image `x` fans out to both networks (§3).
+# * `dyn` `DynamicConv2D(4→1, 3×3, same, bias)`: a node with **two inputs**,
+#   `inputs=["a1_relu", "b_fc"]` — the features from A and the kernels from B. Like `Add` in §3,
+#   but its two inputs get different gradients: its backward pass returns eq 6 for A and eq 7 (one
+#   per sample) for B, and the executor routes each to its input. The image `x` fans out to both
+#   networks (§3).
 #
 # `b_fc` starts with tiny weights ($\mathcal N(0, 0.01^2)$): its bias is then the kernel shared by
 # every sample, and its weights are what makes the kernel depend on the image.
