@@ -121,6 +121,7 @@ w = rng.standard_normal((F, C, kh, kw))
 b = rng.standard_normal(F)
 
 y = conv_forward(x, w, b, pad)
+# The library's forward passes return (y, cache): the cache keeps what backward will need (§2-3).
 y_ref, cache_ref = reference.conv2d_forward(x, w, b, pad=pad)
 y_fast, cache_fast = kernels.conv2d_forward(x, w, b, pad=pad)
 print("y:", y.shape, " max |naive - reference| =", np.abs(y - y_ref).max(),
