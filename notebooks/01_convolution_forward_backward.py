@@ -25,15 +25,37 @@
 #   **correlation with the input**; why eq 3 *as printed* (a convolution with the flipped input)
 #   is that gradient rotated by 180°; where the paper's $1/T$ goes;
 # * that a dozen-line implementation of both agrees with `dynconv.reference` (the literal loops),
-#   every algorithm of `dynconv.kernels` (the fast numba code) and finite differences;
+#   every algorithm of `dynconv.kernels` (the fast code, Python loops compiled to machine code by
+#   numba) and finite differences (the gradient estimated from the change of the loss, §4);
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
 #
-# The notebook ends with exercises, each checked by `notebooks/exercises.py`.
+# The notebook ends with exercises, each checked by `notebooks/exercises.py`. Every check below is
+# an `assert`: if a derivation were wrong, this notebook would fail in the test suite.
 #
-# Notation: `x` has shape $(N, C, H, W)$ — sample $t$ (the paper's $t$), input channel $i$, rows,
-# columns; a kernel `w` has shape $(F, C, k_h, k_w)$ — output channel $j$, input channel $i$, taps
-# $(u, v)$. Every check below is an `assert`: if a derivation were wrong, this notebook would fail
-# in the test suite.
+# **Notation**, used in every notebook (02–07 refer back to this table). The paper writes maps as
+# $x_i^t$ and kernels as $k_{ij}$; the code stores arrays with the sample first and, for a kernel,
+# the *output* map first — so the paper's $k_{ij}$ is `w[j, i]`.
+#
+# | paper | here (maths) | code | meaning |
+# |---|---|---|---|
+# | $t = 1 \dots T$ | $t$, batch of $N$ | `t`, `N` | a sample of the mini-batch; the paper's $T$ is our $N$ |
+# | $i$, $j$ | $i < C$, $j < F$ | `i`, `C`; `j`, `F` | input map (channel), output map |
+# | $x_i^t$, $y_j^t$ | $x_{t,i}$, $y_{t,j}$ | `x[t, i]`, `y[t, j]` | maps; `x` is $(N, C, H, W)$, `y` is $(N, F, H_o, W_o)$ |
+# | $k_{ij}$ | $w_{j,i}$ | `w[j, i]` | static kernel from map $i$ to map $j$; `w` is $(F, C, k_h, k_w)$ |
+# | $k_{ij}^t$ (eq 5) | $k_{t,j,i}$ | `k[t, j, i]` | dynamic kernel: one per sample (notebook 02) |
+# | — | $b_j$ | `b[j]` | bias |
+# | — | $(u, v)$, $(r, c)$ | `u, v`, `r, c` | a kernel tap; an output pixel (row, column) |
+# | — | $k_h, k_w$; $p$ | `kh, kw`; `pad` | kernel height and width; zero padding on every side |
+# | — | $\bar x$ | `xp` | $x$ zero-padded by $p$: $(H + 2p) \times (W + 2p)$ |
+# | $\tilde x$ | $\tilde x$, $\tilde w$ | `x[..., ::-1, ::-1]` | flipped in both spatial axes (rotated by 180°) |
+# | $*$ | $*$ | `scipy.signal.convolve2d` | true convolution, $(a * w)[m] = \sum_u w[u]\, a[m-u]$ |
+# | (also $*$) | $\star$ | `correlate2d`, `conv2d_forward` | cross-correlation, $(w \star a)[r] = \sum_u w[u]\, a[r+u]$: what the layers compute |
+# | $\partial l/\partial y_j^t$ | $g_{t,j}$ | `dy[t, j]` | upstream gradient: of the loss $l$ with respect to the layer's output |
+# | $\partial l/\partial k_{ij}$ | $\partial l/\partial w_{j,i}$ | `dw[j, i]` | kernel gradient (likewise `dx`, `db`, `dk`) |
+# | $\alpha$ | $\alpha$; $\mu$, $z$ | `lr`; `momentum` | learning rate (eq 4); momentum and velocity (§6) |
+#
+# Code names never change meaning between notebooks: `dy` is always an upstream gradient, `b` a
+# bias, `kw` a kernel width, and a `Graph` (notebook 03) is `net`.
 
 # %%
 import os
@@ -99,6 +121,7 @@ w = rng.standard_normal((F, C, kh, kw))
 b = rng.standard_normal(F)
 
 y = conv_forward(x, w, b, pad)
+# The library's forward passes return (y, cache): the cache keeps what backward will need (§2-3).
 y_ref, cache_ref = reference.conv2d_forward(x, w, b, pad=pad)
 y_fast, cache_fast = kernels.conv2d_forward(x, w, b, pad=pad)
 print("y:", y.shape, " max |naive - reference| =", np.abs(y - y_ref).max(),
@@ -108,8 +131,62 @@ assert np.allclose(y, y_ref, rtol=0, atol=1e-12)
 assert np.allclose(y, y_fast, rtol=0, atol=1e-12)
 
 # %% [markdown]
-# The same statement with SciPy's 2-D routines, for one output and one input channel: the layer is
-# `correlate2d` with $w$, which is `convolve2d` with the flipped $\tilde w$.
+# **Stride.** Eq 1 computes the window sum at *every* output position $r$: the window moves one
+# pixel at a time, stride 1. A layer with stride $s$ reads $\bar x[s\,r + u]$ instead, keeping
+# every $s$-th output: $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows. The paper's layers, and
+# every layer in dynconv, have stride 1; stride 2 would halve the output, and its backward pass
+# must first spread $g$ back onto the positions the forward pass kept (exercise 5).
+#
+# **Valid, same, full.** How far the window may hang over the edge sets the output size. In 1-D,
+# with $n$ inputs and a kernel of $k$ taps: *valid* keeps only windows fully inside the input,
+# $n - k + 1$ outputs (no padding); *same* pads $(k-1)/2$ zeros on each side so that there are
+# $n$ outputs; *full* pads $k - 1$ zeros on each side, $n + k - 1$ outputs — every position where
+# window and input overlap at all. SciPy's `mode=` takes these names. Eq 1 with padding $p$ is
+# "valid" on $\bar x$; $p = (k-1)/2$ makes it "same".
+#
+# The picture: $n = 6$ inputs (blue; zero padding grey), $k = 3$ taps; each orange bar is the
+# window of one output $y_r$.
+
+# %%
+from matplotlib.patches import Rectangle
+
+
+def draw_windows(ax, n, k, starts, title):
+    """Input cells 0..n-1 (padding outside them) and one bar per output, over the cells it reads."""
+    lo, hi = min(starts[0], 0), max(starts[-1] + k, n)
+    for m in range(lo, hi):
+        inside = 0 <= m < n
+        ax.add_patch(Rectangle((m, 0), 1, 1, fc="tab:blue" if inside else "0.85", ec="k", alpha=0.6))
+        ax.text(m + 0.5, 0.5, f"$x_{m}$" if inside else "0", ha="center", va="center", fontsize=7)
+    for r, start in enumerate(starts):
+        ax.add_patch(Rectangle((start + 0.1, -0.9 - 0.7 * r), k - 0.2, 0.5, fc="tab:orange", ec="k"))
+        ax.text(start - 0.2, -0.65 - 0.7 * r, f"$y_{r}$", ha="right", va="center", fontsize=7)
+    ax.set_xlim(lo - 1.3, hi + 0.2)
+    ax.set_ylim(-1.1 - 0.7 * len(starts), 1.1)
+    ax.axis("off")
+    ax.set_title(title)
+
+
+n1, k1 = 6, 3
+modes = {"valid": range(0, n1 - k1 + 1), "same": range(-(k1 // 2), n1 - k1 // 2),
+         "full": range(-(k1 - 1), n1)}
+x1, w1 = rng.standard_normal(n1), rng.standard_normal(k1)
+for mode, starts in modes.items():  # SciPy's modes give exactly these numbers of outputs
+    assert len(signal.correlate(x1, w1, mode=mode)) == len(starts)
+stride2 = range(0, n1 - k1 + 1, 2)  # "valid", stride 2: every second window
+assert np.allclose(signal.correlate(x1, w1, mode="valid")[::2],
+                   [w1 @ x1[start:start + k1] for start in stride2])
+
+fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), gridspec_kw={"width_ratios": [8, 8, 10, 8]})
+for ax, (mode, starts) in zip(axes, modes.items()):
+    draw_windows(ax, n1, k1, list(starts), f"{mode}: {len(starts)} outputs")
+draw_windows(axes[3], n1, k1, list(stride2), f"valid, stride 2: {len(stride2)} outputs")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Back to 2-D. The same statement with SciPy's 2-D routines, for one output and one input channel:
+# the layer is `correlate2d` with $w$, which is `convolve2d` with the flipped $\tilde w$.
 
 # %%
 xp = pad2d(x, pad)
@@ -158,29 +235,35 @@ assert not np.allclose(one_pair, signal.convolve2d(xp[t, i], w[j, i], mode="vali
 # $$
 #
 # which is eq 1 again — a cross-correlation — applied to $g$ zero-padded by $(k_h-1, k_w-1)$, with the
-# kernel flipped in both axes and its two channel axes swapped ($j$ is now the input channel). So the
-# backward pass of a correlation layer is a correlation layer, and we can reuse `conv_forward`:
+# kernel flipped in both axes. One more change: **the two channel axes swap**. In eq 1 the layer
+# reads $C$ maps and writes $F$, and `conv_forward` wants a kernel of shape (maps written, maps
+# read, $k_h$, $k_w$) — it sums over axis 1. Here the roles are reversed: the correlation reads
+# the $F$ maps of $g$ (index $j$, summed over) and writes the $C$ maps of
+# $\partial l/\partial \bar x$ (index $i$). So it needs the kernel
+# `w_flipped[i, j] = w[j, i, ::-1, ::-1]`, shape $(C, F, k_h, k_w)$: `w[:, :, ::-1, ::-1]`
+# followed by `.transpose(1, 0, 2, 3)`. The backward pass of a correlation layer is a correlation
+# layer, and we can reuse `conv_forward`:
 
 # %%
-def conv_input_grad(g, w, pad):
-    """Eq 2: dl/dx = full convolution of g with w = correlation of g (padded by k-1) with w flipped."""
+def conv_input_grad(dy, w, pad):
+    """Eq 2: dl/dx = full convolution of dy with w = correlation of dy (padded by k-1) with w flipped."""
     F, C, kh, kw = w.shape
-    w_flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, kh, kw): j becomes the input
-    dxp = conv_forward(g, w_flipped, np.zeros(C), pad=(kh - 1, kw - 1))  # dl/d(padded x)
+    w_flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, kh, kw): j is now the map read
+    dxp = conv_forward(dy, w_flipped, np.zeros(C), pad=(kh - 1, kw - 1))  # dl/d(padded x)
     H, W = dxp.shape[2] - 2 * pad, dxp.shape[3] - 2 * pad
     return dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-g = rng.standard_normal(y.shape)  # an arbitrary upstream gradient dl/dy
-dx = conv_input_grad(g, w, pad)
-assert dx.shape == x.shape
+dy = rng.standard_normal(y.shape)  # an arbitrary upstream gradient dl/dy
+dx = conv_input_grad(dy, w, pad)
+assert dy.shape == (N, F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1) and dx.shape == x.shape
 
 # The same thing written as eq 2 literally: sum_j of SciPy's full convolution g_tj * w_ji, cropped,
 # and dynconv.reference's transcription of eq 2 as printed (a true convolution, the kernel flipped).
-dxp_scipy = np.array([[sum(signal.convolve2d(g[t, j], w[j, i], mode="full") for j in range(F))
+dxp_scipy = np.array([[sum(signal.convolve2d(dy[t, j], w[j, i], mode="full") for j in range(F))
                        for i in range(C)] for t in range(N)])
 assert np.allclose(dx, dxp_scipy[:, :, pad:pad + H, pad:pad + W])
-assert np.allclose(dx, reference.eq2_input_gradient(g, w, pad))
+assert np.allclose(dx, reference.eq2_input_gradient(dy, w, pad))
 
 # %% [markdown]
 # ## 3. The kernel gradient (eq 3)
@@ -221,48 +304,62 @@ assert np.allclose(dx, reference.eq2_input_gradient(g, w, pad))
 # after the next one checks all of this with `reference.eq3_kernel_gradient`, eq 3 transcribed.
 #
 # **Where the paper's $1/T$ goes.** Eq 3 averages over the $T$ samples of a mini-batch: it is the
-# gradient of the batch-mean loss $\frac1T\sum_t l_t$. dynconv puts that mean in the loss
-# (`MSELoss`, `EuclideanLoss` divide by $N$), and the layer returns the plain sum above — the exact
-# derivative of whatever loss produced $g$. Same number, one place for the $1/T$ (checked at the
-# end of this section).
+# gradient of the batch-mean loss $\frac1T\sum_t l_t$ ($T$ is our batch size $N$). dynconv puts
+# that mean in the loss — `EuclideanLoss` $=\frac{1}{2N}\sum_t \lVert \hat y_t - y_t\rVert^2$ divides
+# by $N$; `MSELoss` divides by every element, $N \cdot C \cdot H \cdot W$, so it also averages
+# over pixels — and the layer returns the plain sum above, the exact derivative of whatever loss
+# produced $g$. Same number, one place for the $1/T$ (checked at the end of this section).
+#
+# **Eq 3 is also eq 1**, with other arrays in the roles of input and kernel. Eq 1 computes
+# `out[t', j', u, v]` $= \sum_{i'} \sum_{r, c}$ `kern[j', i', r, c] * inp[t', i', u + r, v + c]`.
+# Eq 3 has that form if we let the input channels $i$ play the samples $t'$, the samples $t$ play
+# the channels $i'$ that are summed over, and $g$ play the kernel:
+#
+# | eq 1 slot | `inp` $(N', C', \cdot, \cdot)$ | `kern` $(F', C', \cdot, \cdot)$ | `out` $(N', F', \cdot, \cdot)$ |
+# |---|---|---|---|
+# | eq 3 | $\bar x$ transposed: $(C, N, H + 2p, W + 2p)$ | $g$ transposed: $(F, N, H_o, W_o)$ | $(C, F, k_h, k_w)$ |
+#
+# The "kernel" $g$ is as large as the output, so the valid output is
+# $(H + 2p) - H_o + 1 = k_h$ by $k_w$: one tap each. Transposing `out` back gives
+# $\partial l/\partial w$, $(F, C, k_h, k_w)$ — checked in the next cell.
 
 # %%
-def conv_kernel_grad(g, x, kernel_shape, pad):
-    """Eq 3: dl/dw[j, i, u, v] = sum over t, r, c of g[t, j, r, c] * padded x[t, i, r + u, c + v]."""
+def conv_kernel_grad(dy, x, kernel_shape, pad):
+    """Eq 3: dl/dw[j, i, u, v] = sum over t, r, c of dy[t, j, r, c] * padded x[t, i, r + u, c + v]."""
     F, C, kh, kw = kernel_shape
     xp = pad2d(x, pad)
-    Ho, Wo = g.shape[2:]
+    Ho, Wo = dy.shape[2:]
     dw = np.zeros(kernel_shape)
     for j in range(F):
         for i in range(C):
             for u in range(kh):
                 for v in range(kw):
-                    dw[j, i, u, v] = np.sum(g[:, j] * xp[:, i, u:u + Ho, v:v + Wo])
-    return dw, g.sum(axis=(0, 2, 3))
+                    dw[j, i, u, v] = np.sum(dy[:, j] * xp[:, i, u:u + Ho, v:v + Wo])
+    return dw, dy.sum(axis=(0, 2, 3))
 
 
-dw, db = conv_kernel_grad(g, x, w.shape, pad)
+dw, db = conv_kernel_grad(dy, x, w.shape, pad)
 
-# Eq 3 is also eq 1: correlate the padded input (samples as channels) with g (samples as channels).
-# The sum over the batch is then the layer's sum over input channels.
-dw_as_layer = conv_forward(pad2d(x, pad).transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3),
-                           np.zeros(F)).transpose(1, 0, 2, 3)
-assert np.allclose(dw, dw_as_layer)
+# Eq 3 as eq 1, with the roles of the table above: the batch sum is the layer's channel sum.
+inp, kern = pad2d(x, pad).transpose(1, 0, 2, 3), dy.transpose(1, 0, 2, 3)  # (C, N, ..), (F, N, ..)
+out = conv_forward(inp, kern, np.zeros(F))
+assert out.shape == (C, F, kh, kw)
+assert np.allclose(dw, out.transpose(1, 0, 2, 3))
 
 # %%
 # Eq 3 as printed: a true convolution of g with the flipped input, summed over the batch.
-eq3_as_printed = reference.eq3_kernel_gradient(g, x, pad)
+eq3_as_printed = reference.eq3_kernel_gradient(dy, x, pad)
 assert not np.allclose(eq3_as_printed, dw)                  # not our kernel gradient ...
 assert np.allclose(eq3_as_printed[:, :, ::-1, ::-1], dw)    # ... but it rotated by 180 degrees
 xp_t = pad2d(x, pad)[0, 0]                                  # one term with SciPy, to see the flip
-assert np.allclose(signal.convolve2d(xp_t[::-1, ::-1], g[0, 0], mode="valid"),
-                   conv_kernel_grad(g[[0]], x[[0]], w.shape, pad)[0][0, 0, ::-1, ::-1])
+assert np.allclose(signal.convolve2d(xp_t[::-1, ::-1], dy[0, 0], mode="valid"),
+                   conv_kernel_grad(dy[[0]], x[[0]], w.shape, pad)[0][0, 0, ::-1, ::-1])
 
 
 # It is the exact gradient for the convolution convention, y = x * k with k = rot180(w):
 def loss_conv_convention(k_flat):
     k_ = k_flat.reshape(w.shape)
-    return np.vdot(g, conv_forward(x, k_[:, :, ::-1, ::-1], b, pad))
+    return np.vdot(dy, conv_forward(x, k_[:, :, ::-1, ::-1], b, pad))
 
 
 k0, h = w[:, :, ::-1, ::-1].ravel(), 1e-6
@@ -295,11 +392,46 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # ## 4. Checking against `dynconv.reference`, `dynconv.kernels` and finite differences
 #
 # The library's implementations — the literal loops of `dynconv.reference` and every algorithm of
-# `dynconv.kernels` (float64 and float32) — must return the same three gradients. The kernels pick
-# an algorithm from the layer's shape (`choose_algorithm`: few output channels take direct loops,
-# many a BLAS-based one); below, each algorithm runs on this notebook's data — chosen explicitly
-# where the kernels accept `algorithm=`, otherwise by giving the layer a number of output
-# channels that selects it.
+# `dynconv.kernels` (float64 and float32) — must return the same three gradients. The fast kernels
+# have three algorithms:
+#
+# * **direct**: numba-compiled loops, like `conv_forward` above;
+# * **im2col** ("image to columns"): copy every $C \times k_h \times k_w$ window of $\bar x$ into
+#   one column of a matrix of shape $(C k_h k_w,\; H_o W_o)$; eq 1 for all output pixels is then a
+#   single matrix product with the kernel reshaped to $(F,\; C k_h k_w)$. A matrix product is the
+#   one operation CPUs run near their peak speed, through the BLAS library's **GEMM** ("general
+#   matrix–matrix multiply") — at the price of a copy $k_h k_w$ times the size of the input;
+# * **kn2row**: the sum of $k_h k_w$ shifted $1\times1$ convolutions, each one GEMM on a view of
+#   $\bar x$, with nothing copied (notebook 06 derives it).
+#
+# The next cell builds im2col's matrix for one small sample and checks the single product. The
+# kernels pick an algorithm from the layer's shape (`choose_algorithm`: few output channels take
+# the direct loops, many a GEMM-based one); the cell after runs each algorithm on this notebook's
+# data — chosen explicitly where the kernels accept `algorithm=`, otherwise by giving the layer a
+# number of output channels that selects it.
+
+# %%
+def im2col(xp_t, kh, kw):
+    """Columns of every (C, kh, kw) window of one padded sample xp_t (C, Hp, Wp): (C*kh*kw, Ho*Wo)."""
+    C_, Hp, Wp = xp_t.shape
+    Ho, Wo = Hp - kh + 1, Wp - kw + 1
+    return np.stack([xp_t[:, r:r + kh, c:c + kw].ravel() for r in range(Ho) for c in range(Wo)], axis=1)
+
+
+cols = im2col(pad2d(x, pad)[0], kh, kw)                     # sample t = 0
+y_gemm = (w.reshape(F, -1) @ cols).reshape(F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1)
+assert cols.shape == (C * kh * kw, y.shape[2] * y.shape[3])
+assert np.allclose(y_gemm + b[:, None, None], y[0])
+
+fig, ax = plt.subplots(figsize=(8, 2.4))
+lim = np.abs(cols).max()
+im = ax.imshow(cols, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+ax.set_xlabel(f"output pixel r·W_o + c  ({cols.shape[1]} columns)")
+ax.set_ylabel(f"(i, u, v)  ({cols.shape[0]} rows)")
+ax.set_title("im2col: one column per window of the padded input (sample 0)")
+fig.colorbar(im, ax=ax, label="value of $\\bar x$")
+fig.tight_layout()
+plt.show()
 
 # %%
 import inspect
@@ -310,16 +442,16 @@ ALGORITHMS = getattr(conv2d_kernels, "ALGORITHMS", ("gemm", "direct"))
 EXPLICIT = "algorithm" in inspect.signature(kernels.conv2d_forward).parameters
 
 
-def run_algorithm(algorithm, x_, w_, b_, g_):
+def run_algorithm(algorithm, x_, w_, b_, dy_):
     """Forward and backward with one algorithm; returns (y, dx, dw, db, the cache's algorithm)."""
     if EXPLICIT:
         y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad, algorithm=algorithm)
     else:
         y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad)
-    return (y_, *kernels.conv2d_backward(g_, cache), cache.algorithm)
+    return (y_, *kernels.conv2d_backward(dy_, cache), cache.algorithm)
 
 
-dx_ref, dw_ref, db_ref = reference.conv2d_backward(g, cache_ref)
+dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy, cache_ref)
 for name, mine, ref in [("dx", dx, dx_ref), ("dw", dw, dw_ref), ("db", db, db_ref)]:
     assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12), name
 for algorithm in ALGORITHMS:
@@ -327,16 +459,16 @@ for algorithm in ALGORITHMS:
     F_a = F if EXPLICIT else next(f for f in range(1, 65) if conv2d_kernels.choose_algorithm(f, C, kh, kw) == algorithm)
     w_a, b_a = rng.standard_normal((F_a, C, kh, kw)), rng.standard_normal(F_a)
     y_a = conv_forward(x, w_a, b_a, pad)
-    g_a = rng.standard_normal(y_a.shape)
-    naive = [y_a, conv_input_grad(g_a, w_a, pad), *conv_kernel_grad(g_a, x, w_a.shape, pad)]
-    *fast, used = run_algorithm(algorithm, x, w_a, b_a, g_a)
+    dy_a = rng.standard_normal(y_a.shape)
+    naive = [y_a, conv_input_grad(dy_a, w_a, pad), *conv_kernel_grad(dy_a, x, w_a.shape, pad)]
+    *fast, used = run_algorithm(algorithm, x, w_a, b_a, dy_a)
     assert used == algorithm, (used, algorithm)
     err = max(np.abs(a - b_).max() for a, b_ in zip(naive, fast))
     print(f"{algorithm:>7s} (F = {F_a}): y, dx, dw, db match the naive functions, max |difference| {err:.1e}")
     assert err < 1e-10
 
 # float32: the fast kernels' training dtype, to single precision.
-f32 = [a.astype(np.float32) for a in (x, w, b, g)]
+f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
 y32, cache32 = kernels.conv2d_forward(*f32[:3], pad=pad)
 dx32, dw32, db32 = kernels.conv2d_backward(f32[3], cache32)
 assert y32.dtype == dx32.dtype == dw32.dtype == np.float32
@@ -352,7 +484,7 @@ for mine, got in [(y, y32), (dx, dx32), (dw, dw32), (db, db32)]:
 
 # %%
 def f(x_, w_, b_):
-    return np.vdot(g, conv_forward(x_, w_, b_, pad))
+    return np.vdot(dy, conv_forward(x_, w_, b_, pad))
 
 
 def central_differences(args, which, n_max, h=1e-6):
@@ -378,9 +510,19 @@ for which, (name, analytic) in enumerate([("x", dx), ("w", dw), ("b", db)]):
 # %% [markdown]
 # `dynconv.gradcheck` does the same for any layer or graph, in float64 on a copy; here the
 # `Conv2D` layer around the fast kernels, with this notebook's geometry.
+#
+# The layer draws its own initial kernel. `init="he"` is **He initialisation** (He et al., 2015):
+# every weight from $\mathcal N(0,\, 2/n_{\text{in}})$, with $n_{\text{in}} = C k_h k_w$ the
+# number of inputs one output pixel sums. For inputs of unit scale a pre-activation then has
+# variance 2, and a ReLU (which zeroes the negative half) brings the mean square back to 1, so
+# activations keep their scale through many layers. The paper instead draws
+# $\mathcal N(0,\, 0.001^2)$ (`init="gaussian"`, dynconv's default), the choice of SRCNN — the
+# static super-resolution network of Dong et al. that the paper builds on (notebook 03 builds one).
 
 # %%
 layer = Conv2D(C, F, (kh, kw), pad=pad, init="he", rng=rng, dtype=np.float64)
+big = Conv2D(64, 64, 3, init="he", rng=rng)  # many weights: their spread is close to the formula
+assert abs(big.params["w"].std() / np.sqrt(2 / (64 * 3 * 3)) - 1) < 0.05
 report = gradcheck(layer, [x], rng=0)
 print(report)
 assert report.ok
@@ -395,15 +537,15 @@ for case in range(3 if FAST else 15):
     n, c_in = rng.integers(1, 4, size=2)
     f_out = int(rng.integers(1, 9))  # up to 8 output channels: both kinds of algorithm
     k_h, k_w = rng.integers(1, 6, size=2)
-    p = int(rng.integers(0, min(k_h, k_w)))
+    pad_s = int(rng.integers(0, min(k_h, k_w)))
     h_in, w_in = k_h + int(rng.integers(0, 5)), k_w + int(rng.integers(0, 5))
     xs, ws, bs = (rng.standard_normal(s) for s in ((n, c_in, h_in, w_in), (f_out, c_in, k_h, k_w), (f_out,)))
-    ys, cache = kernels.conv2d_forward(xs, ws, bs, pad=p)
-    gs = rng.standard_normal(ys.shape)
-    dxs, dws, dbs = kernels.conv2d_backward(gs, cache)
-    assert np.allclose(ys, conv_forward(xs, ws, bs, p))
-    assert np.allclose(dxs, conv_input_grad(gs, ws, p))
-    assert np.allclose(dws, conv_kernel_grad(gs, xs, ws.shape, p)[0])
+    ys, cache = kernels.conv2d_forward(xs, ws, bs, pad=pad_s)
+    dys = rng.standard_normal(ys.shape)
+    dxs, dws, dbs = kernels.conv2d_backward(dys, cache)
+    assert np.allclose(ys, conv_forward(xs, ws, bs, pad_s))
+    assert np.allclose(dxs, conv_input_grad(dys, ws, pad_s))
+    assert np.allclose(dws, conv_kernel_grad(dys, xs, ws.shape, pad_s)[0])
 print(f"{case + 1} random geometries agree")
 
 # %% [markdown]
@@ -432,16 +574,16 @@ assert np.allclose(true_conv[2:5, 2:5], w_pic)               # a true convolutio
 panels = [("kernel w (as stored)", w_pic), ("forward: correlation\nof an impulse = flipped w", fwd[0, 0]),
           ("backward: dl/dx of an\nimpulse dl/dy = w", back[0, 0]),
           ("true convolution\nof an impulse = w", true_conv)]
-fig, axes = plt.subplots(1, 4, figsize=(9, 2.6))
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.8), layout="constrained")
 for ax, (title, img) in zip(axes, panels):
-    ax.imshow(img, cmap="viridis", vmin=0, vmax=9)
+    im = ax.imshow(img, cmap="viridis", vmin=0, vmax=9)
     for (r, c), v in np.ndenumerate(img):
         if v:
             ax.text(c, r, f"{v:g}", ha="center", va="center", color="w" if v < 6 else "k")
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-fig.tight_layout()
+fig.colorbar(im, ax=axes, shrink=0.8, label="value (0 off the kernel)")
 plt.show()
 
 # %% [markdown]
@@ -452,6 +594,22 @@ plt.show()
 # the measured decrease divided by $\alpha\lVert\nabla_w l\rVert^2$ must tend to 1 as
 # $\alpha \to 0$. `kernels.sgd_update` does the step in place (where training keeps its weights),
 # `reference.sgd_update` returns a new array.
+#
+# **With momentum.** Training (notebook 03) adds a velocity $z$ (often written $v$, which here is
+# a tap column), started at 0, that remembers past steps:
+#
+# $$
+# z \leftarrow \mu\, z + \alpha\, \frac{\partial l}{\partial k_{ij}}, \qquad
+# k_{ij} \leftarrow k_{ij} - z
+# \qquad\text{(eq 4 with momentum } \mu\text{)}
+# $$
+#
+# With $\mu = 0$ it is eq 4. With $\mu = 0.9$ a gradient that keeps its direction builds steps up
+# to $1/(1-\mu) = 10$ times larger, while gradients that flip sign from step to step cancel. This
+# form, with $\alpha$ inside the velocity, is Caffe's (the framework SRCNN was trained with) and
+# `dynconv.optim.SGD`'s; PyTorch keeps $\alpha$ outside, $z \leftarrow \mu z + \partial l/\partial
+# k$, $k \leftarrow k - \alpha z$ — the two agree while $\alpha$ is constant (notebook 03,
+# exercise 1).
 
 # %%
 def euclidean_loss_and_grad(w_):
@@ -472,6 +630,20 @@ for alpha in [1e-2, 1e-3, 1e-4]:
     assert l1 < l0
 assert abs(ratio - 1) < 1e-2
 
+# Momentum: three steps of dynconv.optim.SGD against the equation, with a fixed gradient.
+from dynconv.optim import SGD
+
+alpha, mu = 1e-3, 0.9
+w_opt, dw_opt = w.copy(), grad.copy()
+opt = SGD([("w", w_opt, dw_opt)], lr=alpha, momentum=mu)
+w_eq, z = w.copy(), np.zeros_like(w)  # z: the velocity
+for _ in range(3):
+    opt.step()
+    z = mu * z + alpha * grad
+    w_eq = w_eq - z
+assert np.allclose(w_opt, w_eq)
+assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  # steps grow
+
 # %% [markdown]
 # ## Where this lives in dynconv
 #
@@ -488,42 +660,90 @@ assert abs(ratio - 1) < 1e-2
 # ## Exercises
 #
 # Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
-# attempted yet" until you do). Worked solutions: `notebooks/solutions/s01.py`.
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s01.py`. Try exercises 1–3
+# before rereading §2–3: they are eqs 2 and 3 again, derived by you.
 #
-# ### Exercise 1 — eq 3 as printed, and the flip
+# ### Exercise 1 — the input gradient in 1-D
 #
-# Implement eq 3 literally: `eq3_literal(g, x, pad)` returns
-# $\sum_t g_{t,j} * \tilde{\bar x}_{t,i}$ for every $(j, i)$ — a *true* valid convolution
-# (`scipy.signal.convolve2d`) of the flipped padded input with $g$, shape $(F, C, k_h, k_w)$. The
-# check wants it to be `dw` rotated by 180°. Explain the rotation in one line of index algebra.
+# `exercises.conv1d_forward(x, w, pad)` is eq 1 in 1-D with one channel:
+# $y[r] = \sum_u w[u]\, \bar x[r+u]$ ("valid" on $x$ padded by `pad`). Write
+# `conv1d_input_grad(dy, w, pad)`, the gradient with respect to $x$ (length `len(dy) + len(w) - 1 -
+# 2 * pad`). Start from one output $y[r]$: which inputs does it read, with which taps? Is the answer
+# `np.convolve` or `np.correlate` — and with which mode?
 
 # %%
 import exercises
 
 
-def eq3_literal(g, x, pad):
+def conv1d_input_grad(dy, w, pad):
     raise NotImplementedError  # your code
 
 
-exercises.try_it(exercises.check_eq3_literal, eq3_literal)
+exercises.try_it(exercises.check_conv1d_input_grad, conv1d_input_grad)
 
 # %% [markdown]
-# ### Exercise 2 — the input gradient of a stride-2 layer
+# ### Exercise 2 — the kernel gradient in 1-D
 #
-# `exercises.stride2_forward(x, w)` is eq 1 (no padding) keeping every second output row and
-# column. Derive its input gradient and implement `stride2_input_grad(g, w, x_shape)`.
-# Hint: which stride-1 output pixels does the stride-2 layer keep, and what gradient do the
-# others receive?
+# Same layer: write `conv1d_kernel_grad(dy, x, taps, pad)`, the gradient with respect to the `taps`
+# of $w$. Each tap $w[u]$ is used at every output; which input does it multiply there?
 
 # %%
-def stride2_input_grad(g, w, x_shape):
+def conv1d_kernel_grad(dy, x, taps, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
+
+# %% [markdown]
+# ### Exercise 3 — both gradients in 2-D, many channels, no loop over pixels
+#
+# Write `conv2d_grads(dy, x, w, pad)` returning `(dx, dw)` (eqs 2 and 3; `x` $(N, C, H, W)$, `w`
+# $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
+# Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
+# $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
+# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
+# of the channel axes (§2).
+
+# %%
+def conv2d_grads(dy, x, w, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
+
+# %% [markdown]
+# ### Exercise 4 — predict, then run
+#
+# One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
+# $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
+# anything**, predict what `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` — eq 3 as
+# printed — returns, and write the prediction as `predict_eq3(dw)`, a function of `dw` alone. The
+# check then runs `convolve2d` and compares.
+
+# %%
+def predict_eq3(dw):
+    raise NotImplementedError  # your prediction, in terms of dw
+
+
+exercises.try_it(exercises.check_predict_eq3, predict_eq3)
+
+# %% [markdown]
+# ### Exercise 5 — the input gradient of a stride-2 layer
+#
+# `exercises.stride2_forward(x, w)` is eq 1 (no padding) with stride 2: it keeps every second
+# output row and column (§1). Derive its input gradient and implement
+# `stride2_input_grad(dy, w, x_shape)`. Hint: which stride-1 output pixels does the stride-2 layer
+# keep, and what gradient do the others receive?
+
+# %%
+def stride2_input_grad(dy, w, x_shape):
     raise NotImplementedError  # your code
 
 
 exercises.try_it(exercises.check_stride2_input_grad, stride2_input_grad)
 
 # %% [markdown]
-# ### Exercise 3 — a kernel that hides a wrong backward
+# ### Exercise 6 — a kernel that hides a wrong backward
 #
 # `exercises.no_flip_input_grad` makes the classic mistake of §2: eq 2 as a correlation, without
 # the flip. `dynconv.gradcheck` catches it with random kernels — but not with every kernel. Write

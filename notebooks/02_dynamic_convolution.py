@@ -26,12 +26,16 @@
 # * how that gradient flows into the filter-generating network B, where the sum over the batch
 #   reappears — checked by finite differences through a small network B.
 #
-# After the paper's material, a project extension (beyond the paper): the periodicity statistics
-# that let network B recognise the upscaling factor. The notebook ends with exercises.
+# The notebook ends with exercises. (The periodicity statistics that the shipped multi-scale
+# network B also sees are a project extension, beyond the paper: appendix notebook 07.)
 #
-# Notation as in notebook 01: `x` is $(N, C, H, W)$; the dynamic kernels `k` are
-# $(N, F, C, k_h, k_w)$ — one $(F, C, k_h, k_w)$ kernel per sample. The layer is still a
-# cross-correlation over the zero-padded input $\bar x$. Every check is an `assert`.
+# **Notation** as in the table at the top of notebook 01: sample $t$ of a batch of $N$ (the
+# paper's $T$), input map $i$, output map $j$, taps $(u, v)$; $\bar x$ is the zero-padded input
+# and $\tilde x$ a flipped one; $*$ is a true convolution and $\star$ a cross-correlation;
+# $g = \partial l/\partial y$ is the upstream gradient, `dy` in code. New here: the dynamic kernels
+# `k` are $(N, F, C, k_h, k_w)$ — one $(F, C, k_h, k_w)$ kernel per sample, $k^t_{ij}$ in the
+# paper, `k[t, j, i]` in code. The layer is still a cross-correlation over $\bar x$ with stride 1
+# (every output pixel, no skipping). Every check is an `assert`.
 
 # %%
 import os
@@ -40,11 +44,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import kernels, reference
-from dynconv.data import resolve_data_dir, training_patches
 from dynconv.gradcheck import clear_of_kinks, dcnn_graph, gradcheck
-from dynconv.image import imresize
-from dynconv.layers import (Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear, MSELoss,
-                            PeriodicityPool, ReLU)
+from dynconv.layers import Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear, MSELoss, ReLU
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer finite differences
 rng = np.random.default_rng(7)
@@ -104,23 +105,23 @@ print("y:", y.shape, "— eq 5 = eq 1 per sample, in the reference loops and in 
 # kernel, cropped by the padding. This gradient goes back to network A.
 
 # %%
-def dynamic_backward(g, x, k, b, pad):
+def dynamic_backward(dy, x, k, b, pad):
     """Eqs 6–7 by the loop over samples: each sample is a static layer with kernel k[t]."""
     dx, dk, db = np.zeros_like(x), np.zeros_like(k), np.zeros_like(b)
     for t in range(x.shape[0]):
         _, cache = reference.conv2d_forward(x[[t]], k[t], b[t], pad=pad)
-        dx_t, dk[t], db[t] = reference.conv2d_backward(g[[t]], cache)
+        dx_t, dk[t], db[t] = reference.conv2d_backward(dy[[t]], cache)
         dx[t] = dx_t[0]
     return dx, dk, db
 
 
-g = rng.standard_normal(y.shape)
-dx, dk, db = dynamic_backward(g, x, k, b, pad)
-dx_ref, dk_ref, db_ref = reference.dynamic_conv2d_backward(g, cache_ref)
-dx_fast, dk_fast, db_fast = kernels.dynamic_conv2d_backward(g, cache_fast)
+dy = rng.standard_normal(y.shape)
+dx, dk, db = dynamic_backward(dy, x, k, b, pad)
+dx_ref, dk_ref, db_ref = reference.dynamic_conv2d_backward(dy, cache_ref)
+dx_fast, dk_fast, db_fast = kernels.dynamic_conv2d_backward(dy, cache_fast)
 assert np.allclose(dx, dx_ref, rtol=1e-12, atol=1e-12) and np.allclose(dx, dx_fast, rtol=1e-10, atol=1e-10)
 # Eq 6 as printed — a true full convolution with the sample's own kernel — is this gradient exactly.
-assert np.allclose(dx, reference.eq6_input_gradient(g, k, pad))
+assert np.allclose(dx, reference.eq6_input_gradient(dy, k, pad))
 
 # %% [markdown]
 # ## 3. The kernel gradient is per sample (eq 7)
@@ -146,20 +147,23 @@ assert np.allclose(dx, reference.eq6_input_gradient(g, k, pad))
 # This is eq 3 without its sum over the batch: a correlation of sample $t$'s padded input with
 # sample $t$'s output gradient. The paper prints eq 7 as $\frac1T\sum_t(\partial l/\partial y_j^t)*\tilde
 # x_i^t$, the form of eq 3; read literally it would hand **every** sample the same kernel gradient,
-# the batch average, which is the derivative of nothing. (When the loss is a batch mean, its $1/T$
-# is already inside $g$, as for eq 3.) And as for eq 3 (notebook 01, §3), the per-sample term as
+# the batch average $\frac1T\sum_t \partial l/\partial k^t$. That is not the gradient of any one
+# sample's kernel: it is $\frac1T$ times the gradient of a kernel *shared* by all samples (move
+# every $k^t$ by the same amount and the loss changes by $\sum_t \partial l/\partial k^t$), as the
+# cells below show — the finite differences reject it, and with tied kernels the sum is eq 3's
+# $\partial l/\partial w$. (When the loss is a batch mean, its $1/T$ is already inside $g$, as for eq 3.) And as for eq 3 (notebook 01, §3), the per-sample term as
 # printed, $(\partial l/\partial y_j^t) * \tilde x_i^t$ — a true convolution with the flipped input — is
 # this gradient rotated by 180°, the gradient of the kernel of a convolution-form layer.
 
 # %%
 # The library returns one kernel (and bias) gradient per sample, in both implementations:
 assert dk_ref.shape == dk_fast.shape == k.shape and db_ref.shape == db_fast.shape == b.shape
-assert np.allclose(reference.eq7_kernel_gradient(g, x, pad)[..., ::-1, ::-1], dk)  # eq 7 as printed, rotated
+assert np.allclose(reference.eq7_kernel_gradient(dy, x, pad)[..., ::-1, ::-1], dk)  # eq 7 as printed, rotated
 assert np.allclose(dk, dk_ref, rtol=1e-12, atol=1e-12) and np.allclose(dk, dk_fast, rtol=1e-10, atol=1e-10)
 assert np.allclose(db, db_ref) and np.allclose(db, db_fast)
 
 # float32, the training dtype: same numbers to single precision.
-f32 = [a.astype(np.float32) for a in (x, k, b, g)]
+f32 = [a.astype(np.float32) for a in (x, k, b, dy)]
 y32, cache32 = kernels.dynamic_conv2d_forward(*f32[:3], pad=pad)
 dx32, dk32, db32 = kernels.dynamic_conv2d_backward(f32[3], cache32)
 assert dk32.dtype == np.float32
@@ -173,7 +177,7 @@ for mine, got in [(y, y32), (dx, dx32), (dk, dk32), (db, db32)]:
 
 # %%
 def f(k_):
-    return np.vdot(g, kernels.dynamic_conv2d_forward(x, k_, b, pad=pad)[0])
+    return np.vdot(dy, kernels.dynamic_conv2d_forward(x, k_, b, pad=pad)[0])
 
 
 h = 1e-6
@@ -203,10 +207,12 @@ assert err_literal > 0.1
 # %%
 k_tied = np.broadcast_to(w_shared, k.shape).copy()
 _, cache_tied = kernels.dynamic_conv2d_forward(x, k_tied, pad=pad)
-_, dk_tied, _ = kernels.dynamic_conv2d_backward(g, cache_tied)
+_, dk_tied, _ = kernels.dynamic_conv2d_backward(dy, cache_tied)
 _, cache_static = kernels.conv2d_forward(x, w_shared, pad=pad)
-_, dw_static, _ = kernels.conv2d_backward(g, cache_static)
+_, dw_static, _ = kernels.conv2d_backward(dy, cache_static)
 assert np.allclose(dk_tied.sum(axis=0), dw_static)
+# The literal reading of eq 7 gives every sample this shared-kernel gradient divided by T:
+assert np.allclose(dk_tied.mean(axis=0), dw_static / len(x))
 
 # %% [markdown]
 # ## 4. The gradient flows into network B
@@ -221,29 +227,47 @@ assert np.allclose(dk_tied.sum(axis=0), dw_static)
 #
 # so eq 7 hands B one kernel gradient per sample and **B's own backward pass does the sum over the
 # batch** — in its last layer, a `Linear` emitting the flat kernels, it is the matrix product
-# $\partial l/\partial W = (\partial l/\partial k_{\text{flat}})^\top h$ over the batch rows.
+# $\partial l/\partial M = (\partial l/\partial k_{\text{flat}})^\top h$ over the batch rows, for
+# the layer's weight matrix $M$ and its input rows $h_t$.
+#
+# **The flat kernel layout.** A `Linear` layer maps a vector to a vector, $k_{\text{flat}} = M h + c$
+# per sample, so network B emits each sample's kernels as one row of $F \cdot C \cdot k_h \cdot k_w$
+# numbers (plus $F$ biases). `DynamicConv2D` reads that row in NumPy's row-major order of the shape
+# $(F, C, k_h, k_w)$ — the last index varies fastest — and takes the biases from the end:
+#
+# ```
+# k_flat[t] = [ k[t,0,0,0,0] k[t,0,0,0,1] ... k[t,0,0,2,2] | k[t,0,1,0,0] ... | ... | b[t,0] ... b[t,F-1] ]
+#               \____ j = 0, i = 0: the 3x3 taps, row by row ___/   \_ j=0, i=1 _/        \__ F biases __/
+# ```
+#
+# i.e. `k = k_flat[:, :F*C*kh*kw].reshape(N, F, C, kh, kw)` and `b = k_flat[:, F*C*kh*kw:]`.
+# The gradient it returns for `k_flat` has the same layout.
 #
 # A small DCNN built from dynconv layers and run by hand (notebook 03 lets the graph executor do
 # the wiring):
 #
-# * A: `Conv2D(1→3, 3×3, same)` → `ReLU` — the feature maps $x^t$;
-# * B: `Conv2D(1→4, 3×3)` → `ReLU` → `GlobalAvgPool2D` → `Linear(4 → 3·3·3 + 1)` — per sample, a
+# * A: `Conv2D(1→3, 3×3, same)` → `ReLU` — the feature maps $x^t$ ("same" padding keeps the
+#   image size, notebook 01 §1);
+# * B: `Conv2D(1→4, 3×3)` → `ReLU` → `GlobalAvgPool2D` (the mean of each map over its pixels: a
+#   vector of 4 numbers per sample) → `Linear(4 → 3·3·3 + 1)` — per sample, a
 #   flat $1 \times 3 \times 3 \times 3$ kernel and a bias;
-# * `DynamicConv2D(3→1, 3×3, same, bias)` takes both; `MSELoss` against a target.
+# * `DynamicConv2D(3→1, 3×3, same, bias)` takes both; `MSELoss` (the mean of the squared errors
+#   over all $N \cdot C \cdot H \cdot W$ elements) against a target.
 
 # %%
 N, H = 4, 8
-kw_ = dict(init="he", dtype=np.float64)
+init_args = dict(init="he", dtype=np.float64)  # He initialisation, notebook 01 §4
+# need_input_grad=False: the image needs no gradient, so these layers skip eq 2 (notebook 03, §2).
 layers = {
-    "a_conv": Conv2D(1, 3, 3, pad="same", rng=rng, need_input_grad=False, **kw_),
+    "a_conv": Conv2D(1, 3, 3, pad="same", rng=rng, need_input_grad=False, **init_args),
     "a_relu": ReLU(),
-    "b_conv": Conv2D(1, 4, 3, rng=rng, need_input_grad=False, **kw_),
+    "b_conv": Conv2D(1, 4, 3, rng=rng, need_input_grad=False, **init_args),
     "b_relu": ReLU(),
     "b_pool": GlobalAvgPool2D(),
     "dyn": DynamicConv2D(3, 1, 3, pad="same", bias=True),
     "loss": MSELoss(),
 }
-layers["b_fc"] = Linear(4, layers["dyn"].flat_size, rng=rng, **kw_)
+layers["b_fc"] = Linear(4, layers["dyn"].flat_size, rng=rng, **init_args)
 for layer in (layers["a_conv"], layers["b_conv"], layers["b_fc"]):
     layer.params["b"][...] = 0.1 * rng.standard_normal(layer.params["b"].shape)  # no ReLU ties at 0
 
@@ -332,31 +356,50 @@ assert report.ok
 # %% [markdown]
 # ## 5. Pictures: one kernel per sample
 #
-# Each row is a sample. Left: its image; then the three $3\times3$ kernels $k^t_{1,i}$ that network B
-# generated for it (one per feature map of A); right: their gradients $\partial l/\partial k^t$ from
-# eq 7. Different images, different kernels, different gradients — nothing is averaged over the
-# batch.
+# Each row is a sample: its image, then the three $3\times3$ kernels `k[t, 0, i]` that network B
+# generated for it (one per feature map $i$ of A), on one symmetric colour scale (white is 0).
+# Different images, different kernels.
 
 # %%
 dyn_layer = layers["dyn"]
 n_k = int(np.prod(dyn_layer.kernel_shape))
-k5 = k_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)  # the flat layout is (F, C, kh, kw), then F biases
+k5 = k_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)  # the flat layout: (F, C, kh, kw), then F biases
 dk5 = dk_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)
 assert not np.allclose(k5[0], k5[1]) and not np.allclose(dk5[0], dk5[1])
 
-fig, axes = plt.subplots(N, 7, figsize=(8, 1.25 * N))
+fig, axes = plt.subplots(N, 4, figsize=(5.2, 1.3 * N), layout="constrained")
+k_lim = np.abs(k5).max()
 for t in range(N):
     axes[t, 0].imshow(image[t, 0], cmap="gray")
-    for i in range(3):
-        axes[t, 1 + i].imshow(k5[t, 0, i], cmap="RdBu_r", vmin=-np.abs(k5).max(), vmax=np.abs(k5).max())
-        axes[t, 4 + i].imshow(dk5[t, 0, i], cmap="PuOr_r", vmin=-np.abs(dk5).max(), vmax=np.abs(dk5).max())
     axes[t, 0].set_ylabel(f"t = {t}")
-titles = ["image"] + [f"$k^t_{{1,{i + 1}}}$" for i in range(3)] + [f"$\\partial l/\\partial k^t_{{1,{i + 1}}}$" for i in range(3)]
-for ax, title in zip(axes[0], titles):
+    for i in range(3):
+        im = axes[t, 1 + i].imshow(k5[t, 0, i], cmap="RdBu_r", vmin=-k_lim, vmax=k_lim)
+for ax, title in zip(axes[0], ["image"] + [f"k[t, 0, {i}]" for i in range(3)]):
     ax.set_title(title)
 for ax in axes.flat:
     ax.set_xticks([])
     ax.set_yticks([])
+fig.colorbar(im, ax=axes[:, 1:], shrink=0.8, label="kernel tap")
+plt.show()
+
+# %% [markdown]
+# Their gradients (eq 7) are smooth 3×3 patches — shifting the window of $\bar x$ by one pixel
+# barely changes the correlation — so as images they look nearly uniform. Plotted as the rows
+# `dl/dk_flat[t]` (the flat layout of §4: 27 taps, then the bias), the samples differ clearly,
+# and none of them is the batch mean that the literal reading of eq 7 would hand every sample.
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.6))
+for t in range(N):
+    ax.plot(dk_flat[t], "o-", ms=3, lw=1, label=f"sample t = {t}")
+ax.plot(dk_flat.mean(axis=0), "k--", lw=1.5, label="batch mean (eq 7 read literally)")
+for i in range(1, 3):
+    ax.axvline(9 * i - 0.5, c="gray", lw=0.5)
+ax.axvline(n_k - 0.5, c="gray", lw=1)
+ax.axhline(0, c="gray", lw=0.5)
+ax.set_xticks([4, 13, 22, n_k], labels=["k[t, 0, 0]", "k[t, 0, 1]", "k[t, 0, 2]", "b[t, 0]"])
+ax.set_ylabel("dl/dk_flat[t]")
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 fig.tight_layout()
 plt.show()
 
@@ -371,185 +414,8 @@ plt.show()
 # * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
 #   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
 #   the graph executor and trains them;
-# * `dynconv.layers.PeriodicityPool` (beyond the paper, next section): periodicity statistics,
-#   forward and backward as derived there; `dcnn(b_periods=...)` feeds them to network B beside its
-#   pooled features.
-
-# %% [markdown]
-# ## Beyond the paper: what network B needs to see — the upscaling factor's fingerprint
-#
-# *A project extension, not the paper's method: the shipped `dcnn-x234` uses it (`docs/discussion.md`
-# measures what it buys).*
-#
-#
-# One DCNN is trained on x2, x3 and x4 at once, and network B sees only the bicubic-upsampled
-# image: it must infer the factor from the content. The spectral energy of the window — how
-# blurred it looks — is not enough: natural images differ in sharpness, and a sharp x4 window
-# looks like a soft x3 one. The upsampling leaves a better fingerprint. An image upsampled by an
-# integer factor $s$ is an interpolation of a grid with period $s$: output pixels near
-# low-resolution samples stay sharp, those between them are smoothed, so the local
-# high-frequency energy is **cyclostationary with period $s$**. The Fourier coefficient of the
-# energy profile at frequency $1/s$ measures it; shifting the window by $k$ pixels multiplies
-# that coefficient by $e^{-2\pi \mathrm{i}\,k/s}$, so its **magnitude** does not depend on where
-# the window starts.
-#
-# `PeriodicityPool` computes, per sample and channel of $x$ $(N, C, H, W)$, with the valid
-# 5-point Laplacian ($n_r \times n_c = (H-2)\times(W-2)$ values):
-#
-# $$
-# \Delta x_{ij} = 4x_{i+1,j+1} - x_{i,j+1} - x_{i+2,j+1} - x_{i+1,j} - x_{i+1,j+2},
-# \qquad e_{ij} = (\Delta x)_{ij}^2,
-# $$
-#
-# $$
-# r_i = \frac{1}{n_c}\sum_j e_{ij}, \qquad
-# A_p = \frac{1}{n_r}\sum_{i=0}^{n_r-1} r_i\, e^{-2\pi \mathrm{i}\, i/p}, \qquad
-# \bar e = \frac{1}{n_r n_c}\sum_{ij} e_{ij},
-# $$
-#
-# $$
-# \rho_p = \frac{|A_p|}{\bar e + \delta}, \qquad y_p = \log\!\big(1 + \rho_p/\varepsilon\big),
-# $$
-#
-# and the same along columns with the column profile $c_j = \frac{1}{n_r}\sum_i e_{ij}$. Dividing
-# by the mean energy $\bar e$ makes $\rho_p$ blind to contrast ($x \to ax$ scales $e$, $A_p$ and
-# $\bar e$ by $a^2$): it is the *relative* modulation of sharpness at period $p$. $\delta = 10^{-8}$
-# keeps a flat window finite; $\varepsilon$ sets where periodicity counts as absent
-# ($y_p \approx \rho_p/\varepsilon$ below it), and the log compresses the rest. The output is
-# $(N, C\cdot 2\cdot P)$, ordered (channel, axis [rows, cols], period).
-#
-# **The backward pass**, one step at a time. Write $g_v = \partial l/\partial v$ for the gradient
-# of the loss with respect to any quantity $v$; the upstream gradient is $g_{y_{a,p}}$ (axis $a$,
-# period $p$). Per sample and channel:
-#
-# 1. The log: $\dfrac{\partial y}{\partial \rho} = \dfrac{1/\varepsilon}{1+\rho/\varepsilon} =
-#    \dfrac{1}{\varepsilon + \rho}$, so $g_{\rho_{a,p}} = g_{y_{a,p}}/(\varepsilon + \rho_{a,p})$.
-# 2. The ratio: $\dfrac{\partial \rho}{\partial |A|} = \dfrac{1}{\bar e + \delta}$ and
-#    $\dfrac{\partial \rho}{\partial \bar e} = -\dfrac{|A|}{(\bar e + \delta)^2} =
-#    -\dfrac{\rho}{\bar e + \delta}$. The mean energy $\bar e$ feeds all $2P$ ratios, so
-#    $$
-#    g_{|A_{a,p}|} = \frac{g_{\rho_{a,p}}}{\bar e + \delta}, \qquad
-#    g_{\bar e} = -\sum_{a,p} \frac{g_{\rho_{a,p}}\,\rho_{a,p}}{\bar e + \delta}.
-#    $$
-# 3. The magnitude: $A_p = \sum_i r_i w_i$ with $w_i = e^{-2\pi \mathrm{i}\, i/p}/n$ and $r_i$ real,
-#    so $\partial |A|^2/\partial r_i = \partial (A A^{*})/\partial r_i = w_i A^{*} + A w_i^{*} =
-#    2\operatorname{Re}(A^{*} w_i)$, and with $\partial |A|^2 = 2|A|\,\partial|A|$:
-#    $$
-#    \frac{\partial |A|}{\partial r_i} = \frac{\operatorname{Re}(A^{*} w_i)}{|A|},
-#    \qquad
-#    g_{r_i} = \operatorname{Re}\sum_p z_p\, w_{p,i}, \quad z_p = g_{|A_p|}\,\frac{A_p^{*}}{|A_p|}
-#    $$
-#    — the same waves as the forward pass, one matrix product per axis (likewise $g_{c_j}$).
-#    ($|A| = 0$ is a kink, like ReLU's at 0; the layer guards the division.)
-# 4. The means: $r_i$ averages row $i$, $c_j$ column $j$, $\bar e$ everything:
-#    $\dfrac{\partial r_i}{\partial e_{ij}} = \dfrac{1}{n_c}$,
-#    $\dfrac{\partial c_j}{\partial e_{ij}} = \dfrac{1}{n_r}$,
-#    $\dfrac{\partial \bar e}{\partial e_{ij}} = \dfrac{1}{n_r n_c}$, so
-#    $$
-#    g_{e_{ij}} = \frac{g_{r_i}}{n_c} + \frac{g_{c_j}}{n_r} + \frac{g_{\bar e}}{n_r n_c}.
-#    $$
-# 5. The square: $\partial e/\partial(\Delta x) = 2\Delta x$, so $g_{\Delta x_{ij}} =
-#    2\,\Delta x_{ij}\, g_{e_{ij}}$.
-# 6. The Laplacian is linear, and its transpose **scatters** each $g_{\Delta x_{ij}}$ back with
-#    the 5-point stencil: $+4\,g_{\Delta x_{ij}}$ to $g_{x_{i+1,j+1}}$ and $-g_{\Delta x_{ij}}$ to
-#    each of its four neighbours — the forward pass's five slices, accumulated with `+=` (a
-#    border pixel only receives from its inner neighbours).
-#
-# `gradcheck` compares this with central finite differences (the input has 360 elements, so along
-# random directions); and the forward equations, written out in a few lines of NumPy, give the
-# layer's output.
-
-# %%
-def periodicity_numpy(x, periods, eps, delta=1e-8):
-    """The forward equations above, directly: (N, C, H, W) -> (N, C·2·P)."""
-    lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
-           - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
-    e = lap**2
-    e_mean = e.mean(axis=(2, 3))
-    features = []
-    for profile in (e.mean(axis=3), e.mean(axis=2)):  # r_i (rows), c_j (columns)
-        i = np.arange(profile.shape[-1])
-        for p in periods:
-            A_p = (profile * np.exp(-2j * np.pi * i / p)).mean(axis=-1)
-            features.append(np.log1p(np.abs(A_p) / (e_mean + delta) / eps))
-    return np.stack(features, axis=-1).reshape(x.shape[0], -1)  # (channel, axis, period)
-
-
-x_p = rng.standard_normal((2, 2, 9, 10))
-pool = PeriodicityPool((2, 3), eps=0.1)
-y_p = pool.forward(x_p)
-assert y_p.shape == (2, 2 * 2 * 2)
-assert np.allclose(y_p, periodicity_numpy(x_p, (2, 3), 0.1), rtol=1e-12, atol=1e-12)
-
-report = gradcheck(PeriodicityPool((2, 3), eps=0.1), [rng.standard_normal((2, 2, 9, 10))], rng=3)
-print(report)
-assert report.ok
-
-# %% [markdown]
-# **On real data.** The training sub-images of T91 at x2, x3 and x4 (cached on disk, so this is
-# fast) through `PeriodicityPool((2, 3, 4))`: the mean feature per scale, per axis and period. If
-# the data set is not on this machine, the same on windows of a synthetic image with a natural
-# $1/f$ spectrum, down- and upsampled with `imresize` by each factor.
-
-# %%
-SCALES, PERIODS, WINDOW = (2, 3, 4), (2, 3, 4), 33
-try:
-    resolve_data_dir()
-    patches = training_patches(scales=SCALES, verbose=False)
-    step = 100 if FAST else 20
-    windows, window_scales = patches.inputs[::step], patches.scales[::step]
-    source = f"T91 training sub-images, every {step}th"
-except (FileNotFoundError, ValueError) as exc:  # no data folder, or no T91 in it
-    print(f"no training data ({exc}); a synthetic image instead")
-    side = 240  # a multiple of 2, 3 and 4
-    f_radial = np.hypot(*np.meshgrid(np.fft.fftfreq(side), np.fft.fftfreq(side), indexing="ij"))
-    hr = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((side, side)))
-                              / np.maximum(f_radial, 1 / side)))  # amplitude ~ 1/f, like photographs
-    hr = (hr - hr.min()) / np.ptp(hr)
-    windows, window_scales = [], []
-    for s in SCALES:
-        up = imresize(imresize(hr, 1 / s), s)
-        assert up.shape == hr.shape
-        w_s = np.lib.stride_tricks.sliding_window_view(up, (WINDOW, WINDOW))[::14, ::14]
-        windows.append(w_s.reshape(-1, 1, WINDOW, WINDOW))
-        window_scales += [s] * len(windows[-1])
-    windows, window_scales = np.concatenate(windows), np.array(window_scales)
-    source = "windows of a synthetic 1/f image"
-
-feats = PeriodicityPool(PERIODS).forward(windows).reshape(len(windows), 2, len(PERIODS))
-means = np.array([feats[window_scales == s].mean(axis=0) for s in SCALES])  # (scale, axis, period)
-print(f"{source}: {len(windows)} windows of {WINDOW}x{WINDOW}; mean feature y_p")
-print(" " * 9 + "".join(f"{ax + ' p=' + str(p):>10s}" for ax in ("rows", "cols") for p in PERIODS))
-for s, m in zip(SCALES, means):
-    print(f"x{s} ({(window_scales == s).sum():4d})" + "".join(f"{v:10.3f}" for v in m.ravel()))
-
-by_period = means.mean(axis=1)  # (scale, period), averaged over the two axes
-for s in (3, 4):  # period s is strongest in the x s windows
-    others = [by_period[SCALES.index(t), PERIODS.index(s)] for t in SCALES if t != s]
-    assert by_period[SCALES.index(s), PERIODS.index(s)] > max(others)
-
-fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
-for ax, p in zip(axes, (3, 4)):
-    both_axes = feats[:, :, PERIODS.index(p)].mean(axis=1)
-    bins = np.linspace(both_axes.min(), both_axes.max(), 40)
-    for s, colour in zip(SCALES, ("tab:blue", "tab:orange", "tab:green")):
-        ax.hist(both_axes[window_scales == s], bins=bins, color=colour, alpha=0.5, label=f"x{s}")
-    ax.set_title(f"period {p}: $y_{p}$, mean of rows and columns")
-    ax.set_xlabel("feature")
-axes[0].set_ylabel("windows")
-axes[1].legend()
-fig.tight_layout()
-plt.show()
-
-# %% [markdown]
-# Period 3 singles out the x3 windows and period 4 the x4 ones, whatever their sharpness. Period 2
-# does *not* single out x2: with MATLAB's pixel-centre alignment an even factor puts no output
-# pixel on a low-resolution sample — at x2 the offsets are $\pm\frac14$, mirror images equally
-# smoothed, so there is no period-2 modulation; at x4 they are $\pm\frac18, \pm\frac38$, a
-# profile $a, b, b, a$ with period 4 and no period-2 component. B recognises x2 by the *absence*
-# of the other two. `dcnn(b_periods=(2, 3, 4))` concatenates these 6 numbers (2 axes × 3 periods
-# of the one input channel) to B's pooled features before its first `Linear` layer;
-# `docs/discussion.md` reports what it buys.
+# * `dynconv.layers.PeriodicityPool` (beyond the paper): periodicity statistics for network B,
+#   derived in the appendix notebook 07.
 
 # %% [markdown]
 # ## Exercises
@@ -586,3 +452,34 @@ def eq7_literal(dy, x, pad):
 
 
 exercises.try_it(exercises.check_eq7_literal, eq7_literal)
+
+# %% [markdown]
+# ### Exercise 3 — the backward pass for every sample at once
+#
+# `dynamic_backward` in §2 loops over the samples. Write `dynamic_backward_batched(dy, x, k, pad)`
+# returning `(dx, dk)` (5-D `k`, no bias) with no Python loop over samples or pixels. Hint: your
+# answer to notebook 01's exercise 3, with the sample index $t$ kept on the kernel in both
+# `einsum`s; `numpy.lib.stride_tricks.sliding_window_view` gives every window of $\bar x$.
+
+# %%
+def dynamic_backward_batched(dy, x, k, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_dynamic_backward_batched, dynamic_backward_batched)
+
+# %% [markdown]
+# ### Exercise 4 — tied kernels give back eq 3
+#
+# Predict first: if every sample gets the same kernel $w$, how is the static layer's
+# $\partial l/\partial w$ (eq 3) made from the per-sample gradients $\partial l/\partial k^t$ (eq 7)
+# — their sum, or their mean? Then write `tied_kernels(dynamic_backward, dy, x, w, pad)` that
+# computes $\partial l/\partial w$ using only `dynamic_backward(dy, x, k, pad) -> (dx, dk)` (the
+# check hands you one; you may pass your exercise 3), and run the check.
+
+# %%
+def tied_kernels(dynamic_backward, dy, x, w, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_tied_kernels, tied_kernels)

@@ -31,6 +31,11 @@
 # The networks are narrower than the paper's (fewer channels) so that each trains in a few minutes on
 # one CPU core; the shipped weights (notebook 05) use the full widths and train longer. With
 # `DYNCONV_FAST=1` (the test suite) each run shrinks to a few seconds. Every check is an `assert`.
+#
+# **Notation** as in the table at the top of notebook 01 (sample $t$ of a batch of $N$, the
+# paper's $T$; `w[j, i]` is the paper's $k_{ij}$; `dy` an upstream gradient). `STRIDE` below is
+# the step between the sub-images cut from T91, not a convolution's stride: every layer has
+# stride 1.
 
 # %%
 import csv
@@ -117,8 +122,8 @@ plt.show()
 # it by dynamic layers (eq 5), whose kernels come from network B (conv 5×5 · ReLU · conv 1×1 ·
 # ReLU · global average pooling · Linear · ReLU · one Linear per dynamic layer), fed the same
 # 33×33 window. The options are those of the shipped `dcnn-x234` (`DCNN_OPTIONS` below): B takes
-# the log of its pooled features and also gets the window's periodicity statistics (notebook 02,
-# "Beyond the paper") — what lets it recognise the upscaling factor — and it generates the kernels of the
+# the log of its pooled features and also gets the window's periodicity statistics (appendix
+# notebook 07) — what lets it recognise the upscaling factor — and it generates the kernels of the
 # 1×1 mapping layer as well as the reconstruction layer's.
 #
 # With `residual=True` the output is `input + network` and the last layer starts at zero — for the

@@ -29,7 +29,8 @@
 # Every number comes from `dynconv.reproduce`, which calls `dynconv.sr.evaluate` — the same
 # code as `dynconv evaluate` and `dynconv reproduce`; the published values are in
 # `reproduce.PAPER`. With `DYNCONV_FAST=1` (the test suite) Table 1 runs at ×3 only and Set14 is
-# skipped. Every check is an `assert`.
+# skipped. Every check is an `assert`. Symbols and names follow the notation table at the top of
+# notebook 01.
 
 # %%
 import math
@@ -160,9 +161,9 @@ gain_paper = np.array([[paper[s][m]["psnr"] - paper[s]["bicubic"]["psnr"] if m i
                         for m in models_shown] for s in SCALES])
 vmax = np.nanmax(np.abs([gain, gain_paper]))
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.9), constrained_layout=True)
-for ax, g, title in zip(axes, (gain, gain_paper), ("ours", "paper")):
-    im = ax.imshow(g, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    for (r, c), v in np.ndenumerate(g):
+for ax, gain_map, title in zip(axes, (gain, gain_paper), ("ours", "paper")):
+    im = ax.imshow(gain_map, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    for (r, c), v in np.ndenumerate(gain_map):
         ax.text(c, r, "–" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(models_shown)), models_shown, rotation=20)
     ax.set_yticks(range(len(SCALES)), [f"test x{s}" for s in SCALES])
@@ -226,8 +227,8 @@ plt.show()
 # features carry: fit a multinomial logistic regression (the factor from a feature vector) on
 # T91 windows and score it on Set14 windows the network never trained on, at the eight factors
 # of the cross-scale table. Four feature vectors of `dcnn`: the log-pooled responses of B's
-# learned convolutions (`b_log`), the periodicity statistics at periods 2, 3 and 4 it inherited
-# from `dcnn-x234` (`b_period`), the periodicity spectrum at real periods from 6 to 2 pixels
+# learned convolutions (`b_log`), the periodicity statistics (appendix notebook 07) at periods
+# 2, 3 and 4 it inherited from `dcnn-x234` (`b_period`), the periodicity spectrum at real periods from 6 to 2 pixels
 # (`b_spectrum`; a factor s < 2 shows at its alias s/(s−1): x1.5 at period 3, like x3), and B's
 # hidden layer (`b_relu3`), which combines them and drives every dynamic kernel. Windows differ
 # in how much there is to restore (a flat sky needs no kernel at all), so the accuracy is also

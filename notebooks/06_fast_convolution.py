@@ -26,7 +26,7 @@
 # * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
 #   and where the measured speeds live (`benchmarks/README.md`).
 #
-# Notation as in notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
+# Notation as in the table at the top of notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
 # channel $i$, output channel $j$, kernel taps $(u, v)$. Every check is an `assert`.
 
 # %%

@@ -50,45 +50,87 @@ def _vjp_fd(f, x, g, h=1e-6):
 
 
 # --------------------------------------------------------------------------- notebook 01
-def check_eq3_literal(fn):
-    """``fn(g, x, pad)``: eq 3 as written, sum_t g_tj * x~_ti (a true convolution), shape (F, C, kh, kw)."""
-    rng = np.random.default_rng(1)
-    for N, C, F, H, W, kh, kw, pad in [(2, 2, 3, 6, 5, 3, 2, 1), (1, 1, 1, 5, 5, 3, 3, 0)]:
+def conv1d_forward(x, w, pad=0):
+    """Eq 1 in 1-D, one channel: y[r] = sum_u w[u] * xp[r + u], xp = x zero-padded by ``pad``."""
+    xp = np.pad(np.asarray(x, dtype=np.float64), pad)
+    k = len(w)
+    return np.array([np.dot(w, xp[r:r + k]) for r in range(len(xp) - k + 1)])
+
+
+def check_conv1d_input_grad(fn):
+    """``fn(dy, w, pad)``: dl/dx of :func:`conv1d_forward` for the upstream gradient ``dy``."""
+    rng = np.random.default_rng(11)
+    for n, k, pad in [(7, 3, 1), (6, 4, 0), (5, 2, 1)]:
+        x, w = rng.standard_normal(n), rng.standard_normal(k)
+        dy = rng.standard_normal(len(conv1d_forward(x, w, pad)))
+        want = _vjp_fd(lambda x_: conv1d_forward(x_, w, pad), x, dy)
+        _close(fn(dy, w, pad), want, f"dx for n={n}, k={k}, pad={pad}", tol=1e-7)
+
+
+def check_conv1d_kernel_grad(fn):
+    """``fn(dy, x, taps, pad)``: dl/dw of :func:`conv1d_forward` (a kernel of ``taps`` taps)."""
+    rng = np.random.default_rng(12)
+    for n, taps, pad in [(7, 3, 1), (6, 4, 0), (5, 2, 1)]:
+        x, w = rng.standard_normal(n), rng.standard_normal(taps)
+        dy = rng.standard_normal(len(conv1d_forward(x, w, pad)))
+        want = _vjp_fd(lambda w_: conv1d_forward(x, w_, pad), w, dy)
+        _close(fn(dy, x, taps, pad), want, f"dw for n={n}, taps={taps}, pad={pad}", tol=1e-7)
+
+
+def check_conv2d_grads(fn):
+    """``fn(dy, x, w, pad)`` -> ``(dx, dw)``: eqs 2 and 3, multi-channel, every sample summed into dw."""
+    rng = np.random.default_rng(13)
+    for N, C, F, H, W, kh, kw, pad in [(2, 3, 2, 6, 5, 3, 2, 1), (1, 1, 4, 5, 5, 3, 3, 0)]:
         x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, kh, kw))
         y, cache = reference.conv2d_forward(x, w, pad=pad)
-        g = rng.standard_normal(y.shape)
-        dw = reference.conv2d_backward(g, cache)[1]
-        got = np.asarray(fn(g, x, pad), dtype=np.float64)
-        assert got.shape == dw.shape, f"shape {got.shape}, expected the kernel's {dw.shape}"
-        assert not np.allclose(got, dw), "this is dw itself: eq 3 as written gives dw rotated by 180 degrees"
-        _close(got[:, :, ::-1, ::-1], dw, "rot180 of your eq 3 against dw")
+        dy = rng.standard_normal(y.shape)
+        dx_ref, dw_ref, _ = reference.conv2d_backward(dy, cache)
+        dx, dw = fn(dy, x, w, pad)
+        _close(dx, dx_ref, f"dx (eq 2), x {x.shape}, w {w.shape}")
+        _close(dw, dw_ref, f"dw (eq 3), x {x.shape}, w {w.shape}")
+
+
+def check_predict_eq3(fn):
+    """``fn(dw)``: your prediction, written in terms of ``dw`` = dl/dw of one (j, i) pair and one
+    sample, of what ``scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")`` returns."""
+    from scipy import signal
+
+    rng = np.random.default_rng(14)
+    for H, W, kh, kw, pad in [(6, 5, 3, 2, 1), (5, 7, 2, 3, 0)]:
+        x, w = rng.standard_normal((1, 1, H, W)), rng.standard_normal((1, 1, kh, kw))
+        y, cache = reference.conv2d_forward(x, w, pad=pad)
+        dy = rng.standard_normal(y.shape)
+        dw = reference.conv2d_backward(dy, cache)[1][0, 0]
+        xp = np.pad(x[0, 0], pad)
+        ran = signal.convolve2d(dy[0, 0], xp[::-1, ::-1], mode="valid")
+        _close(fn(dw.copy()), ran, "your prediction against what convolve2d returned")
 
 
 def stride2_forward(x, w):
-    """The layer of exercise 01.2: eq 1 (pad 0) keeping every second row and column."""
+    """The layer of exercise 01.5: eq 1 (pad 0) keeping every second row and column."""
     return reference.conv2d_forward(x, w)[0][:, :, ::2, ::2]
 
 
 def check_stride2_input_grad(fn):
-    """``fn(g, w, x_shape)``: dl/dx of :func:`stride2_forward` for upstream gradient ``g``."""
+    """``fn(dy, w, x_shape)``: dl/dx of :func:`stride2_forward` for upstream gradient ``dy``."""
     rng = np.random.default_rng(2)
     for N, C, F, H, W, kh, kw in [(1, 2, 2, 7, 6, 3, 3), (2, 1, 3, 8, 9, 2, 3)]:
         x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, kh, kw))
-        g = rng.standard_normal(stride2_forward(x, w).shape)
-        want = _vjp_fd(lambda x_: stride2_forward(x_, w), x, g)
-        _close(fn(g, w, x.shape), want, f"dx for x {x.shape}, w {w.shape}", tol=1e-7)
+        dy = rng.standard_normal(stride2_forward(x, w).shape)
+        want = _vjp_fd(lambda x_: stride2_forward(x_, w), x, dy)
+        _close(fn(dy, w, x.shape), want, f"dx for x {x.shape}, w {w.shape}", tol=1e-7)
 
 
-def no_flip_input_grad(g, w):
+def no_flip_input_grad(dy, w):
     """A classic mistake: eq 2 as a full *correlation* with the kernel (no flip), pad 0."""
     F, C = w.shape[:2]
-    N, _, Ho, Wo = g.shape
+    N, _, Ho, Wo = dy.shape
     kh, kw = w.shape[2:]
     dx = np.zeros((N, C, Ho + kh - 1, Wo + kw - 1))
     for t in range(N):
         for i in range(C):
             for j in range(F):
-                dx[t, i] += reference.convolve2d(g[t, j], w[j, i, ::-1, ::-1])
+                dx[t, i] += reference.convolve2d(dy[t, j], w[j, i, ::-1, ::-1])
     return dx
 
 
@@ -101,8 +143,8 @@ def check_flip_blind_kernel(fn):
         assert np.abs(k).max() > 0, "the zero kernel is too easy: find a non-zero one"
         x = rng.standard_normal((1, 1, 6, 7))
         y, cache = reference.conv2d_forward(x, k[None, None])
-        g = rng.standard_normal(y.shape)
-        _close(no_flip_input_grad(g, k[None, None]), reference.conv2d_backward(g, cache)[0],
+        dy = rng.standard_normal(y.shape)
+        _close(no_flip_input_grad(dy, k[None, None]), reference.conv2d_backward(dy, cache)[0],
                "the no-flip backward with your kernel")
 
 
@@ -134,6 +176,42 @@ def check_eq7_literal(fn):
     assert got.shape == dk.shape, f"shape {got.shape}, expected one kernel per sample {dk.shape}"
     assert not np.allclose(got, dk), "this is dk itself: eq 7 as written gives it rotated by 180 degrees"
     _close(got[..., ::-1, ::-1], dk, "rot180 of your eq 7 against dk")
+
+
+def check_dynamic_backward_batched(fn):
+    """``fn(dy, x, k, pad)`` -> ``(dx, dk)``: eqs 6 and 7 for every sample at once, ``k`` of shape
+    (N, F, C, kh, kw) and no bias; ``dk`` has one gradient per sample."""
+    rng = np.random.default_rng(15)
+    for N, C, F, H, W, kh, kw, pad in [(3, 2, 2, 6, 5, 3, 2, 1), (4, 1, 3, 5, 5, 3, 3, 0)]:
+        x, k = rng.standard_normal((N, C, H, W)), rng.standard_normal((N, F, C, kh, kw))
+        y, cache = reference.dynamic_conv2d_forward(x, k, pad=pad)
+        dy = rng.standard_normal(y.shape)
+        dx_ref, dk_ref, _ = reference.dynamic_conv2d_backward(dy, cache)
+        dx, dk = fn(dy, x, k, pad)
+        _close(dx, dx_ref, f"dx (eq 6), k {k.shape}")
+        _close(dk, dk_ref, f"dk (eq 7, one per sample), k {k.shape}")
+
+
+def check_tied_kernels(fn):
+    """``fn(dynamic_backward, dy, x, w, pad)``: the static layer's dl/dw, computed only through
+    ``dynamic_backward(dy, x, k, pad) -> (dx, dk)`` called with the same kernel ``w`` for every sample."""
+    rng = np.random.default_rng(16)
+    N, C, F, H, W, kh, kw, pad = 3, 2, 2, 6, 5, 3, 2, 1
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, kh, kw))
+    y, cache = reference.conv2d_forward(x, w, pad=pad)
+    dy = rng.standard_normal(y.shape)
+    calls = []
+
+    def dynamic_backward(dy_, x_, k_, pad_):
+        k_ = np.asarray(k_, dtype=np.float64)
+        calls.append(k_.copy())
+        return reference.dynamic_conv2d_backward(dy_, reference.dynamic_conv2d_forward(x_, k_, pad=pad_)[1])[:2]
+
+    got = fn(dynamic_backward, dy.copy(), x.copy(), w.copy(), pad)
+    assert calls, "call dynamic_backward: the point is to get dw from the dynamic layer"
+    assert all(k_.shape == (N, *w.shape) and np.allclose(k_, w) for k_ in calls), \
+        "give every sample the same kernel w, shape (N, F, C, kh, kw)"
+    _close(got, reference.conv2d_backward(dy, cache)[1], "dw from the tied dynamic layer")
 
 
 # --------------------------------------------------------------------------- notebook 03
@@ -242,11 +320,16 @@ def check_register_unsharp(fn):
 
 #: Every exercise: check -> (notebook number, name of the solution in solutions/s<NN>.py).
 EXERCISES = {
-    check_eq3_literal: ("01", "eq3_literal"),
+    check_conv1d_input_grad: ("01", "conv1d_input_grad"),
+    check_conv1d_kernel_grad: ("01", "conv1d_kernel_grad"),
+    check_conv2d_grads: ("01", "conv2d_grads"),
+    check_predict_eq3: ("01", "predict_eq3"),
     check_stride2_input_grad: ("01", "stride2_input_grad"),
     check_flip_blind_kernel: ("01", "flip_blind_kernel"),
     check_dynamic_1x1: ("02", "dynamic_1x1"),
     check_eq7_literal: ("02", "eq7_literal"),
+    check_dynamic_backward_batched: ("02", "dynamic_backward_batched"),
+    check_tied_kernels: ("02", "tied_kernels"),
     check_sgd_momentum: ("03", "sgd_momentum"),
     check_square_backward: ("03", "square_backward"),
     check_scale_weights: ("04", "scale_weights"),

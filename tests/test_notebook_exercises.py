@@ -1,4 +1,4 @@
-"""The notebooks' exercises: every notebook ends with 2-4 of them, every one has a solution in
+"""The notebooks' exercises: every notebook ends with 2-6 of them, every one has a solution in
 ``notebooks/solutions/``, and its check accepts the solution and rejects a wrong answer."""
 from __future__ import annotations
 
@@ -28,13 +28,24 @@ def _rot(a):
 
 
 WRONG = {
-    "check_eq3_literal": lambda g, x, pad: _rot(_solution(exercises.check_eq3_literal)(g, x, pad)),  # dw itself
+    "check_conv1d_input_grad": lambda dy, w, pad: _solution(exercises.check_conv1d_input_grad)(
+        dy, w[::-1], pad),  # a correlation: the flip forgotten
+    "check_conv1d_kernel_grad": lambda dy, x, taps, pad: _solution(exercises.check_conv1d_kernel_grad)(
+        dy, x, taps, pad)[::-1],  # eq 3 as printed: the gradient reversed
+    "check_conv2d_grads": lambda dy, x, w, pad: (lambda dx_dw: (dx_dw[0], _rot(dx_dw[1])))(
+        _solution(exercises.check_conv2d_grads)(dy, x, w, pad)),  # dw rotated by 180 degrees
+    "check_predict_eq3": lambda dw: dw,  # "it is dw": the rotation missed
     "check_stride2_input_grad": lambda g, w, shape: _solution(exercises.check_stride2_input_grad)(
         g, _rot(w), shape),  # the flip forgotten
     "check_flip_blind_kernel": lambda kh, kw: np.arange(1.0, kh * kw + 1).reshape(kh, kw),  # asymmetric
     "check_dynamic_1x1": lambda x, k: (lambda y_b: (y_b[0], lambda dy: (y_b[1](dy)[0], y_b[1](dy)[1].sum(
         axis=0, keepdims=True).repeat(len(x), axis=0))))(_solution(exercises.check_dynamic_1x1)(x, k)),  # eq 7 summed
     "check_eq7_literal": lambda dy, x, pad: _rot(_solution(exercises.check_eq7_literal)(dy, x, pad)),
+    "check_dynamic_backward_batched": lambda dy, x, k, pad: (lambda dx_dk: (dx_dk[0], np.broadcast_to(
+        dx_dk[1].mean(axis=0), k.shape)))(_solution(exercises.check_dynamic_backward_batched)(
+            dy, x, k, pad)),  # eq 7 read literally: the batch mean for every sample
+    "check_tied_kernels": lambda backward, dy, x, w, pad: backward(
+        dy, x, np.broadcast_to(w, (len(x), *w.shape)), pad)[1].mean(axis=0),  # the paper's 1/T
     "check_sgd_momentum": lambda w0, grads, lrs, mu: _solution(exercises.check_sgd_momentum)(
         w0, grads, [lrs[0]] * len(lrs), mu),  # the schedule ignored
     "check_square_backward": lambda x, dy: x * dy,  # the factor 2 forgotten
@@ -67,12 +78,12 @@ def test_an_untried_exercise_does_not_stop_the_notebook(capsys):
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[1-5]_*.py")), ids=lambda p: p.stem)
-def test_each_notebook_ends_with_two_to_four_checked_exercises(path):
+def test_each_notebook_ends_with_two_to_six_checked_exercises(path):
     text = path.read_text()
     headings = re.findall(r"^# (#+) (.*)$", text, flags=re.M)
     exercise_at = [i for i, (_, h) in enumerate(headings) if "Exercise" in h]
     numbered = [h for _, h in headings if re.match(r"Exercise \d", h)]
-    assert 2 <= len(numbered) <= 4, f"{path.name}: {len(numbered)} exercises"
+    assert 2 <= len(numbered) <= 6, f"{path.name}: {len(numbered)} exercises"
     assert exercise_at and exercise_at[-1] == len(headings) - 1, f"{path.name} must end with its exercises"
     assert all("Exercise" in h for _, h in headings[exercise_at[0]:]), f"{path.name}: exercises come last"
     number = path.stem[:2]

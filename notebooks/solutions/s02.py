@@ -24,3 +24,26 @@ def eq7_literal(dy, x, pad):
     C = x.shape[1]
     return np.array([[[signal.convolve2d(xp[t, i, ::-1, ::-1], dy[t, j], mode="valid") for i in range(C)]
                       for j in range(F)] for t in range(N)])
+
+
+def dynamic_backward_batched(dy, x, k, pad):
+    """Exercise 3: eqs 6 and 7 for all samples at once — notebook 01's einsums with the sample
+    index t kept on the kernel: dk[t] is never summed over t, dx[t] uses k[t]."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    kh, kw = k.shape[-2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dk = np.einsum("tjrc,tircuv->tjiuv", dy, sliding_window_view(xp, (kh, kw), axis=(2, 3)))
+    dyp = np.pad(dy, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    dxp = np.einsum("tjmnuv,tjiuv->timn", sliding_window_view(dyp, (kh, kw), axis=(2, 3)),
+                    k[..., ::-1, ::-1])
+    H, W = x.shape[2:]
+    return dxp[:, :, pad:pad + H, pad:pad + W], dk
+
+
+def tied_kernels(dynamic_backward, dy, x, w, pad):
+    """Exercise 4: give every sample the kernel w; by the chain rule the shared w collects the
+    sum of the per-sample gradients, dl/dw = sum_t dl/dk^t — eq 3's batch sum (not a mean)."""
+    k = np.broadcast_to(w, (len(x), *w.shape)).copy()
+    _, dk = dynamic_backward(dy, x, k, pad)
+    return dk.sum(axis=0)

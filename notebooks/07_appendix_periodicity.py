@@ -1,0 +1,273 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Appendix, beyond the paper: the upscaling factor's fingerprint (`PeriodicityPool`)
+#
+# *A project extension, not the paper's method: the shipped `dcnn-x234` uses it
+# (`docs/discussion.md` measures what it buys). Read notebooks 01–02 first.*
+#
+# **What you will learn**
+#
+# * why an image upsampled by an integer factor $s$ carries a period-$s$ pattern in its local
+#   sharpness, and how a Fourier coefficient of an "energy profile" measures it;
+# * the forward equations of `dynconv.layers.PeriodicityPool` and its backward pass, one chain-rule
+#   step at a time, checked by `gradcheck`;
+# * when the measure does not depend on where the window starts, and by how much it does otherwise;
+# * that on real training windows period 3 singles out x3 and period 4 singles out x4.
+#
+# **Notation.** As in notebook 01's table, with the symbols of this appendix:
+#
+# | symbol | meaning | code |
+# |---|---|---|
+# | $q$ | a period in pixels (2, 3 or 4); $n_q$ periods in all | `periods` |
+# | $r,\ c$ | row index $0 \le r < n_r$, column index $0 \le c < n_c$ | `r`, `c` |
+# | $\mathrm{i}$ | the imaginary unit $\sqrt{-1}$ (upright; no channel index in this notebook) | `1j` |
+# | $\omega_{q,r}$ | the complex wave $e^{-2\pi \mathrm{i}\, r/q}/n_r$ the profile is multiplied by | |
+# | $\bar v$ | the gradient $\partial l/\partial v$ of the loss with respect to any quantity $v$ | `dv` |
+#
+# (In notebooks 01–02, $p$ is the padding and $w$ a kernel; neither appears here.)
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from dynconv.data import resolve_data_dir, training_patches
+from dynconv.gradcheck import gradcheck
+from dynconv.image import imresize
+from dynconv.layers import PeriodicityPool
+
+FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer windows
+rng = np.random.default_rng(7)
+plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
+
+# %% [markdown]
+# ## 1. What network B needs to see
+#
+# One DCNN is trained on x2, x3 and x4 at once, and network B sees only the bicubic-upsampled
+# image: it must infer the factor from the content. The spectral energy of the window — how
+# blurred it looks — is not enough: natural images differ in sharpness, and a sharp x4 window
+# looks like a soft x3 one. The upsampling leaves a better fingerprint. An image upsampled by an
+# integer factor $s$ is an interpolation of a grid with period $s$: output pixels near
+# low-resolution samples stay sharp, those between them are smoothed.
+#
+# A random signal whose *statistics* (here: its expected local energy) repeat with a period,
+# while the signal itself does not, is called **cyclostationary** with that period. The local
+# high-frequency energy of an upsampled image is cyclostationary with period $s$. Averaged along
+# the rows, it becomes a profile that rises and falls with period $s$; the Fourier coefficient of
+# that profile at frequency $1/s$ measures how strongly.
+#
+# ## 2. The forward pass
+#
+# `PeriodicityPool` computes, per sample and channel of $x$ $(N, C, H, W)$, with the valid
+# 5-point Laplacian ($n_r \times n_c = (H-2)\times(W-2)$ values):
+#
+# $$
+# \Delta x_{rc} = 4x_{r+1,c+1} - x_{r,c+1} - x_{r+2,c+1} - x_{r+1,c} - x_{r+1,c+2},
+# \qquad e_{rc} = (\Delta x)_{rc}^2,
+# $$
+#
+# $$
+# \text{row profile } \pi_r = \frac{1}{n_c}\sum_c e_{rc}, \qquad
+# A_q = \sum_{r=0}^{n_r-1} \pi_r\, \omega_{q,r} = \frac{1}{n_r}\sum_{r} \pi_r\, e^{-2\pi \mathrm{i}\, r/q}, \qquad
+# \bar e = \frac{1}{n_r n_c}\sum_{rc} e_{rc},
+# $$
+#
+# $$
+# \rho_q = \frac{|A_q|}{\bar e + \delta}, \qquad y_q = \log\!\big(1 + \rho_q/\varepsilon\big),
+# $$
+#
+# and the same along columns with the column profile $\gamma_c = \frac{1}{n_r}\sum_r e_{rc}$.
+# Dividing by the mean energy $\bar e$ makes $\rho_q$ blind to contrast ($x \to ax$ scales $e$,
+# $A_q$ and $\bar e$ by $a^2$): it is the *relative* modulation of sharpness at period $q$.
+# $\delta = 10^{-8}$ keeps a flat window finite; $\varepsilon$ sets where periodicity counts as
+# absent ($y_q \approx \rho_q/\varepsilon$ below it), and the log compresses the rest. The output
+# is $(N, C\cdot 2\cdot n_q)$, ordered (channel, axis [rows, cols], period).
+#
+# ## 3. The backward pass, one step at a time
+#
+# The upstream gradient is $\bar y_{a,q}$ (axis $a$, period $q$). Per sample and channel:
+#
+# 1. The log: $\dfrac{\partial y}{\partial \rho} = \dfrac{1/\varepsilon}{1+\rho/\varepsilon} =
+#    \dfrac{1}{\varepsilon + \rho}$, so $\bar\rho_{a,q} = \bar y_{a,q}/(\varepsilon + \rho_{a,q})$.
+# 2. The ratio: $\dfrac{\partial \rho}{\partial |A|} = \dfrac{1}{\bar e + \delta}$ and
+#    $\dfrac{\partial \rho}{\partial \bar e} = -\dfrac{|A|}{(\bar e + \delta)^2} =
+#    -\dfrac{\rho}{\bar e + \delta}$. The mean energy $\bar e$ feeds all $2 n_q$ ratios, so
+#    $$
+#    \overline{|A_{a,q}|} = \frac{\bar\rho_{a,q}}{\bar e + \delta}, \qquad
+#    \bar{\bar e} = -\sum_{a,q} \frac{\bar\rho_{a,q}\,\rho_{a,q}}{\bar e + \delta}.
+#    $$
+# 3. The magnitude: $A_q = \sum_r \pi_r\, \omega_{q,r}$ with $\pi_r$ real, so
+#    $\partial |A|^2/\partial \pi_r = \partial (A A^{*})/\partial \pi_r = \omega_r A^{*} + A\,
+#    \omega_r^{*} = 2\operatorname{Re}(A^{*} \omega_r)$, and with $\partial |A|^2 = 2|A|\,\partial|A|$:
+#    $$
+#    \frac{\partial |A|}{\partial \pi_r} = \frac{\operatorname{Re}(A^{*} \omega_r)}{|A|},
+#    \qquad
+#    \bar\pi_r = \operatorname{Re}\sum_q z_q\, \omega_{q,r}, \quad z_q = \overline{|A_q|}\,\frac{A_q^{*}}{|A_q|}
+#    $$
+#    — the same waves as the forward pass, one matrix product per axis (likewise $\bar\gamma_c$).
+#    ($|A| = 0$ is a kink, like ReLU's at 0; the layer guards the division.)
+# 4. The means: $\pi_r$ averages row $r$, $\gamma_c$ column $c$, $\bar e$ everything:
+#    $\dfrac{\partial \pi_r}{\partial e_{rc}} = \dfrac{1}{n_c}$,
+#    $\dfrac{\partial \gamma_c}{\partial e_{rc}} = \dfrac{1}{n_r}$,
+#    $\dfrac{\partial \bar e}{\partial e_{rc}} = \dfrac{1}{n_r n_c}$, so
+#    $$
+#    \bar e_{rc} = \frac{\bar\pi_r}{n_c} + \frac{\bar\gamma_c}{n_r} + \frac{\bar{\bar e}}{n_r n_c}.
+#    $$
+# 5. The square: $\partial e/\partial(\Delta x) = 2\Delta x$, so $\overline{\Delta x}_{rc} =
+#    2\,\Delta x_{rc}\, \bar e_{rc}$.
+# 6. The Laplacian is linear, and its transpose **scatters** each $\overline{\Delta x}_{rc}$ back
+#    with the 5-point stencil: $+4\,\overline{\Delta x}_{rc}$ to $\bar x_{r+1,c+1}$ and
+#    $-\overline{\Delta x}_{rc}$ to each of its four neighbours — the forward pass's five slices,
+#    accumulated with `+=` (a border pixel only receives from its inner neighbours), just as eq 2
+#    scatters (notebook 01, §5).
+#
+# `gradcheck` compares this with central finite differences (the input has 360 elements, so along
+# random directions); and the forward equations, written out in a few lines of NumPy, give the
+# layer's output.
+
+# %%
+PERIODS = (2, 3, 4)
+
+
+def periodicity_numpy(x, periods, eps, delta=1e-8):
+    """The forward equations above, directly: (N, C, H, W) -> (N, C·2·n_q)."""
+    lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
+           - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
+    e = lap**2
+    e_mean = e.mean(axis=(2, 3))
+    features = []
+    for profile in (e.mean(axis=3), e.mean(axis=2)):  # pi_r (rows), gamma_c (columns)
+        r = np.arange(profile.shape[-1])
+        for q in periods:
+            A_q = (profile * np.exp(-2j * np.pi * r / q)).mean(axis=-1)
+            features.append(np.log1p(np.abs(A_q) / (e_mean + delta) / eps))
+    return np.stack(features, axis=-1).reshape(x.shape[0], -1)  # (channel, axis, period)
+
+
+x_p = rng.standard_normal((2, 2, 9, 10))
+pool = PeriodicityPool(PERIODS)
+y_p = pool.forward(x_p)
+assert y_p.shape == (2, 2 * 2 * len(PERIODS))
+assert np.allclose(y_p, periodicity_numpy(x_p, PERIODS, pool.eps), rtol=1e-12, atol=1e-12)
+
+report = gradcheck(PeriodicityPool(PERIODS), [rng.standard_normal((2, 2, 9, 10))], rng=3)
+print(report)
+assert report.ok
+
+# %% [markdown]
+# ## 4. Where the window starts
+#
+# Shift a profile by $k$ pixels, $\pi'_r = \pi_{r+k}$. Then
+# $A'_q = \frac{1}{n_r}\sum_{r=0}^{n_r-1} \pi_{r+k}\, e^{-2\pi \mathrm{i}\, r/q}
+#       = e^{2\pi \mathrm{i}\, k/q}\,\frac{1}{n_r}\sum_{r=k}^{n_r-1+k} \pi_{r}\, e^{-2\pi \mathrm{i}\, r/q}$:
+# a phase factor times the sum over a window moved by $k$. For a profile that repeats exactly
+# with period $q$, the moved window sums the same values **only when $n_r$ is a multiple of
+# $q$** (whole cycles); then only the phase changes and $|A_q|$ does not depend on where the
+# window starts. Otherwise the window holds an incomplete last cycle, and $|A_q|$ wobbles with
+# the shift by up to about one cycle's share, $q/n_r$. The training windows here are 33×33, so
+# $n_r = 31$, a multiple of none of 2, 3 and 4: the magnitude is *nearly* shift invariant. The
+# cell measures the wobble on an ideal period-3 profile.
+
+# %%
+def wobble(n, q=3, length=200):
+    """Relative spread of |A_q| over every start k of an n-long window on an exact period-q profile."""
+    profile = (np.arange(length) % q == 0).astype(float)  # one sharp pixel per period
+    waves = np.exp(-2j * np.pi * np.arange(n) / q) / n
+    mags = np.array([abs(profile[k:k + n] @ waves) for k in range(q * 4)])
+    return np.ptp(mags) / mags.mean()
+
+
+for n in (30, 31):
+    print(f"n_r = {n}: |A_3| varies by {wobble(n):.1%} with the window's start")
+assert wobble(30) < 1e-12          # a multiple of 3: only the phase moves
+assert 0 < wobble(31) < 3 / 31 * 2  # otherwise a wobble of the order of q / n_r
+
+# %% [markdown]
+# ## 5. On real data
+#
+# The training sub-images of T91 at x2, x3 and x4 (cached on disk, so this is fast) through
+# `PeriodicityPool((2, 3, 4))`: the mean feature per scale, per axis and period. If the data set
+# is not on this machine, the same on windows of a synthetic image with a natural $1/f$ spectrum
+# (amplitude falling as one over the spatial frequency, like photographs), down- and upsampled
+# with `imresize` by each factor.
+
+# %%
+SCALES, WINDOW = (2, 3, 4), 33
+try:
+    resolve_data_dir()
+    patches = training_patches(scales=SCALES, verbose=False)
+    step = 100 if FAST else 20
+    windows, window_scales = patches.inputs[::step], patches.scales[::step]
+    source = f"T91 training sub-images, every {step}th"
+except (FileNotFoundError, ValueError) as exc:  # no data folder, or no T91 in it
+    print(f"no training data ({exc}); a synthetic image instead")
+    side = 240  # a multiple of 2, 3 and 4
+    f_radial = np.hypot(*np.meshgrid(np.fft.fftfreq(side), np.fft.fftfreq(side), indexing="ij"))
+    hr = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((side, side)))
+                              / np.maximum(f_radial, 1 / side)))  # amplitude ~ 1/f, like photographs
+    hr = (hr - hr.min()) / np.ptp(hr)
+    windows, window_scales = [], []
+    for s in SCALES:
+        up = imresize(imresize(hr, 1 / s), s)
+        assert up.shape == hr.shape
+        w_s = np.lib.stride_tricks.sliding_window_view(up, (WINDOW, WINDOW))[::14, ::14]
+        windows.append(w_s.reshape(-1, 1, WINDOW, WINDOW))
+        window_scales += [s] * len(windows[-1])
+    windows, window_scales = np.concatenate(windows), np.array(window_scales)
+    source = "windows of a synthetic 1/f image"
+
+feats = PeriodicityPool(PERIODS).forward(windows).reshape(len(windows), 2, len(PERIODS))
+means = np.array([feats[window_scales == s].mean(axis=0) for s in SCALES])  # (scale, axis, period)
+print(f"{source}: {len(windows)} windows of {WINDOW}x{WINDOW}; mean feature y_q")
+print(" " * 9 + "".join(f"{ax + ' q=' + str(q):>10s}" for ax in ("rows", "cols") for q in PERIODS))
+for s, m in zip(SCALES, means):
+    print(f"x{s} ({(window_scales == s).sum():4d})" + "".join(f"{v:10.3f}" for v in m.ravel()))
+
+by_period = means.mean(axis=1)  # (scale, period), averaged over the two axes
+for s in (3, 4):  # period s is strongest in the x s windows
+    others = [by_period[SCALES.index(t), PERIODS.index(s)] for t in SCALES if t != s]
+    assert by_period[SCALES.index(s), PERIODS.index(s)] > max(others)
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+for ax, q in zip(axes, (3, 4)):
+    both_axes = feats[:, :, PERIODS.index(q)].mean(axis=1)
+    bins = np.linspace(both_axes.min(), both_axes.max(), 40)
+    for s, colour in zip(SCALES, ("tab:blue", "tab:orange", "tab:green")):
+        ax.hist(both_axes[window_scales == s], bins=bins, color=colour, alpha=0.5, label=f"x{s}")
+    ax.set_title(f"period {q}: $y_{q}$, mean of rows and columns")
+    ax.set_xlabel("feature $y_q$")
+axes[0].set_ylabel("windows")
+axes[1].legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Period 3 singles out the x3 windows and period 4 the x4 ones, whatever their sharpness. Period 2
+# does *not* single out x2: with MATLAB's pixel-centre alignment an even factor puts no output
+# pixel on a low-resolution sample — at x2 the offsets are $\pm\frac14$, mirror images equally
+# smoothed, so there is no period-2 modulation; at x4 they are $\pm\frac18, \pm\frac38$, a
+# profile $a, b, b, a$ with period 4 and no period-2 component. B recognises x2 by the *absence*
+# of the other two. `dcnn(b_periods=(2, 3, 4))` concatenates these 6 numbers (2 axes × 3 periods
+# of the one input channel) to B's pooled features before its first `Linear` layer;
+# `docs/discussion.md` reports what it buys, and notebook 05 (last section) whether B recognises
+# the scale.
+#
+# ## Where this lives in dynconv
+#
+# * `dynconv.layers.PeriodicityPool`: the forward and backward passes derived here;
+# * `dynconv.models.dcnn(b_periods=...)`: feeds them to network B beside its pooled features.
