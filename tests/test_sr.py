@@ -259,7 +259,7 @@ def test_weights_dir_loads_the_shipped_file_name_from_another_folder(tmp_path):
     assert name == "srcnn-x3" and sr.load_model("srcnn-x3", tmp_path).step == 5
     sr.require_weights(["bicubic", "srcnn-x3"], tmp_path)  # present: no error
     with pytest.raises(FileNotFoundError, match=r"srcnn-x2.npz: train them with `dynconv train --config "
-                                                r"configs/srcnn-x2.toml`.*also missing: dcnn-x234"):
+                                                r"configs/srcnn-x2.toml`.*also missing: dcnn-any"):
         sr.require_weights(["srcnn-x2", "srcnn-x3", "dcnn"], tmp_path)
     sr.load_model.cache_clear()
 
@@ -268,11 +268,22 @@ def test_the_upscale_warning_quotes_scores_from_the_weights_header(tmp_path):
     m = models.dcnn(**SMALL, b_periods=[2, 3], residual=True, name="p")
     path = tmp_path / "p.npz"
     m.save(path, meta={"scores": {"Set5": {"x2": {"psnr": 30.0}, "x1.5": {"psnr": 27.25}}}})
-    warning = sr.integer_factor_warning(str(path), 2.5)
+    warning = sr.factor_warning(str(path), 2.5)
     assert "recognises the factors x2, x3 from the image; at x2.5" in warning
     assert "Set5 x1.5: 27.25 dB" in warning and "x2: 30.00" not in warning
-    assert sr.integer_factor_warning(str(path), 3) is None
+    assert sr.factor_warning(str(path), 3) is None
     m.save(path, meta={"scores": {"Set5": {"x2": {"psnr": 30.0}}}})
     sr.load_model.cache_clear()
-    assert "dB" not in sr.integer_factor_warning(str(path), 2.5)  # nothing measured: no number
+    assert "dB" not in sr.factor_warning(str(path), 2.5)  # nothing measured: no number
+    sr.load_model.cache_clear()
+
+
+def test_a_model_trained_on_a_range_of_factors_warns_only_outside_it(tmp_path):
+    m = models.dcnn(**SMALL, b_periods=[2, 3], residual=True, name="r")
+    path = tmp_path / "r.npz"
+    m.save(path, meta={"train_config": {"data": {"scales": [2, 3], "scale_range": [1.2, 4.0]}}})
+    sr.load_model.cache_clear()
+    assert all(sr.factor_warning(str(path), s) is None for s in (1.2, 1.5, 2.5, 3.7, 4))
+    assert "trained for factors x1.2 to x4; x4.5 is outside" in sr.factor_warning(str(path), 4.5)
+    assert "x1.1 is outside" in sr.factor_warning(str(path), 1.1)
     sr.load_model.cache_clear()

@@ -90,3 +90,17 @@ def test_the_shipped_table_is_generated_and_covers_every_factor():
     assert {float(k) for k in data["scores"]} <= {float(f) for f in choose.FACTORS}
     assert all("bicubic" in row for row in data["scores"].values())
     assert all(set(row) <= set(choose.CANDIDATES) for row in data["scores"].values())
+
+
+def test_the_choice_table_can_reuse_what_reproduce_measured(tmp_path):
+    from dynconv import choose
+
+    csv = tmp_path / "beyond.csv"
+    csv.write_text("dataset,scale,metric,bicubic,dcnn,srcnn-any,dcnn_gain\n"
+                   "Set5,2,psnr,33.6,36.0,35.0,2.4\nSet14,2,psnr,30.2,31.9,31.5,1.7\n"
+                   "Set14,2,ssim,0.86,0.89,0.88,0.03\nSet14,1.5,psnr,33.0,34.7,34.7,1.7\n")
+    assert choose.scores_from_csv(csv) == {"2": {"bicubic": 30.2, "dcnn": 31.9, "srcnn-any": 31.5},
+                                           "1.5": {"bicubic": 33.0, "dcnn": 34.7, "srcnn-any": 34.7}}
+    csv.write_text("dataset,scale,metric,bicubic\nSet5,2,psnr,33.6\n")
+    with pytest.raises(ValueError, match="no Set14 PSNR rows"):
+        choose.scores_from_csv(csv)

@@ -6,6 +6,7 @@ shipped model and factor, bicubic included. A factor that was not measured takes
 the nearest measured factor. The table is generated, never typed::
 
     python -m dynconv.choose            # measures into src/dynconv/weights/set14_psnr.json
+    python -m dynconv.choose --from docs/results/beyond.csv   # reuse what reproduce measured
 
 It runs :func:`dynconv.sr.evaluate` (the standard protocol: Y channel, border of ceil(scale)
 shaved) over every distinct shipped weight file.
@@ -17,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["TABLE", "FACTORS", "CANDIDATES", "measure", "load_table", "best_model"]
+__all__ = ["TABLE", "FACTORS", "CANDIDATES", "measure", "scores_from_csv", "load_table", "best_model"]
 
 TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
 
@@ -25,8 +26,9 @@ TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
 FACTORS = (1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4)
 
 #: The methods compared: bicubic and every distinct shipped weight file.
-CANDIDATES = ("bicubic", "srcnn-x2", "srcnn-any", "srcnn-x234", "srcnn-x3", "srcnn-x4", "dcnn", "dcnn-x234",
-              "dcnn-scale")
+#: (``dcnn-scale``, the ablation told a one-hot of x2/x3/x4, is not a candidate: it has no input
+#: for other factors.)
+CANDIDATES = ("bicubic", "srcnn-x2", "srcnn-any", "srcnn-x234", "srcnn-x3", "srcnn-x4", "dcnn", "dcnn-x234")
 
 
 def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None, out=None) -> dict:
@@ -54,6 +56,21 @@ def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None
             if out is not None:
                 _write(out, table)
     return table
+
+
+def scores_from_csv(path) -> dict:
+    """``{factor: {model: dB}}``: the Set14 PSNR means of a ``dynconv reproduce`` "beyond" CSV,
+    measured by the same protocol (:func:`dynconv.sr.evaluate`), for the candidates it holds."""
+    import csv
+
+    out = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["dataset"] == "Set14" and row["metric"] == "psnr":
+                out[f"{float(row['scale']):g}"] = {m: round(float(row[m]), 4) for m in CANDIDATES if row.get(m)}
+    if not out:
+        raise ValueError(f"{path}: no Set14 PSNR rows (is it the 'beyond' table of dynconv reproduce?)")
+    return out
 
 
 def _write(path, table):
@@ -93,7 +110,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m dynconv.choose", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(TABLE), help="the JSON written (default: the shipped table)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--from", dest="csv", default=None, metavar="CSV",
+                   help="first take the scores a `dynconv reproduce` beyond.csv measured on Set14")
     args = p.parse_args(argv)
+    if args.csv:
+        old = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+        merged = old.get("scores", {})
+        for f, row in scores_from_csv(args.csv).items():
+            merged.setdefault(f, {}).update(row)
+        _write(args.out, dict(old or measure(factors=(), candidates=()), scores=merged))
     table = measure(data_dir=args.data_dir, progress=lambda line: print(line, file=sys.stderr, flush=True),
                     out=args.out)
     for f, row in table["scores"].items():

@@ -17,7 +17,7 @@ import pytest
 from dynconv import metrics, models, reproduce, sr
 from dynconv.cli import main
 
-STAND_INS = ("srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "dcnn-x234")
+STAND_INS = ("srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "srcnn-any", "dcnn-x234", "dcnn-any")
 SMALL = {"Set5": ("bird", "butterfly", "woman"), "Set14": ("face",)}
 
 
@@ -54,7 +54,7 @@ def small_data(tmp_path_factory, data_dir):
 
 def _method(name, models_dir):
     """``name`` the way a user would evaluate it, ``dynconv evaluate --method PATH.npz``
-    (``dcnn`` is the file ``dcnn-x234.npz``)."""
+    (``dcnn`` is the file ``dcnn-any.npz``)."""
     if name == "bicubic":
         return "bicubic"
     return name, sr.resolve(str(sr.weights_path(name, models_dir)))[1]
@@ -111,7 +111,7 @@ def test_missing_weights_is_one_line_naming_the_file_and_the_train_command(tmp_p
     _, err = capsys.readouterr()
     assert rc == 1 and err.count("\n") == 1 and err.startswith("dynconv: error: ")
     assert str(tmp_path / "srcnn-x2.npz") in err
-    assert "`dynconv train --config configs/srcnn-x2.toml`" in err and "dcnn-x234" in err
+    assert "`dynconv train --config configs/srcnn-x2.toml`" in err and "dcnn-any" in err
     assert not out.exists()  # checked before any work
 
 
@@ -171,7 +171,7 @@ def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data,
     for sec in manifest["sections"].values():
         assert set(sec["files"]) <= written
     assert {"table1_set5.csv", "table1_set14.csv", "table2.csv", "beyond.csv", "kernels.csv", "fig3_colour.png",
-            "fig4_butterfly.png", "fig4_bird.png", "fig5_crossscale.png", "fig_kernels.png"} <= written
+            "fig4_butterfly.png", "fig4_bird.png", "fig5_crossscale.png", "fig_kernels.png", "beyond_gain.png"} <= written
     assert all((out / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in written if f.endswith(".png"))
 
     # Table 1: per-image rows and the mean of the images present; the paper's values beside them.
@@ -198,11 +198,13 @@ def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data,
     assert float(t2[("butterfly", "rgb", "ssim")]["srcnn-x3"]) == next(
         r["ssim"] for r in rgb if r["image"] == "butterfly")
 
-    # Beyond: unseen scales, gains over bicubic.
+    # Beyond: every factor, gains over bicubic.
     bey = _read_csv(out / "beyond.csv")
-    assert {r["scale"] for r in bey} == {"1.5", "2.5", "3.5"} and {r["dataset"] for r in bey} == {"Set5", "Set14"}
+    assert [r["scale"] for r in bey[::2]][:8] == ["1.25", "1.5", "1.75", "2", "2.5", "3", "3.5", "4"]
+    assert {r["dataset"] for r in bey} == {"Set5", "Set14"}
     for r in bey:
-        assert float(r["dcnn_gain"]) == pytest.approx(float(r["dcnn"]) - float(r["bicubic"]), abs=1e-12)
+        for m in ("dcnn", "srcnn-any", "dcnn-x234"):
+            assert float(r[f"{m}_gain"]) == pytest.approx(float(r[m]) - float(r["bicubic"]), abs=1e-12)
 
     # Kernels: one row per scale, zero difference of x2 to itself.
     kern = _read_csv(out / "kernels.csv")

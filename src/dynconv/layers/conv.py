@@ -75,7 +75,7 @@ class Conv2D(Layer):
     rng : numpy.random.Generator, int or None
     dtype : float32 or float64
     need_input_grad : bool
-        False skips dx in backward (``need_dx=False`` in the kernel, a third of the work): for a
+        False skips dx in backward (``need_dx=False`` in the kernel, half the multiply–adds): for a
         first layer fed by the image. Inside a Graph this is set automatically.
 
     Notes

@@ -4,13 +4,14 @@ An image upsampled by a factor :math:`s` is an interpolation of a grid with peri
 output pixels that fall on (or near) low-resolution samples stay sharp, the ones in between are
 smoothed, so the local high-frequency energy is *cyclostationary* (its statistics repeat) with
 period :math:`s`. The Fourier coefficient of the energy profile at frequency :math:`1/s`
-measures it, independently of where the window starts (the magnitude is shift invariant).
+measures it; its magnitude does not depend on where the window starts when the profile length
+is a multiple of the period, and changes little otherwise (notebook 07 measures by how much).
 For :math:`s < 2` that frequency lies above the profile's Nyquist limit and shows at its alias
 :math:`1 - 1/s`, the period :math:`s/(s-1)` (x1.5 at period 3, x1.25 at period 5), so periods in
 :math:`[2, \infty)` cover every factor; telling x1.5 from x3 is then left to the blur level that
 B's other features measure. Network B uses these statistics to tell the upscaling factor from
-the image alone (see ``docs/discussion.md``). Derivation of the backward pass: the notebook
-appendix on periodicity pooling.
+the image alone (see ``docs/discussion.md``). Derivation of the backward pass: notebook
+``07_appendix_periodicity``.
 """
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ class PeriodicityPool(Layer):
 
     .. math::
 
-        r_i = \operatorname{mean}_j e_{ij}, \quad
-        A_p = \frac{1}{n}\sum_{i=0}^{n-1} r_i\, e^{-2\pi \mathrm{i}\, i/p}, \quad
+        r_a = \operatorname{mean}_b e_{ab}, \quad
+        A_p = \frac{1}{n}\sum_{a=0}^{n-1} r_a\, e^{-2\pi \mathrm{i}\, a/p}, \quad
         \rho_p = \frac{|A_p|}{\bar e + \delta}, \quad
         y_p = \log(1 + \rho_p/\varepsilon)
 
