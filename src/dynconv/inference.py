@@ -21,9 +21,33 @@ This module reaches a dynamic model's nodes only through ``model.parts``
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["predict", "window_grid", "window_kernels", "pad_to"]
+__all__ = ["predict", "window_grid", "window_kernels", "pad_to", "serial_numpy_blas"]
+
+
+@contextlib.contextmanager
+def serial_numpy_blas():
+    """Run the body with NumPy's BLAS on one thread, then restore its thread count.
+
+    Inference multiplies small matrices between the kernels (B's dense layers, one batch of
+    windows at a time); waking NumPy's pool of BLAS threads for each product cost ~10 ms where
+    the product takes ~0.1 ms (measured on a loaded 2-core machine: a quarter of a ``dcnn``
+    upscale). The kernels bring their own threads (:func:`dynconv.kernels.set_threads`).
+    """
+    from dynconv.kernels._blas import _CONTROLS
+
+    control = _CONTROLS.get("numpy")
+    before = int(control[0]()) if control else 1
+    if before != 1:
+        control[1](1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            control[1](before)
 
 
 def pad_to(image, r, min_h, min_w):
@@ -63,14 +87,15 @@ def predict(model, image, scale=None, *, tile=None, batch=64):
     if image.ndim != 2 or min(image.shape) < 1:
         raise ValueError(f"image must be a non-empty 2-D array (H, W), got shape {image.shape}")
     dtype = model.graph.dtype
-    if not model.valid:
-        return _run(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
-    if model.dynamic:
-        return _predict_windows(model, image, scale, batch, tile or 512)
-    if tile is None:
-        padded = np.pad(image, model.radius, mode="symmetric")
-        return _run(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
-    return _predict_tiles(model, image, scale, int(tile), batch)
+    with serial_numpy_blas():
+        if not model.valid:
+            return _run(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+        if model.dynamic:
+            return _predict_windows(model, image, scale, batch, tile or 512)
+        if tile is None:
+            padded = np.pad(image, model.radius, mode="symmetric")
+            return _run(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+        return _predict_tiles(model, image, scale, int(tile), batch)
 
 
 def _predict_tiles(model, image, scale, tile, batch):

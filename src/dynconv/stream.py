@@ -328,7 +328,9 @@ def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, 
         for c in sr_idx:
             if run_net:
                 u = resize_strip(halo[c] / 255.0, slo, taps, *need) * 255.0 / 255.0
-                ups[c] = np.clip(net.run(u[rmap - need[0]][:, net.cmap], o0, o1) * 255.0, 0.0, 255.0)
+                with _inf.serial_numpy_blas():
+                    est = net.run(u[rmap - need[0]][:, net.cmap], o0, o1)
+                ups[c] = np.clip(est * 255.0, 0.0, 255.0)
             elif net is not None:
                 ups[c] = whole[c][o0:o1]
             else:
