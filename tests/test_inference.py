@@ -102,3 +102,19 @@ def test_windowed_inference_frees_its_batches_without_the_garbage_collector(rng)
         tracemalloc.stop()
         gc.enable()
     assert current - out.nbytes < peak / 20
+
+
+def test_numpy_blas_runs_serially_inside_inference_and_is_restored():
+    from dynconv.kernels import _blas
+
+    if "numpy" not in _blas._CONTROLS:
+        pytest.skip("NumPy's OpenBLAS thread control was not found")
+    get, set_ = _blas._CONTROLS["numpy"]
+    before = get()
+    set_(2)
+    try:
+        with inference.serial_numpy_blas():
+            inside = get()
+        assert (inside, get()) == (1, 2)
+    finally:
+        set_(before)
