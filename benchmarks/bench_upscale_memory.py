@@ -68,6 +68,7 @@ def main(argv=None):
     env = dict(os.environ, PYTHONPATH=str(src_dir) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     threads = ["--threads", str(args.threads)] if args.threads else []
     rows = []
+    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.png"
         make_image(src, width, height)
@@ -84,7 +85,11 @@ def main(argv=None):
         r["time_vs_pil"] = round(r["wall_s"] / pil, 2)
     result = {"input": f"{width}x{height} RGB PNG", "scale": 2, "output": f"{2 * width}x{2 * height} PNG",
               "threads": args.threads, "cpus": os.cpu_count(), "python": platform.python_version(),
+              "loadavg_start": load0, "loadavg_end": os.getloadavg(),
+              "blas_env": {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
               "rows": rows}
+    print(f"load {[round(v, 2) for v in load0]} -> {[round(v, 2) for v in result['loadavg_end']]}; "
+          + ", ".join(f"{k}={v}" for k, v in result["blas_env"].items()))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     return result
