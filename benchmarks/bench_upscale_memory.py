@@ -7,10 +7,15 @@ the same PNG writer, so the wall times compare the whole job. Each command runs 
 subprocess; its peak resident set size is the child's ``ru_maxrss`` from ``os.wait4`` (the
 interpreter, numpy, numba and the weights included).
 
+``--compile`` measures instead what a user's first ``dynconv upscale`` compiles: each model
+upscales a small image twice with one fresh ``NUMBA_CACHE_DIR`` (cold: every numba loop it uses
+compiles; warm: loaded from the cache), reporting wall and CPU time and numba's compile events
+counted inside the command.
+
 Usage::
 
     python benchmarks/bench_upscale_memory.py [--size 2000x1500] [--models bicubic,dcnn,...]
-        [--threads N] [--out benchmarks/results/upscale_memory.json]
+        [--threads N] [--compile] [--out benchmarks/results/upscale_memory.json]
 
 A benchmark measures; it never fails on a target.
 """
@@ -56,11 +61,49 @@ def measure(cmd, env):
     return wall, usage.ru_maxrss / 1024.0, code  # ru_maxrss is in KiB on Linux
 
 
+def _children_cpu():
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+#: ``dynconv upscale ...`` counting numba's compile events; the count is the last stdout line.
+COUNTING_CLI = ("import json, sys\nfrom numba.core import event\nfrom dynconv.cli import main\n"
+                "with event.install_recorder('numba:compile') as rec:\n    code = main(sys.argv[1:])\n"
+                "print(json.dumps({'compiles': sum(1 for ev in rec.buffer if ev[1].is_start)}))\n"
+                "sys.exit(code)")
+
+
+def compile_runs(models, env, tmp):
+    """Cold then warm first upscale of a small image per model, one fresh numba cache for all."""
+    src, dst = Path(tmp) / "small.png", Path(tmp) / "small_out.png"
+    make_image(src, 96, 64)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dynconv-numba-cache-") as cache:
+        cenv = dict(env, NUMBA_CACHE_DIR=cache)
+        for phase in ("cold", "warm"):
+            for m in models:
+                cmd = [sys.executable, "-c", COUNTING_CLI, "upscale", str(src), str(dst), "--scale", "2",
+                       "--model", m, "--force"]
+                t0, c0 = time.perf_counter(), _children_cpu()
+                p = subprocess.run(cmd, env=cenv, capture_output=True, text=True)
+                wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
+                lines = p.stdout.strip().splitlines()
+                compiles = json.loads(lines[-1])["compiles"] if p.returncode == 0 and lines else None
+                rows.append({"phase": phase, "method": m, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                             "compiles": compiles, "ok": p.returncode == 0})
+                print(f"{phase:>5s} {m:>12s}  {wall:7.2f} s wall  {cpu:6.2f} s CPU  compile events {compiles}",
+                      flush=True)
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="2000x1500", help="input WIDTHxHEIGHT (default 2000x1500)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--compile", action="store_true", help="cold/warm first upscale of a small image instead")
     ap.add_argument("--out", default=None, help="JSON results (default: print only)")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -69,6 +112,13 @@ def main(argv=None):
     threads = ["--threads", str(args.threads)] if args.threads else []
     rows = []
     load0 = os.getloadavg()
+    if args.compile:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = {"compile": compile_runs(args.models.split(","), env, tmp), "loadavg_start": load0,
+                      "loadavg_end": os.getloadavg()}
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        return result
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.png"
         make_image(src, width, height)

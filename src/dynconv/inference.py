@@ -10,11 +10,20 @@ at test time).
   from its padded context (memory stays bounded; tiled and untiled results agree to rounding).
 * **Dynamic models** never show network B a whole image: B pooled over 33×33 training windows,
   so the image is cut into the same windows (:func:`window_grid`) and the overlapping outputs
-  are blended with a triangular weight. Because eq 5 is linear in k, blending outputs equals
-  applying, at each pixel, the blend of the neighbouring windows' kernels. A's and B's
-  convolutions are translation-invariant, so they run once per image region; B's global pooling
-  over a window is a box mean of its feature maps (an integral image); only B's dense part and
-  the dynamic layers run per window.
+  are blended with a triangular weight. (With only the reconstruction layer dynamic, eq 5 is
+  linear in k, so blending outputs equals applying, at each pixel, the blend of the neighbouring
+  windows' kernels.) A's and B's convolutions are translation-invariant, so they run once per
+  image region; B's global pooling over a window is a box mean of its feature maps (an integral
+  image, evaluated at the windows' corners); only B's dense part, any node of B that reads the
+  input window itself (such as its periodicity statistics) and the dynamic layers run per
+  window, a batch of windows at a time.
+
+  **Cost.** Windows start every ``window_stride`` pixels (default: half a window's output size),
+  so the per-window layers cover every pixel several times: for the shipped ``dcnn`` (21-pixel
+  outputs, 25-pixel crops of A's features for its dynamic 1×1 layer, stride 10) that layer runs
+  on 6.25× the image's area, which puts its multiply-adds at ≈ 2.9× those of ``srcnn-x2``.
+  Changing the stride changes the output (and, measured on Set14, costs PSNR), so it stays the
+  model config's ``window_stride``.
 
 This module reaches a dynamic model's nodes only through ``model.parts``
 (:class:`dynconv.models.DynamicParts`), the names its builder exports.
