@@ -5,7 +5,9 @@ by ``python -m dynconv upscale IN OUT.png --scale 2 --model M`` for every model,
 included, and by PIL (``Image.open`` -> ``resize(BICUBIC)`` -> ``save`` as PNG): the same read,
 the same PNG writer, so the wall times compare the whole job. Each command runs in its own
 subprocess; its peak resident set size is the child's ``ru_maxrss`` from ``os.wait4`` (the
-interpreter, numpy, numba and the weights included).
+interpreter, numpy, numba and the weights included), and its CPU time (user + system, all
+threads) comes from the same call: on a machine shared with jobs of higher priority the wall
+time mostly measures waiting, the CPU time the work.
 
 ``--compile`` measures instead what a user's first ``dynconv upscale`` compiles: each model
 upscales a small image twice with one fresh ``NUMBA_CACHE_DIR`` (cold: every numba loop it uses
@@ -48,7 +50,7 @@ def make_image(path, width, height, seed=0):
 
 
 def measure(cmd, env):
-    """(wall seconds, peak RSS in MiB, return code) of one subprocess."""
+    """(wall seconds, CPU seconds, peak RSS in MiB, return code) of one subprocess."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
@@ -58,7 +60,7 @@ def measure(cmd, env):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print(f"  failed ({code}): {err.strip()[-300:]}", file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024.0, code  # ru_maxrss is in KiB on Linux
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, code  # maxrss: KiB on Linux
 
 
 def _children_cpu():
@@ -127,12 +129,15 @@ def main(argv=None):
         jobs += [(m, [sys.executable, "-m", "dynconv", "upscale", str(src), str(dst), "--scale", "2",
                       "--model", m, "--force", *threads]) for m in args.models.split(",")]
         for name, cmd in jobs:
-            wall, rss, code = measure(cmd, env)
-            rows.append({"method": name, "wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1), "ok": code == 0})
-            print(f"{name:>12s}  {wall:8.2f} s  {rss:8.1f} MiB" + ("" if code == 0 else "  FAILED"), flush=True)
-    pil = rows[0]["wall_s"]
-    for r in rows:
-        r["time_vs_pil"] = round(r["wall_s"] / pil, 2)
+            wall, cpu, rss, code = measure(cmd, env)
+            rows.append({"method": name, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                         "peak_rss_mib": round(rss, 1), "ok": code == 0})
+            print(f"{name:>12s}  {wall:8.2f} s wall  {cpu:8.2f} s CPU  {rss:8.1f} MiB"
+                  + ("" if code == 0 else "  FAILED"), flush=True)
+    for key in ("wall_s", "cpu_s"):
+        pil = rows[0][key]
+        for r in rows:
+            r[key.replace("_s", "_vs_pil")] = round(r[key] / pil, 2)
     result = {"input": f"{width}x{height} RGB PNG", "scale": 2, "output": f"{2 * width}x{2 * height} PNG",
               "threads": args.threads, "cpus": os.cpu_count(), "python": platform.python_version(),
               "loadavg_start": load0, "loadavg_end": os.getloadavg(),
