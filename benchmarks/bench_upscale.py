@@ -3,7 +3,9 @@
 
 One run, three pipelines, each a fresh subprocess timed from start to exit (imports, model
 loading, reading, bicubic, network, colour conversion and PNG writing included), repeated
-round-robin (``--repeats``, the starting pipeline rotating) and reported as medians:
+round-robin (``--repeats``, the starting pipeline rotating) and reported as medians of the wall
+time and of the CPU time (user + system of all the subprocess's threads; on a machine shared
+with jobs of higher priority the wall time mostly measures waiting):
 
 * ``srcnn-x2``: ``python -m dynconv upscale in.png out.png --scale 2 --model srcnn-x2``;
 * ``dcnn``: the same with ``--model dcnn`` (the shipped DCNN, windowed inference);
@@ -93,13 +95,21 @@ def torch_pipeline(src, dst, threads):
     Image.fromarray((np.clip(ycc, 0, 1) * 255 + 0.5).astype(np.uint8), "YCbCr").convert("RGB").save(dst)
 
 
+def _children_cpu():
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def run(cmd):
-    t0 = time.perf_counter()
+    """(wall seconds, CPU seconds: user + system of all its threads) of one subprocess."""
+    t0, c0 = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return dt
+    return dt, cpu
 
 
 def main(argv=None):
@@ -134,28 +144,35 @@ def main(argv=None):
         names = list(cmds)
         load0 = os.getloadavg()
         times = {n: [] for n in names}
+        cpus = {n: [] for n in names}
         for rep in range(repeats):
             for n in names[rep % len(names):] + names[:rep % len(names)]:
-                times[n].append(run(cmds[n]))
-                print(f"  {n:9s} {times[n][-1]:7.2f} s", flush=True)
+                wall, cpu = run(cmds[n])
+                times[n].append(wall)
+                cpus[n].append(cpu)
+                print(f"  {n:9s} {wall:7.2f} s wall {cpu:7.2f} s CPU", flush=True)
     med = {n: statistics.median(v) for n, v in times.items()}
+    med_cpu = {n: statistics.median(v) for n, v in cpus.items()}
     res = {"image": [width, height], "scale": 2, "threads": args.threads, "repeats": repeats,
-           "seconds": med, "samples": times, "loadavg_start": load0, "loadavg_end": os.getloadavg(),
+           "seconds": med, "samples": times, "cpu_seconds": med_cpu, "cpu_samples": cpus,
+           "loadavg_start": load0, "loadavg_end": os.getloadavg(),
            "blas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
                         if k in os.environ},
            "ratio_srcnn_vs_torch": med["torch"] / med["srcnn-x2"] if "torch" in med else None,
-           "ratio_dcnn_vs_srcnn": med["dcnn"] / med["srcnn-x2"]}
+           "ratio_dcnn_vs_srcnn": med["dcnn"] / med["srcnn-x2"],
+           "cpu_ratio_dcnn_vs_srcnn": med_cpu["dcnn"] / med_cpu["srcnn-x2"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"\n{width}x{height} RGB x2, whole command, medians of {repeats}; load "
           f"{[round(v, 2) for v in load0]} -> {[round(v, 2) for v in res['loadavg_end']]}; "
           f"OPENBLAS_CORETYPE={res['blas_env'].get('OPENBLAS_CORETYPE', '(unset)')}")
-    print("| pipeline | s |\n|---|---:|")
+    print("| pipeline | wall s | CPU s |\n|---|---:|---:|")
     for n in names:
-        print(f"| {n} | {med[n]:.2f} |")
+        print(f"| {n} | {med[n]:.2f} | {med_cpu[n]:.2f} |")
     if res["ratio_srcnn_vs_torch"] is not None:
         print(f"srcnn-x2 vs torch: {res['ratio_srcnn_vs_torch']:.2f}x (torch s / dynconv s)")
-    print(f"dcnn / srcnn-x2: {res['ratio_dcnn_vs_srcnn']:.2f}x (target <= 1.5)")
+    print(f"dcnn / srcnn-x2: {res['ratio_dcnn_vs_srcnn']:.2f}x wall, {res['cpu_ratio_dcnn_vs_srcnn']:.2f}x CPU "
+          "(target <= 1.5)")
     print(f"wrote {args.out}")
     return 0
 

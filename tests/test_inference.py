@@ -1,6 +1,9 @@
 """dynconv.inference: whole-image prediction, tiled (static) and windowed (dynamic)."""
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -66,3 +69,52 @@ def test_window_kernels_of_a_fresh_dcnn_are_its_static_kernel(rng):
     np.testing.assert_array_equal(b, w[-1])
     with pytest.raises(ValueError, match="not a dynamic model"):
         inference.window_kernels(models.srcnn(n1=8, n2=4), np.zeros((40, 40)))
+
+
+def test_box_means_equal_the_full_integral_image_bit_for_bit(rng):
+    feat = rng.random((3, 40, 37)).astype(np.float32)
+    nb = 9
+    ii, jj = rng.integers(0, 40 - nb + 1, 25), rng.integers(0, 37 - nb + 1, 25)
+    ii[0] = jj[0] = 0  # boxes at the zero border and at the far edge
+    ii[1], jj[1] = 40 - nb, 37 - nb
+    integral = np.zeros((3, 41, 38))
+    integral[:, 1:, 1:] = feat.astype(np.float64).cumsum(1).cumsum(2)
+    want = (integral[:, ii + nb, jj + nb] - integral[:, ii, jj + nb]
+            - integral[:, ii + nb, jj] + integral[:, ii, jj]).T / nb**2
+    got = inference._box_means(feat, nb, ii, jj)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got[1], feat[:, -nb:, -nb:].mean(axis=(1, 2)), rtol=1e-6)
+
+
+def test_windowed_inference_frees_its_batches_without_the_garbage_collector(rng):
+    """Each batch's feeds (window crops) must be freed when the batch is done, not at Python's
+    next full collection: held batch after batch they made the peak memory grow with the image."""
+    m = models.dcnn(**SMALL, residual=True, seed=4, **REACH)
+    img = rng.random((90, 90))
+    m.predict(img[:40, :40])  # compile outside the measurement
+    gc.collect()
+    gc.disable()
+    try:
+        tracemalloc.start()
+        out = m.predict(img, batch=4)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert current - out.nbytes < peak / 20
+
+
+def test_numpy_blas_runs_serially_inside_inference_and_is_restored():
+    from dynconv.kernels import _blas
+
+    if "numpy" not in _blas._CONTROLS:
+        pytest.skip("NumPy's OpenBLAS thread control was not found")
+    get, set_ = _blas._CONTROLS["numpy"]
+    before = get()
+    set_(2)
+    try:
+        with inference.serial_numpy_blas():
+            inside = get()
+        assert (inside, get()) == (1, 2)
+    finally:
+        set_(before)

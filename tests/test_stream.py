@@ -90,3 +90,28 @@ def test_shipped_models_equal_the_whole_image_path(rng, name):
     x = photo(rng, 133, 41, 3)
     got, _ = stream.upscale_planes(x, None, 2, sr.load_model(name), "ycbcr")
     assert np.array_equal(got, sr.upscale(x, 2, name))
+
+
+def test_the_resize_loops_refuse_what_they_would_read_out_of_bounds(rng):
+    taps = stream.resize_taps((20, 30), (40, 60), 2.0)
+    x = rng.random((20, 30))
+    with pytest.raises(ValueError, match="outside"):
+        stream.resize_strip(x[5:], 0, taps, 0, 40)  # the taps of rows 0.. read rows the strip lacks
+    with pytest.raises(ValueError, match="2-D"):
+        stream.resize_strip(x[None], 0, taps, 0, 40)
+    with pytest.raises(ValueError, match="out must have shape"):
+        stream._check_pass(x, taps[1].idx, taps[1].w, np.empty((20, 59)), 1)
+
+
+def test_the_resize_loops_run_without_jit():
+    """NUMBA_DISABLE_JIT=1: the loops run as Python through the same thread ranges."""
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np, numba\nfrom dynconv import image, stream\n"
+            "x = np.random.default_rng(0).random((9, 7))\n"
+            "got = stream.resize_strip(x, 0, stream.resize_taps((9, 7), (18, 14), 2.0), 0, 18)\n"
+            "assert numba.config.DISABLE_JIT and np.array_equal(got, image.imresize(x, 2.0))\nprint('ok')")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, NUMBA_DISABLE_JIT="1"),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

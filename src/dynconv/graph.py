@@ -214,6 +214,7 @@ class Graph:
 
         for o in outputs:
             need(o)
+        del need  # the recursive closure is a reference cycle holding `values` until the next GC
         vals = dict(values)
         for name in self._order:
             if name in needed:

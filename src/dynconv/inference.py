@@ -10,20 +10,53 @@ at test time).
   from its padded context (memory stays bounded; tiled and untiled results agree to rounding).
 * **Dynamic models** never show network B a whole image: B pooled over 33×33 training windows,
   so the image is cut into the same windows (:func:`window_grid`) and the overlapping outputs
-  are blended with a triangular weight. Because eq 5 is linear in k, blending outputs equals
-  applying, at each pixel, the blend of the neighbouring windows' kernels. A's and B's
-  convolutions are translation-invariant, so they run once per image region; B's global pooling
-  over a window is a box mean of its feature maps (an integral image); only B's dense part and
-  the dynamic layers run per window.
+  are blended with a triangular weight. (With only the reconstruction layer dynamic, eq 5 is
+  linear in k, so blending outputs equals applying, at each pixel, the blend of the neighbouring
+  windows' kernels.) A's and B's convolutions are translation-invariant, so they run once per
+  image region; B's global pooling over a window is a box mean of its feature maps (an integral
+  image, evaluated at the windows' corners); only B's dense part, any node of B that reads the
+  input window itself (such as its periodicity statistics) and the dynamic layers run per
+  window, a batch of windows at a time.
+
+  **Cost.** Windows start every ``window_stride`` pixels (default: half a window's output size),
+  so the per-window layers cover every pixel several times: for the shipped ``dcnn`` (21-pixel
+  outputs, 25-pixel crops of A's features for its dynamic 1×1 layer, stride 10) that layer runs
+  on 6.25× the image's area, which puts its multiply-adds at ≈ 2.9× those of ``srcnn-x2``.
+  Changing the stride changes the output (and, measured on Set14, costs PSNR), so it stays the
+  model config's ``window_stride``.
 
 This module reaches a dynamic model's nodes only through ``model.parts``
 (:class:`dynconv.models.DynamicParts`), the names its builder exports.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["predict", "window_grid", "window_kernels", "pad_to"]
+__all__ = ["predict", "window_grid", "window_kernels", "pad_to", "serial_numpy_blas"]
+
+
+@contextlib.contextmanager
+def serial_numpy_blas():
+    """Run the body with NumPy's BLAS on one thread, then restore its thread count.
+
+    Inference multiplies small matrices between the kernels (B's dense layers, one batch of
+    windows at a time); waking NumPy's pool of BLAS threads for each product cost ~10 ms where
+    the product takes ~0.1 ms (measured on a loaded 2-core machine: a quarter of a ``dcnn``
+    upscale). The kernels bring their own threads (:func:`dynconv.kernels.set_threads`).
+    """
+    from dynconv.kernels._blas import _CONTROLS
+
+    control = _CONTROLS.get("numpy")
+    before = int(control[0]()) if control else 1
+    if before != 1:
+        control[1](1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            control[1](before)
 
 
 def pad_to(image, r, min_h, min_w):
@@ -35,7 +68,7 @@ def pad_to(image, r, min_h, min_w):
 
 
 def _run(model, x, scale):
-    return model.graph.evaluate(model.feeds(x, scale), [model.output])[model.output]
+    return _evaluate(model, model.feeds(x, scale), [model.output])[model.output]
 
 
 def predict(model, image, scale=None, *, tile=None, batch=64):
@@ -63,14 +96,15 @@ def predict(model, image, scale=None, *, tile=None, batch=64):
     if image.ndim != 2 or min(image.shape) < 1:
         raise ValueError(f"image must be a non-empty 2-D array (H, W), got shape {image.shape}")
     dtype = model.graph.dtype
-    if not model.valid:
-        return _run(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
-    if model.dynamic:
-        return _predict_windows(model, image, scale, batch, tile or 512)
-    if tile is None:
-        padded = np.pad(image, model.radius, mode="symmetric")
-        return _run(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
-    return _predict_tiles(model, image, scale, int(tile), batch)
+    with serial_numpy_blas():
+        if not model.valid:
+            return _run(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+        if model.dynamic:
+            return _predict_windows(model, image, scale, batch, tile or 512)
+        if tile is None:
+            padded = np.pad(image, model.radius, mode="symmetric")
+            return _run(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+        return _predict_tiles(model, image, scale, int(tile), batch)
 
 
 def _predict_tiles(model, image, scale, tile, batch):
@@ -137,49 +171,94 @@ def _predict_windows(model, image, scale, batch, tile):
     return out[:H, :W]
 
 
-def _box_means(feat, nb):
-    """``box(ii, jj)``: the mean of ``feat`` (C, h, w) over the ``nb``×``nb`` boxes with top-left
-    corners ``(ii, jj)``, as (len(ii), C), from one integral image."""
-    integral = np.zeros((feat.shape[0], feat.shape[1] + 1, feat.shape[2] + 1))
-    integral[:, 1:, 1:] = feat.astype(np.float64).cumsum(1).cumsum(2)
+def _box_means(feat, nb, ii, jj):
+    """The mean of ``feat`` (C, h, w) over the ``nb``×``nb`` boxes with top-left corners
+    ``(ii[k], jj[k])``, as (len(ii), C).
 
-    def box(ii, jj):
-        s = (integral[:, ii + nb, jj + nb] - integral[:, ii, jj + nb]
-             - integral[:, ii + nb, jj] + integral[:, ii, jj])
-        return s.T / nb**2
+    The arithmetic of a float64 integral image (prefix sums over rows, then over columns, each
+    added in order), evaluated only at the boxes' corners: the running row sum visits every row
+    but keeps the rows at a corner, and only those rows get the column prefix sums. Every value
+    equals the full integral image's bit for bit, without a full-size float64 copy.
+    """
+    C, h, w = feat.shape
+    rows = np.unique(np.concatenate([ii, ii + nb]))
+    cols = np.unique(np.concatenate([jj, jj + nb]))
+    # integral[:, a, b] = sum of feat[:, :rows[a], :cols[b]]; row or column 0 is the zero border.
+    kept = np.zeros((C, len(rows), w))
+    run = np.zeros((C, w))
+    k = int(rows[0] == 0)
+    for r in range(int(rows[-1])):
+        run += feat[:, r]
+        if r + 1 == rows[k]:
+            kept[:, k] = run
+            k += 1
+    kept = kept.cumsum(2)
+    integral = np.zeros((C, len(rows), len(cols)))
+    nz = cols > 0
+    integral[:, :, nz] = kept[:, :, cols[nz] - 1]
+    a0, a1 = np.searchsorted(rows, ii), np.searchsorted(rows, ii + nb)
+    b0, b1 = np.searchsorted(cols, jj), np.searchsorted(cols, jj + nb)
+    s = (integral[:, a1, b1] - integral[:, a0, b1] - integral[:, a1, b0] + integral[:, a0, b0])
+    return s.T / nb**2
 
-    return box
+
+def _evaluate(model, feeds, outputs):
+    """``model.graph.evaluate``, then ``feeds`` emptied: the executor's closures keep the dict
+    they were given alive until Python's next full garbage collection, and a batch of windows
+    feeds tens of MiB (held batch after batch, they made the peak memory grow with the image)."""
+    try:
+        return model.graph.evaluate(feeds, outputs)
+    finally:
+        feeds.clear()
+
+
+def _crops(a, size, ii, jj):
+    """``a[..., i:i + size, j:j + size]`` for each ``(i, j)``, stacked first: (len(ii), ..., size, size)."""
+    view = np.lib.stride_tricks.sliding_window_view(a, (size, size), axis=(-2, -1))
+    if a.ndim == 3:  # (C, i, j, size, size) -> (i, j, C, size, size)
+        view = view.transpose(1, 2, 0, 3, 4)
+    return view[ii, jj]
 
 
 def _window_region(model, padded, si, sj, scale, batch):
     """Blended outputs of the windows at rows ``si`` × columns ``sj`` (padded-image
-    coordinates of their top-left corners), on the region they cover."""
+    coordinates of their top-left corners), on the region they cover.
+
+    A's shared features and B's pooled features come from one pass over the region; each
+    batch of windows then evaluates the rest of the graph from its crops (any node that reads
+    the input window ``x`` directly, such as B's periodicity statistics, runs per window).
+    """
     parts, win = model.parts, model.window
     L = win - 2 * model.radius
     fa = L + parts.shared_margin  # A's shared feature crop of one window
     r0, c0 = si[0], sj[0]
-    region = padded[r0:si[-1] + win, c0:sj[-1] + win]
     dtype = model.graph.dtype
-    full = model.graph.evaluate({"x": region[None, None].astype(dtype)}, [parts.shared, parts.b_features])
-    feat = full[parts.shared][0]
-    box = _box_means(full[parts.b_features][0], parts.b_pool_size)
+    region = np.ascontiguousarray(padded[r0:si[-1] + win, c0:sj[-1] + win], dtype=dtype)
+    full = _evaluate(model, {"x": region[None, None]}, [parts.shared, parts.b_features])
+    feat, bfeat = full[parts.shared][0], full[parts.b_features][0]
+    del full
     ramp = np.minimum(np.arange(1, L + 1), np.arange(L, 0, -1)).astype(np.float64)
     weight = np.outer(ramp, ramp)
     acc = np.zeros((si[-1] - r0 + L, sj[-1] - c0 + L))
-    norm = np.zeros_like(acc)
-    pos = [(i - r0, j - c0) for i in si for j in sj]
-    for b0 in range(0, len(pos), batch):
-        group = pos[b0:b0 + batch]
-        ii, jj = np.array([p[0] for p in group]), np.array([p[1] for p in group])
-        x = np.stack([region[i:i + win, j:j + win] for i, j in group])[:, None].astype(dtype)
-        feeds = model.feeds(x, scale)
-        feeds[parts.b_pool] = box(ii, jj).astype(dtype)
-        feeds[parts.shared] = np.stack([feat[:, i:i + fa, j:j + fa] for i, j in group])
-        y = model.graph.evaluate(feeds, [model.output])[model.output]
-        for (i, j), yt in zip(group, y[:, 0]):
+    # The sum of the windows' weights is separable (exact: small integers in float64).
+    cover_r, cover_c = np.zeros(acc.shape[0]), np.zeros(acc.shape[1])
+    for i in si:
+        cover_r[i - r0:i - r0 + L] += ramp
+    for j in sj:
+        cover_c[j - c0:j - c0 + L] += ramp
+    ii_all = np.repeat(np.asarray(si) - r0, len(sj))
+    jj_all = np.tile(np.asarray(sj) - c0, len(si))
+    pooled = _box_means(bfeat, parts.b_pool_size, ii_all, jj_all).astype(dtype)
+    del bfeat
+    for b0 in range(0, len(ii_all), batch):
+        ii, jj = ii_all[b0:b0 + batch], jj_all[b0:b0 + batch]
+        feeds = model.feeds(_crops(region, win, ii, jj)[:, None], scale)
+        feeds[parts.b_pool] = pooled[b0:b0 + batch]
+        feeds[parts.shared] = _crops(feat, fa, ii, jj)
+        y = _evaluate(model, feeds, [model.output])[model.output]
+        for i, j, yt in zip(ii, jj, y[:, 0]):
             acc[i:i + L, j:j + L] += weight * yt
-            norm[i:i + L, j:j + L] += weight
-    return acc, norm
+    return acc, np.outer(cover_r, cover_c)
 
 
 def window_kernels(model, up, scale=None, batch=64):
@@ -211,7 +290,7 @@ def window_kernels(model, up, scale=None, batch=64):
     for b0 in range(0, len(pos), batch):
         x = np.stack([padded[i:i + win, j:j + win] for i, j in pos[b0:b0 + batch]])[:, None]
         feeds = model.feeds(x.astype(model.graph.dtype), scale)
-        flat.append(model.graph.evaluate(feeds, [node])[node].astype(np.float64))
+        flat.append(_evaluate(model, feeds, [node])[node].astype(np.float64))
     flat = np.concatenate(flat)
     n2, f3 = model.config["n2"], model.config["f3"]
     return flat[:, :n2 * f3 * f3].reshape(-1, n2, f3, f3), flat[:, n2 * f3 * f3]

@@ -32,6 +32,7 @@ import numpy as np
 from dynconv import image as _im
 from dynconv import inference as _inf
 from dynconv.image.resize import _resize_matrix
+from dynconv.kernels._blas import parallel
 
 __all__ = ["upscale_planes", "resize_taps", "resize_strip", "MODES"]
 
@@ -40,10 +41,12 @@ MODES = ("ycbcr", "y", "rgb", "hsv")
 
 
 # --------------------------------------------------------------------------- separable bicubic
-@numba.njit(cache=True, parallel=True)
-def _vpass(x, idx, w, out):  # pragma: no cover - compiled
+# Serial, GIL-free loops over a range of output rows; :func:`resize_strip` runs disjoint ranges on
+# the kernels' threads (``parallel=True`` compiled several times slower, for the same speed).
+@numba.njit(cache=True, nogil=True)
+def _vpass(x, idx, w, out, o0, o1):  # pragma: no cover - compiled
     """out[o, c] = sum_p w[o, p] * x[idx[o, p], c], accumulated from 0 in tap order."""
-    for o in numba.prange(out.shape[0]):
+    for o in range(o0, o1):
         for c in range(out.shape[1]):
             out[o, c] = 0.0
         for p in range(idx.shape[1]):
@@ -53,15 +56,33 @@ def _vpass(x, idx, w, out):  # pragma: no cover - compiled
                 out[o, c] += a * x[r, c]
 
 
-@numba.njit(cache=True, parallel=True)
-def _hpass(t, idx, w, out):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True)
+def _hpass(t, idx, w, out, r0, r1):  # pragma: no cover - compiled
     """out[r, o] = sum_p w[o, p] * t[r, idx[o, p]], accumulated from 0 in tap order."""
-    for r in numba.prange(out.shape[0]):
+    for r in range(r0, r1):
         for o in range(out.shape[1]):
             s = 0.0
             for p in range(idx.shape[1]):
                 s += w[o, p] * t[r, idx[o, p]]
             out[r, o] = s
+
+
+def _check_pass(x, idx, w, out, axis):
+    """What the loops read and write unchecked: 2-D float64 C-contiguous arrays, ``idx``/``w`` of
+    one shape, one row per output position along the resized ``axis`` (0: :func:`_vpass`, 1:
+    :func:`_hpass`), every index inside ``x`` along that axis, and ``out`` sized to match."""
+    for name, a in (("x", x), ("w", w), ("out", out)):
+        if a.ndim != 2 or a.dtype != np.float64 or not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be a 2-D C-contiguous float64 array, got {a.dtype} {a.shape}")
+    if idx.dtype != np.int64 or not idx.flags.c_contiguous or idx.shape != w.shape:
+        raise ValueError(f"idx and w must be C-contiguous int64 and float64 arrays of one shape, "
+                         f"got {idx.dtype} {idx.shape} and {w.shape}")
+    n_src = x.shape[axis]
+    want = (idx.shape[0], x.shape[1]) if axis == 0 else (x.shape[0], idx.shape[0])
+    if out.shape != want:
+        raise ValueError(f"out must have shape {want}, got {out.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_src):
+        raise ValueError(f"the taps read source positions {idx.min()}..{idx.max()} outside [0, {n_src})")
 
 
 class Taps:
@@ -101,15 +122,21 @@ def resize_strip(plane, lo, taps, a, b):
     """Output rows ``[a, b)`` of ``imresize`` from ``plane`` = input rows ``[lo, ...)``, float64."""
     rows, cols = taps
     x = np.ascontiguousarray(plane, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"plane must be 2-D (rows, columns), got shape {x.shape}")
     if not rows.identity:
+        idx, w = np.ascontiguousarray(rows.idx[a:b] - lo), np.ascontiguousarray(rows.w[a:b])
         t = np.empty((b - a, x.shape[1]))
-        _vpass(x, rows.idx[a:b] - lo, rows.w[a:b], t)
+        _check_pass(x, idx, w, t, 0)
+        parallel(_vpass, b - a, x, idx, w, t)
     else:
         t = x[a - lo:b - lo]
     if cols.identity:
         return np.array(t)
+    t = np.ascontiguousarray(t)
     out = np.empty((b - a, cols.idx.shape[0]))
-    _hpass(np.ascontiguousarray(t), cols.idx, cols.w, out)
+    _check_pass(t, cols.idx, cols.w, out, 1)
+    parallel(_hpass, b - a, t, cols.idx, cols.w, out)
     return out
 
 
@@ -301,7 +328,9 @@ def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, 
         for c in sr_idx:
             if run_net:
                 u = resize_strip(halo[c] / 255.0, slo, taps, *need) * 255.0 / 255.0
-                ups[c] = np.clip(net.run(u[rmap - need[0]][:, net.cmap], o0, o1) * 255.0, 0.0, 255.0)
+                with _inf.serial_numpy_blas():
+                    est = net.run(u[rmap - need[0]][:, net.cmap], o0, o1)
+                ups[c] = np.clip(est * 255.0, 0.0, 255.0)
             elif net is not None:
                 ups[c] = whole[c][o0:o1]
             else:
