@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MODELS = ("bicubic", "srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "dcnn", "dcnn-scale")
+MODELS = ("bicubic", "srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "srcnn-any", "dcnn", "dcnn-x234", "dcnn-scale")
 PIL_SCRIPT = ("import sys; from PIL import Image; im = Image.open(sys.argv[1]); "
               "im.resize((im.width * 2, im.height * 2), Image.BICUBIC).save(sys.argv[2])")
 
