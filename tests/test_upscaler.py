@@ -75,11 +75,14 @@ def test_scale_is_checked():
         dynconv.upscale(np.zeros((4, 4), np.uint8), 0.5)
 
 
-def test_auto_takes_the_best_measured_model_of_the_nearest_factor(tmp_path):
-    table = {1.5: {"bicubic": 33.0, "dcnn": 32.0, "srcnn-x234": 32.5}, 2.0: {"bicubic": 30.0, "dcnn": 32.3}}
-    assert choose.best_model(1.5, table) == "bicubic"
-    assert choose.best_model(1.6, table) == "bicubic" and choose.best_model(2, table) == "dcnn"
-    assert choose.best_model(4, table) == "dcnn"  # the nearest measured factor is 2
+def test_auto_takes_the_best_measured_model_and_dcnn_between_measured_factors(tmp_path):
+    table = {1.5: {"bicubic": 33.0, "dcnn": 32.0, "srcnn-x234": 32.5}, 2.0: {"bicubic": 30.0, "dcnn": 32.3},
+             4.0: {"dcnn": 27.0, "srcnn-x4": 27.2}}
+    assert choose.best_model(1.5, table) == "bicubic" and choose.best_model(2, table) == "dcnn"
+    assert choose.best_model(1.6, table) == "dcnn"  # not measured, inside dcnn's range
+    assert choose.best_model(4, table) == "srcnn-x4" and choose.best_model(3.9, table) == "dcnn"
+    assert choose.best_model(6, table) == "srcnn-x4"  # outside the range: the nearest measured row
+    assert choose.best_model(1.1, table) == "bicubic"
     assert choose.best_model(3, {}) == "dcnn"
     assert choose.best_model(2, {2.0: {"bicubic": 30.0, "srcnn-x2": 32.3}}) == "dcnn"  # dcnn not measured yet
 

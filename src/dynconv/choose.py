@@ -22,6 +22,9 @@ __all__ = ["TABLE", "FACTORS", "CANDIDATES", "measure", "scores_from_csv", "load
 
 TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
 
+#: The factors ``dcnn`` was trained for (``data.scale_range`` of ``configs/dcnn-any.toml``).
+DCNN_RANGE = (1.2, 4.0)
+
 #: The factors measured.
 FACTORS = (1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4)
 
@@ -91,14 +94,21 @@ def load_table(path=None) -> dict:
 
 
 def best_model(scale, table=None) -> str:
-    """The name of the shipped model with the highest Set14 PSNR at ``scale`` (the row of the
-    nearest measured factor). A row that does not hold ``dcnn`` (a table still being measured)
-    keeps ``dcnn``, the model the table would otherwise have to beat; so does a missing table."""
+    """The name of the shipped model with the highest Set14 PSNR at ``scale``.
+
+    A factor between the measured ones inside ``dcnn``'s trained range (x1.2 to x4) keeps
+    ``dcnn``, the one model trained for every factor there: a specialist measured best at x3
+    may not be at x3.2. Outside that range the row of the nearest measured factor decides. A row
+    that does not hold ``dcnn`` (a table still being measured) keeps ``dcnn``, the model the table
+    would otherwise have to beat; so does a missing table."""
     table = load_table() if table is None else table
     if not table:
         return "dcnn"
-    nearest = min(table, key=lambda f: (abs(f - float(scale)), f))
-    row = table[nearest]
+    s = float(scale)
+    exact = [f for f in table if abs(f - s) < 1e-9]
+    if not exact and DCNN_RANGE[0] <= s <= DCNN_RANGE[1]:
+        return "dcnn"
+    row = table[exact[0] if exact else min(table, key=lambda f: (abs(f - s), f))]
     if "dcnn" not in row:
         return "dcnn"
     return max(row, key=lambda m: (row[m], m == "dcnn"))
