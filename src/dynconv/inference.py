@@ -46,17 +46,10 @@ def serial_numpy_blas():
     the product takes ~0.1 ms (measured on a loaded 2-core machine: a quarter of a ``dcnn``
     upscale). The kernels bring their own threads (:func:`dynconv.kernels.set_threads`).
     """
-    from dynconv.kernels._blas import _CONTROLS
+    from dynconv.kernels._blas import serial_blas
 
-    control = _CONTROLS.get("numpy")
-    before = int(control[0]()) if control else 1
-    if before != 1:
-        control[1](1)
-    try:
+    with serial_blas("numpy"):
         yield
-    finally:
-        if before != 1:
-            control[1](before)
 
 
 def pad_to(image, r, min_h, min_w):

@@ -152,9 +152,10 @@ def blas_info():
 
 
 @contextlib.contextmanager
-def serial_blas():
-    """Run the body with the kernels' BLAS (scipy's OpenBLAS) on one thread, then restore it."""
-    control = _CONTROLS.get("scipy")
+def serial_blas(which="scipy"):
+    """Run the body with one OpenBLAS on one thread, then restore its thread count: ``"scipy"``,
+    the kernels' BLAS, or ``"numpy"``, NumPy's."""
+    control = _CONTROLS.get(which)
     before = int(control[0]()) if control else 1
     if before != 1:
         control[1](1)
