@@ -250,9 +250,13 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, small_set):
 def test_signals_save_the_last_good_state(tmp_path, small_set, sig, code):
     cfg = _config_file(tmp_path, small_set, train={"steps": "100000"}, checkpoint={"every_minutes": "60.0"},
                        eval={"every": "3"})
+    # A job started in the background of a non-interactive shell (as CI may run the suite)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: give the run the
+    # default disposition a terminal's Ctrl-C meets.
     proc = subprocess.Popen([sys.executable, "-m", "dynconv", "train", "--config", str(cfg), "--out",
                              str(tmp_path / "run"), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not (tmp_path / "run" / "log.csv").exists():  # in the loop: an evaluation was logged
