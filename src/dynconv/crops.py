@@ -90,6 +90,9 @@ class CropBatches:
         self._pos = {s: np.array([(u.shape[0] - self.patch + 1) * (u.shape[1] - self.patch + 1) for u, _ in p],
                                  np.float64) for s, p in self.images.items()}
         self._cum = {s: np.cumsum(n) / n.sum() for s, n in self._pos.items()}
+        # What every step draws from, fixed for the run.
+        self._factors = np.array(list(self.probabilities()))
+        self._p = np.array(list(self.probabilities().values()))
         self.per_epoch = max(1, int(np.mean([n.sum() for n in self._pos.values()]) // (14 * 14 * self.bs)))
         if out is not None:
             mib = sum(u.nbytes + h.nbytes for p in self.images.values() for u, h in p) / 2**20
@@ -105,8 +108,8 @@ class CropBatches:
 
     def __call__(self, t):
         rng = np.random.default_rng([self.seed, t])
-        factors = np.array(list(self.probabilities()))
-        k = rng.choice(len(factors), size=self.bs, p=np.array(list(self.probabilities().values())))
+        factors = self._factors
+        k = rng.choice(len(factors), size=self.bs, p=self._p)
         x = np.empty((self.bs, 1, self.patch, self.patch), np.float32)
         y = np.empty((self.bs, 1, self.label, self.label), np.float32)
         off = (self.patch - self.label) // 2
