@@ -81,3 +81,39 @@ def _cpu_name():
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def machine_peak(cpuinfo=None, cores=None):
+    """The fp32 peak of this machine: cores x FMA units x lanes x 2 FLOP x clock (issue 22).
+
+    ``cpuinfo`` is the text of ``/proc/cpuinfo`` (read when None); ``cores`` defaults to
+    ``os.cpu_count()``. Lanes come from the flags (``avx512f``: 16, ``avx2``/``avx``: 8, else 4),
+    the clock from the first ``cpu MHz`` line. cpuinfo does not name the FMA units: 2 with the
+    ``fma`` flag (every AVX2 core from Haswell / Zen on; Zen 3 has 2), else 1 — recorded as an
+    assumption in the result. Returns a dict with ``gflops`` (None when the clock is unknown).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    mhz, flags = None, set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "cpu MHz" and mhz is None:
+            mhz = float(value)
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    lanes = 16 if "avx512f" in flags else 8 if ("avx2" in flags or "avx" in flags) else 4
+    units = 2 if "fma" in flags else 1
+    cores = int(cores or os.cpu_count() or 1)
+    gflops = None if mhz is None else cores * units * lanes * 2 * mhz / 1e3
+    return {"cores": cores, "mhz": mhz, "fp32_lanes": lanes, "fma_units_assumed": units,
+            "gflops": gflops}
+
+
+def pct_of_peak(gflops, peak):
+    """``gflops`` as a percentage of ``peak["gflops"]`` (None if either is unknown)."""
+    if gflops is None or not peak or not peak.get("gflops"):
+        return None
+    return 100.0 * gflops / peak["gflops"]

@@ -59,6 +59,9 @@ from dynconv import kernels, models, shipped  # noqa: E402
 from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import machine_peak  # noqa: E402
+
 try:
     import torch
 except ImportError:  # optional peer
@@ -280,6 +283,15 @@ def main():
                        "blas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
                                     if k in os.environ}},
            "batch": batch, "train": {}, "inference": {}}
+    out["machine"]["peak"] = machine_peak(cores=threads)  # fp32 peak of the cores this run uses
+    # PyTorch's threads wait at barriers for a core another process holds: on a busy machine
+    # its ratios say little (issue 22), so they are marked.
+    busy = out["machine"]["loadavg_start"][0] > 1.0
+    out["machine"]["busy"] = busy
+    print(f"load average at start {out['machine']['loadavg_start'][0]:.2f}"
+          + (" — busy machine: PyTorch ratios are not quiet-machine figures" if busy else "")
+          + f"; fp32 peak of {threads} core(s): {out['machine']['peak']['gflops'] or float('nan'):.1f} GFLOP/s",
+          flush=True)
     arches = {"srcnn": models.srcnn(residual=True),
               "srcnn-955": models.srcnn(f2=5, residual=True),
               "dcnn": models.build(shipped.ARCHITECTURES["dcnn-x234"]),
@@ -294,7 +306,8 @@ def main():
             row["ratio_vs_torch"] = med["torch"] / med["dynconv"]
         row["dynconv_peak_mib"] = peak_memory(fns["dynconv"]) / 2**20
         out["train"][name] = row
-        print(f"train {name:12s} B={batch}: " + ", ".join(f"{k} {v:,.2f}" for k, v in row.items()), flush=True)
+        print(f"train {name:12s} B={batch}: " + ", ".join(f"{k} {v:,.2f}" for k, v in row.items())
+              + (" (busy machine)" if busy and torch is not None else ""), flush=True)
     size = 128 if ARGS.quick else 512
     img = rng.random((size, size))
     for name, model in arches.items():

@@ -9,6 +9,9 @@ Algorithms (:data:`ALGORITHMS`)
     Shift-and-accumulate GEMM (:mod:`dynconv.kernels.kn2row`): a k×k convolution is the sum of
     k² 1×1 convolutions of shifted inputs, each one BLAS call on a strided view of the padded
     input; nothing is unfolded. dx is the same loop on the padded ``dy`` with the flipped kernel.
+``"tiled"``
+    kn2row with several samples per GEMM (:mod:`dynconv.kernels.tiled`): the batch is laid side
+    by side into wider images, so one BLAS call covers several samples.
 ``"im2col"``
     The textbook unfold + one GEMM per chunk of samples (:mod:`dynconv.kernels.im2col`).
 ``"direct"``
@@ -32,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv.kernels import _loops, im2col, kn2row
+from dynconv.kernels import _loops, im2col, kn2row, tiled
 from dynconv.kernels._blas import parallel
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
@@ -41,7 +44,7 @@ from dynconv.kernels._validate import (check_array, check_bool, check_cache_arra
 __all__ = ["ALGORITHMS", "Conv2DCache", "choose_algorithm", "conv2d_forward", "conv2d_backward"]
 
 #: Every algorithm of the static convolution, in the order the benchmark and notebook list them.
-ALGORITHMS = ("kn2row", "im2col", "direct")
+ALGORITHMS = ("kn2row", "tiled", "im2col", "direct")
 
 #: Up to this many output channels, the direct loops beat the GEMM-based algorithms.
 DIRECT_MAX_F = 4
@@ -153,6 +156,8 @@ def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
     bias = None if b is None else np.array(b, order="C").reshape(1, F)
     if algorithm == "kn2row":
         y = kn2row.correlate(xp, w[None], bias, Ho, Wo)
+    elif algorithm == "tiled":
+        y = tiled.correlate(xp, w, bias, Ho, Wo)
     elif algorithm == "im2col":
         y = im2col.forward(xp, w, Ho, Wo)
         if bias is not None:
@@ -231,6 +236,10 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     if algorithm == "kn2row":
         dw = kn2row.weight_grad(dy, xp, kh, kw, per_sample=False)
         dx = kn2row.input_grad(dy, w[None], pad) if need_dx else None
+        return dx, dw, db
+    if algorithm == "tiled":
+        dw = tiled.weight_grad(dy, xp, kh, kw)
+        dx = tiled.input_grad(dy, w, pad, H, W) if need_dx else None
         return dx, dw, db
     if algorithm == "im2col":
         dw, dx = im2col.backward(dy, xp, w, pad, need_dx)
