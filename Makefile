@@ -7,7 +7,7 @@ PYTEST_FLAGS ?=
 # The PyTorch peer for `make test-peer` (the CPU build; torch is never a runtime dependency).
 PEER_TORCH ?= torch==2.13.0
 
-.PHONY: install test test-all test-peer bench bench-all demo notebooks clean
+.PHONY: install test test-all test-peer bench bench-all demo lab notebooks clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,15 @@ bench-all: bench
 
 demo: $(VENV)/.installed
 	$(PY) -m dynconv demo
+
+# JupyterLab on notebooks/ (the `notebooks` extra: jupyterlab + jupytext, so the .py pairs open as
+# notebooks). No browser is opened; JupyterLab prints the URL to open. LAB_FLAGS adds options.
+# Jupyter refuses to run as root unless told (containers and VMs often log in as root).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_FLAGS ?=
+lab: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[notebooks]'
+	$(PY) -m jupyter lab --no-browser --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_FLAGS)
 
 notebooks: $(VENV)/.installed
 	$(PY) notebooks/run_all.py

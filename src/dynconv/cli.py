@@ -22,6 +22,11 @@ class CLIError(Exception):
 DATA_DIR_HELP = "data folder (default: $DYNCONV_DATA, else the data that ship with dynconv)"
 
 
+def _progress_arg(p, what="progress bar"):
+    p.add_argument("--no-progress", action="store_true",
+                   help=f"no {what} on stderr (it shows only when stderr is a terminal)")
+
+
 # --------------------------------------------------------------------------- gradcheck
 def _add_gradcheck(sub):
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer and small networks")
@@ -62,6 +67,7 @@ def _add_evaluate(sub):
     p.add_argument("--color", choices=("y", "ycbcr", "hsv", "rgb"), default="y",
                    help="channel(s) the method sees and the metrics score (default: y, the standard)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    _progress_arg(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -70,7 +76,7 @@ def _cmd_evaluate(args) -> int:
     import json
     import math
 
-    from dynconv import metrics, sr
+    from dynconv import data, metrics, progress, sr
 
     names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in names if m not in metrics.METRICS]
@@ -78,7 +84,14 @@ def _cmd_evaluate(args) -> int:
         raise CLIError(f"--metrics: unknown metric(s) {', '.join(bad) or '(none)'}; "
                        f"choose from {','.join(metrics.METRICS)}")
     methods = [sr.resolve(m) for m in args.method]
-    records = sr.evaluate(args.dataset, args.scale, methods, names, data_dir=args.data_dir, color=args.color)
+    images = sum(len(data.list_images(d, args.data_dir)) for d in args.dataset)
+    with progress.bar(images * len(args.scale) * len(methods), unit="image", enabled=not args.no_progress) as bar:
+        def step(message):  # "<set> x<s> <method> <image>: <seconds> s"
+            bar.set_description(message.rsplit(":", 1)[0], refresh=False)
+            bar.update(1)
+
+        records = sr.evaluate(args.dataset, args.scale, methods, names, data_dir=args.data_dir,
+                              color=args.color, progress=step)
     if not args.per_image:
         records = [r for r in records if r["image"] == "mean"]
 
@@ -145,7 +158,7 @@ def _add_train(sub):
                         "train.lr, train.clip_norm, the time budget and eval/checkpoint settings may change)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--steps", type=_positive_int, default=None, help="override train.steps")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still print)")
+    _progress_arg(p, "progress bar (logs still print)")
     _threads_arg(p)
     p.set_defaults(func=_cmd_train)
 
@@ -207,6 +220,7 @@ def _add_upscale(sub):
                    help="refuse larger inputs, checked from the header (default: Pillow's limit)")
     p.add_argument("--force", action="store_true", help="allow the output to overwrite the input")
     _threads_arg(p)
+    _progress_arg(p, "progress bar (the strips of one image, or the files)")
     p.set_defaults(func=_cmd_upscale)
 
 
@@ -313,6 +327,7 @@ def _add_reproduce(sub):
     p.add_argument("--notes", default=None, metavar="FILE",
                    help="Markdown included in the summary (e.g. docs/discussion.md)")
     _threads_arg(p)
+    _progress_arg(p)
     p.set_defaults(func=_cmd_reproduce)
 
 
@@ -320,15 +335,17 @@ def _cmd_reproduce(args) -> int:
     _set_threads(args.threads)
     import shlex
 
-    from dynconv import reproduce
+    from dynconv import progress, reproduce
 
     argv = ["dynconv", "reproduce", "--table", args.table, "--out", args.out]
     for flag, value in (("--data-dir", args.data_dir), ("--models-dir", args.models_dir),
                         ("--summary", args.summary), ("--notes", args.notes)):
         if value is not None:
             argv += [flag, value]
-    reproduce.run(args.table, args.out, data_dir=args.data_dir, models_dir=args.models_dir,
-                  command=shlex.join(argv), log=print, summary=args.summary, notes=args.notes)
+    with progress.bar(None, unit="section", enabled=not args.no_progress) as bar:
+        reproduce.run(args.table, args.out, data_dir=args.data_dir, models_dir=args.models_dir,
+                      command=shlex.join(argv), log=print, summary=args.summary, notes=args.notes,
+                      progress=lambda done, total, title: progress.advance(bar, done, total, title))
     return 0
 
 
@@ -341,11 +358,12 @@ def _add_data(sub):
                    help="list: each set, its image count and location; verify: check SHA256SUMS "
                         "(exit 1 naming each missing or altered file)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    _progress_arg(p, "progress bar for verify")
     p.set_defaults(func=_cmd_data)
 
 
 def _cmd_data(args) -> int:
-    from dynconv import data, datasets
+    from dynconv import data, datasets, progress
 
     source, _ = data.data_dir_source(args.data_dir)
     if args.action == "list":
@@ -357,7 +375,8 @@ def _cmd_data(args) -> int:
         for s in sets:
             print(f"{s.name.ljust(width)}  {s.images:6d}  {s.path}")
         return 0
-    result = datasets.verify(args.data_dir)
+    with progress.bar(None, "verify", unit="file", enabled=not args.no_progress) as bar:
+        result = datasets.verify(args.data_dir, progress=lambda done, total: progress.advance(bar, done, total))
     for kind, names in (("MISSING", result.missing), ("ALTERED", result.mismatched), ("unchecked", result.unlisted)):
         print("".join(f"{kind:9s} {result.root / name}\n" for name in names), end="")
     if not result.ok:

@@ -76,8 +76,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify(data_dir=None) -> Verification:
+def verify(data_dir=None, progress=None) -> Verification:
     """Check every file listed in the data folder's ``SHA256SUMS``.
+
+    ``progress(done, total)``, if given, is called after each listed file.
 
     Raises
     ------
@@ -90,12 +92,14 @@ def verify(data_dir=None) -> Verification:
         raise FileNotFoundError(f"{sums}: no checksum file, nothing to verify against")
     listed = read_checksums(sums)
     missing, mismatched = [], []
-    for name, digest in listed.items():
+    for done, (name, digest) in enumerate(listed.items(), 1):
         f = root / name
         if not f.is_file():
             missing.append(name)
         elif _sha256(f) != digest:
             mismatched.append(name)
+        if progress is not None:
+            progress(done, len(listed))
     unlisted = sorted(
         p.relative_to(root).as_posix()
         for s in list_sets(root)

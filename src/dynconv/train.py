@@ -348,7 +348,7 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
 
 def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, rows, *, resumed,
           data_dir, progress, max_steps, log):
-    from tqdm import tqdm
+    from dynconv.progress import bar as progress_bar
 
     t_cfg, e_cfg = config["train"], config["eval"]
     scales = list(e_cfg["scales"] or config["data"]["scales"])
@@ -377,8 +377,7 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
             save_checkpoint(model, ckpt_path, config, good.step, good.wall, opt)
             saved = good.step
 
-    bar = tqdm(total=total, initial=step, disable=not progress, file=log, dynamic_ncols=True,
-               unit="step", smoothing=0.05)
+    bar = progress_bar(total, unit="step", enabled=progress, file=log, initial=step, smoothing=0.05)
     try:
         with _sigterm_raises():
             while True:

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from dynconv import photo as _photo
-from dynconv import upscaler
+from dynconv import progress, upscaler
 
 __all__ = ["plan", "run"]
 
@@ -57,11 +57,13 @@ def _say(line, bar):
         print(line, file=sys.stderr)
 
 
-def _one(src, dst, args, method, bar):
+def _one(src, dst, args, method, bar, rows=None):
+    """Upscale one file; warnings go through ``bar``; ``rows(done, total)`` after each strip."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         done = upscaler.upscale_file(src, dst, args.scale, color=args.color, quality=args.quality,
-                                     max_pixels=args.max_pixels, force=args.force, method=method)
+                                     max_pixels=args.max_pixels, force=args.force, method=method,
+                                     progress=rows)
     for w in caught:
         _say(f"warning: {w.message}", bar)
     for note in done.notes:
@@ -96,17 +98,20 @@ def run(args) -> int:
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
         return _many(pairs, args, (name, method))
     src, dst = pairs[0]
-    done = _one(src, dst, args, (name, method), None)
+    with progress.bar(None, src.name, unit="row", enabled=_progress_on(args)) as bar:
+        done = _one(src, dst, args, (name, method), bar, lambda k, n: progress.advance(bar, k, n))
     print(f"{src} {done.in_size[0]}x{done.in_size[1]} -> {dst} {done.out_size[0]}x{done.out_size[1]} "
           f"({name}, x{scale:g}, {args.color})")
     return 0
 
 
-def _many(pairs, args, method) -> int:
-    from tqdm import tqdm
+def _progress_on(args):
+    return not getattr(args, "no_progress", False)
 
+
+def _many(pairs, args, method) -> int:
     failed = []
-    with tqdm(total=len(pairs), unit="file", file=sys.stderr, disable=None) as bar:
+    with progress.bar(len(pairs), unit="file", enabled=_progress_on(args)) as bar:
         for src, dst in pairs:
             try:
                 done = _one(src, dst, args, method, bar)

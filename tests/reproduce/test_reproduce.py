@@ -216,3 +216,22 @@ def test_all_sections_write_their_files_with_paper_columns(tmp_path, small_data,
         assert title in summary
     assert "Hand-written notes." in summary and not (out / "results.md").exists()
     assert "![" in summary and "(all/fig_kernels.png)" in summary and "(all/table2.csv)" in summary
+
+
+@pytest.mark.data
+def test_reproduce_shows_its_sections_on_a_terminal_only(tmp_path, capsys, small_data, models_dir, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    argv = ["reproduce", "--table", "2", "--data-dir", str(small_data), "--models-dir", str(models_dir)]
+    for tty, extra in ((True, []), (False, []), (True, ["--no-progress"])):
+        err = Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert main(argv + ["--out", str(tmp_path / f"out{len(extra)}{tty}")] + extra) == 0
+        shown = tty and not extra
+        assert ("1/1" in err.getvalue() and reproduce.SECTION_TITLES["2"] in err.getvalue()) == shown
+        assert "wrote" in capsys.readouterr().out  # the log stays on stdout

@@ -92,12 +92,15 @@ def _needs(section):
     }[section]
 
 
-def _produce(sections, stage, datasets, command, log, **kw):
-    """Compute every requested section, writing its files into ``stage``: ``(manifest, parts)``."""
+def _produce(sections, stage, datasets, command, log, progress=None, **kw):
+    """Compute every requested section, writing its files into ``stage``: ``(manifest, parts)``;
+    ``progress(done, total, title)`` before each section and ``(total, total, None)`` at the end."""
     t_all = time.perf_counter()
     manifest = {"command": command, "sections": {}}
     parts = []
-    for sec in sections:
+    for done, sec in enumerate(sections):
+        if progress is not None:
+            progress(done, len(sections), SECTION_TITLES[sec])
         t0 = time.perf_counter()
         tables, figs = [], []
         if sec == "1":
@@ -118,12 +121,14 @@ def _produce(sections, stage, datasets, command, log, **kw):
                                      "tables": {t.key: round(t.seconds, 1) for t in tables}}
         parts.append((sec, tables, figs, seconds))
         log(f"{SECTION_TITLES[sec]}: {seconds:.1f} s -> " + ", ".join(p.name for p in files))
+    if progress is not None:
+        progress(len(sections), len(sections), None)
     manifest["total_seconds"] = round(time.perf_counter() - t_all, 1)
     return manifest, parts
 
 
 def run(table="all", out="docs/results", data_dir=None, models_dir=None, datasets=("Set5", "Set14"),
-        command=None, log=None, summary=None, notes=None) -> dict:
+        command=None, log=None, summary=None, notes=None, progress=None) -> dict:
     """Produce the requested sections and write them into ``out``.
 
     Parameters
@@ -140,7 +145,10 @@ def run(table="all", out="docs/results", data_dir=None, models_dir=None, dataset
     command : str, optional
         The command line recorded in ``results.md``.
     log : callable, optional
-        Called with one-line progress messages (e.g. ``print``).
+        Called with one-line messages as sections finish (e.g. ``print``).
+    progress : callable, optional
+        ``progress(done, total, title)`` before each section (``title`` its name) and
+        ``progress(total, total, None)`` at the end.
     summary : path, optional
         Where the summary goes (default ``out/results.md``); its links are relative to it.
     notes : path, optional
@@ -169,7 +177,7 @@ def run(table="all", out="docs/results", data_dir=None, models_dir=None, dataset
     # of it succeeded: a failure leaves the previous results untouched, never half-updated.
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
-        manifest, parts = _produce(sections, stage, datasets, command, log, data_dir=data_dir,
+        manifest, parts = _produce(sections, stage, datasets, command, log, progress, data_dir=data_dir,
                                    models_dir=models_dir)
         manifest["models"] = _model_rows(needed, models_dir)
         prefix = Path(os.path.relpath(out.resolve(), summary.resolve().parent))
