@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 
+from dynconv.bounded import inflate
+
 __all__ = ["write_tiff"]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
@@ -151,10 +153,13 @@ def read_tiff(path) -> tuple[np.ndarray, dict]:
         raise ValueError(f"{path}: not a 16-bit strip TIFF this reader decodes "
                          f"(compression {compression}, bits {sorted(bits)})")
     row_bytes = w * c * 2
+    per_strip = max(1, min(t.get(278, (h,))[0], h))
     chunks = []
-    for off, n in zip(t[273], t.get(279, ())):
+    for i, (off, n) in enumerate(zip(t[273], t.get(279, ()))):
         raw = data[off:off + n]
-        chunks.append(zlib.decompress(raw) if compression != 1 else raw)
+        # each strip inflates to exactly its rows (the last may be shorter), never more
+        size = max(0, min(per_strip, h - i * per_strip)) * row_bytes
+        chunks.append(inflate(raw, size, path, f"TIFF strip {i}") if compression != 1 else raw)
     buf = b"".join(chunks)
     if len(buf) < h * row_bytes:
         raise ValueError(f"{path}: truncated TIFF image data")

@@ -1,0 +1,156 @@
+"""Hostile files meet the size-limited readers: bombs are refused before they cost memory."""
+import functools
+import json
+import tracemalloc
+import types
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+from dynconv import bounded, checkpoint, png16, tiff16
+
+#: Far below any bomb here: a refusal must not inflate what it refuses.
+PEAK_LIMIT = 32 * 2**20
+
+
+@functools.lru_cache(maxsize=1)  # built once, shared by the PNG and TIFF bombs
+def _zeros_deflated(nbytes, chunk=1 << 22):
+    c = zlib.compressobj(1)
+    parts = [c.compress(bytes(chunk)) for _ in range(nbytes // chunk)]
+    return b"".join(parts) + c.compress(bytes(nbytes % chunk)) + c.flush()
+
+
+def _peak(fn):
+    """Run ``fn``, expecting ValueError; return (the error, peak traced bytes)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            fn()
+        return info.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# ----------------------------------------------------------------- inflate
+def test_inflate_exact_size_round_trips():
+    data = bytes(range(256)) * 10
+    assert bounded.inflate(zlib.compress(data), len(data), "f") == data
+
+
+@pytest.mark.parametrize("size, match", [(100, "beyond the 100 bytes"), (5000, "truncated|declares 5000")])
+def test_inflate_refuses_more_or_less_than_declared(size, match):
+    with pytest.raises(ValueError, match=match):
+        bounded.inflate(zlib.compress(bytes(1000)), size, "f.png")
+
+
+def test_inflate_names_file_on_corrupt_and_truncated_streams():
+    z = zlib.compress(bytes(range(256)) * 40)
+    with pytest.raises(ValueError, match=r"f\.tif: truncated"):
+        bounded.inflate(z[:len(z) // 2], 10240, "f.tif")
+    with pytest.raises(ValueError, match=r"f\.tif: corrupt"):
+        bounded.inflate(b"\x78\x9c\xff\xff\xff\xff", 10, "f.tif")
+
+
+# ----------------------------------------------------------------- PNG / TIFF bombs
+def _write_with_idat(module, writer, path, payload, monkeypatch):
+    """Write a real 16x16 16-bit RGB file whose deflate payload is replaced by ``payload``."""
+    shim = types.SimpleNamespace(compress=lambda b, level=6: payload, crc32=zlib.crc32)
+    monkeypatch.setattr(module, "zlib", shim)
+    writer(path, np.zeros((16, 16, 3), np.uint16))
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("module, writer, reader, name", [
+    (png16, png16.write_png, png16.read_png, "b.png"),
+    (tiff16, tiff16.write_tiff, tiff16.read_tiff, "b.tif")])
+def test_deflate_bomb_is_refused_without_inflating(tmp_path, monkeypatch, module, writer, reader, name):
+    path = tmp_path / name
+    _write_with_idat(module, writer, path, _zeros_deflated(400 * 2**20), monkeypatch)
+    err, peak = _peak(lambda: reader(path))
+    assert name in str(err) and "beyond" in str(err)
+    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("module, writer, reader, name", [
+    (png16, png16.write_png, png16.read_png, "t.png"),
+    (tiff16, tiff16.write_tiff, tiff16.read_tiff, "t.tif")])
+def test_truncated_deflate_is_one_value_error_naming_the_file(tmp_path, monkeypatch, module, writer, reader, name):
+    rows = np.arange(16 * (16 * 6 + 1), dtype=np.uint32).astype(np.uint8).tobytes()
+    z = zlib.compress(rows)
+    _write_with_idat(module, writer, tmp_path / name, z[:len(z) // 2], monkeypatch)
+    with pytest.raises(ValueError, match=name) as info:
+        reader(tmp_path / name)
+    assert not isinstance(info.value, zlib.error)
+
+
+def test_png_with_idat_in_a_text_chunk_is_valid(tmp_path):
+    path = tmp_path / "text.png"
+    a = (np.arange(16 * 16 * 3).reshape(16, 16, 3) * 97 % 65536).astype(np.uint16)
+    png16.write_png(path, a)
+    data = path.read_bytes()
+    text = png16._chunk(b"tEXt", b"Comment\0has IDAT inside")
+    path.write_bytes(data[:33] + text + data[33:])  # after the signature and IHDR
+    assert png16.png_info(path).width == 16
+    out, _ = png16.read_png(path)
+    np.testing.assert_array_equal(out, a)
+
+
+# ----------------------------------------------------------------- .npz members
+def _npz(path, members):
+    """A zip of .npy members written by hand: name -> (npy header dict, payload writer)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, (shape, nbytes) in members.items():
+            with z.open(name + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+                for _ in range(nbytes // (1 << 22)):
+                    f.write(bytes(1 << 22))
+                f.write(bytes(nbytes % (1 << 22)))
+
+
+def _header_member(params):
+    h = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "config": {}, "step": 0,
+         "params": params, "dtype": "float32", "optimizer": None}
+    return np.frombuffer(json.dumps(h).encode(), np.uint8)
+
+
+def test_npz_member_bomb_is_refused_before_reading(tmp_path):
+    path = tmp_path / "bomb.npz"
+    n = 300 * 2**20 // 4
+    _npz(path, {"param/c.w": ((n,), 4 * n)})
+    with zipfile.ZipFile(path, "a") as z:
+        with z.open("__header__.npy", "w") as f:
+            np.lib.format.write_array(f, _header_member({"c.w": [n]}))
+    err, peak = _peak(lambda: checkpoint.load(path))
+    assert isinstance(err, checkpoint.CheckpointError)
+    assert "bomb.npz" in str(err) and "corrupt" in str(err) and "\n" not in str(err)
+    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_npz_header_declaring_more_than_the_member_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "liar.npz"
+    _npz(path, {"w": ((2**28,), 64)})  # the .npy header claims 1 GiB, the member holds 64 bytes
+    err, peak = _peak(lambda: bounded.read_npz(path))
+    assert "liar.npz" in str(err) and "'w'" in str(err)
+    assert peak < PEAK_LIMIT
+
+
+def test_npz_limits_per_member(tmp_path):
+    path = tmp_path / "big.npz"
+    _npz(path, {"w": ((2**20,), 2**22)})
+    assert bounded.read_npz(path)["w"].shape == (2**20,)
+    with pytest.raises(ValueError, match="too large"):
+        bounded.read_npz(path, max_member=2**20)
+
+
+def test_npz_round_trips_fortran_and_refuses_objects(tmp_path):
+    a = np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4))
+    np.savez(tmp_path / "ok.npz", a=a, b=np.int16(7))
+    got = bounded.read_npz(tmp_path / "ok.npz")
+    np.testing.assert_array_equal(got["a"], a)
+    assert got["b"] == 7
+    np.savez(tmp_path / "obj.npz", o=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="pickle"):
+        bounded.read_npz(tmp_path / "obj.npz")
