@@ -154,3 +154,23 @@ def test_npz_round_trips_fortran_and_refuses_objects(tmp_path):
     np.savez(tmp_path / "obj.npz", o=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError, match="pickle"):
         bounded.read_npz(tmp_path / "obj.npz")
+
+
+# ----------------------------------------------------------------- header-bomb weights
+@pytest.mark.parametrize("key, value", [("n1", 2**20), ("f1", 999), ("n2", 2**40), ("window", 10**6),
+                                        ("n1", "64"), ("n1", 0)])
+def test_header_bomb_weights_are_refused_before_building(tmp_path, key, value):
+    from dynconv import models
+
+    path = tmp_path / "w.npz"
+    models.srcnn(n1=8, n2=4).save(path)
+    arrays = bounded.read_npz(path)
+    header = json.loads(arrays["__header__"].tobytes())
+    header["config"][key] = value
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+    err, peak = _peak(lambda: models.Model.load(path))
+    assert isinstance(err, checkpoint.CheckpointError)
+    assert "w.npz" in str(err) and key in str(err) and "corrupt checkpoint" in str(err)
+    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
+    assert bounded.check_architecture(path, {"n1": 8, "f1": 9}, 4000) is None

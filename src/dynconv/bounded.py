@@ -131,3 +131,33 @@ def inflate(data: bytes, size: int, path, what: str = "image data", *, exact: bo
     if exact and len(out) != size:
         raise ValueError(f"{path}: corrupt {what}: {len(out)} bytes, its header declares {size}")
     return out
+
+
+#: Config sizes checked before a model is built from a file: channel counts and kernel sizes.
+_CHANNEL_KEYS = ("n1", "n2", "b_channels", "b_hidden")
+_KERNEL_KEYS = ("f1", "f2", "f3", "b_kernel")
+MAX_SIZE = 4096  # no sane channel count, kernel size or window is larger
+
+
+def check_architecture(path, config: dict, stored: int) -> None:
+    """Refuse a header whose architecture cannot fit the ``stored`` parameter values, before
+    anything is built from it.
+
+    Every channel carries at least one stored value and every kernel at least f x f, so a channel
+    count above ``stored``, or a kernel with more taps, cannot match the file's arrays; both (and
+    anything above :data:`MAX_SIZE`) are refused here, not after allocating the model described.
+
+    Raises
+    ------
+    BoundError
+        Naming the file, the key, its value and the range allowed.
+    """
+    for key in _CHANNEL_KEYS + _KERNEL_KEYS + ("window",):
+        v = config.get(key)
+        if v is None:
+            continue
+        bound = MAX_SIZE if key == "window" else \
+            min(MAX_SIZE, stored if key in _CHANNEL_KEYS else int(stored ** 0.5))
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= bound:
+            raise BoundError(f"{path}: the header's {key} = {v!r} does not fit the {stored} stored "
+                             f"parameter values (expected an integer in [1, {bound}])")
