@@ -174,3 +174,41 @@ def test_header_bomb_weights_are_refused_before_building(tmp_path, key, value):
     assert "w.npz" in str(err) and key in str(err) and "corrupt checkpoint" in str(err)
     assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
     assert bounded.check_architecture(path, {"n1": 8, "f1": 9}, 4000) is None
+
+
+# ----------------------------------------------------------------- no silent garbage
+def test_a_nan_returning_callable_is_an_error_naming_it():
+    import dynconv
+
+    def broken(up, scale):
+        return np.full_like(up, np.nan)
+
+    img = (np.arange(12 * 12 * 3).reshape(12, 12, 3) % 256).astype(np.uint8)
+    with pytest.raises(ValueError, match="'broken'.*NaN or infinite"):
+        dynconv.upscale(img, 2, model=broken)
+    with pytest.raises(ValueError, match="'<lambda>'.*NaN or infinite"):
+        dynconv.upscale(img[..., 0], 2, model=lambda up, s: np.where(up == up.max(), np.inf, up))
+
+
+def test_huge_weights_are_an_error_naming_the_model(tmp_path):
+    import dynconv
+    from dynconv import models
+
+    m = models.srcnn(n1=8, n2=4, name="huge")
+    for _, p, _ in m.graph.parameters():
+        p[...] = 1e30  # finite, so saved; the output overflows
+    path = tmp_path / "huge.npz"
+    m.save(path)
+    img = (np.arange(24 * 24) % 256).reshape(24, 24).astype(np.uint8)
+    with pytest.raises(ValueError, match="'huge'.*NaN or infinite"):
+        dynconv.upscale(img, 2, model=str(path))
+
+
+@pytest.mark.parametrize("lo, hi", [(-0.5, 0.5), (0.0, 2.0), (0.0, 255.0)])
+def test_float_images_outside_0_1_are_refused(lo, hi):
+    import dynconv
+
+    img = np.linspace(lo, hi, 64).reshape(8, 8)
+    with pytest.raises(ValueError, match=r"image.*\[0, 1\].*found"):
+        dynconv.upscale(img, 2, model="bicubic")
+    assert dynconv.upscale(np.clip(img, 0, 1), 2, model="bicubic").dtype == np.float64
