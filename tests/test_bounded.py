@@ -212,3 +212,53 @@ def test_float_images_outside_0_1_are_refused(lo, hi):
     with pytest.raises(ValueError, match=r"image.*\[0, 1\].*found"):
         dynconv.upscale(img, 2, model="bicubic")
     assert dynconv.upscale(np.clip(img, 0, 1), 2, model="bicubic").dtype == np.float64
+
+
+def test_pil_cmyk_image_loses_its_cmyk_profile():
+    import dynconv
+    from PIL import Image
+
+    im = Image.new("CMYK", (8, 8), (10, 20, 30, 40))
+    im.info["icc_profile"] = b"a CMYK profile"
+    out = dynconv.upscale(im, 2, model="bicubic")
+    assert out.mode == "RGB" and not out.info.get("icc_profile")
+    rgb = Image.new("RGB", (8, 8), (10, 20, 30))
+    rgb.info["icc_profile"] = b"an RGB profile"
+    assert dynconv.upscale(rgb, 2, model="bicubic").info.get("icc_profile") == b"an RGB profile"
+
+
+def _planar_tiff(path, planes):
+    """An uncompressed 16-bit RGB TIFF with PlanarConfiguration = 2: one strip per plane."""
+    import struct
+
+    c, h, w = planes.shape
+    data = [planes[i].astype("<u2").tobytes() for i in range(c)]
+    n_tags, ifd = 11, 8
+    extra = ifd + 2 + 12 * n_tags + 4
+    bits_at, offs_at, counts_at = extra, extra + 6, extra + 18
+    pix_at = counts_at + 12
+    offsets = [pix_at + i * len(data[0]) for i in range(c)]
+    tags = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, bits_at), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, 3, offs_at), (277, 3, 1, 3), (278, 3, 1, h), (279, 4, 3, counts_at),
+            (284, 3, 1, 2), (296, 3, 1, 1)]
+    body = b"II*\0" + struct.pack("<I", ifd) + struct.pack("<H", n_tags)
+    for tag, kind, count, value in tags:
+        body += struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1
+                                                         else struct.pack("<I", value))
+    body += struct.pack("<I", 0) + struct.pack("<3H", 16, 16, 16)
+    body += struct.pack("<3I", *offsets) + struct.pack("<3I", *[len(d) for d in data])
+    path.write_bytes(body + b"".join(data))
+
+
+def test_planar_16bit_tiff_is_refused_not_garbled(tmp_path):
+    from PIL import Image
+
+    from dynconv import photo
+
+    planes = np.stack([np.full((6, 5), v, np.uint16) for v in (1000, 30000, 60000)])
+    path = tmp_path / "planar.tif"
+    _planar_tiff(path, planes)
+    with Image.open(path) as im:
+        assert im.tag_v2.get(284) == 2 and set(im.tag_v2[258]) == {16}
+    with pytest.raises(ValueError, match="planar.tif.*planar"):
+        photo.read_photo(path)

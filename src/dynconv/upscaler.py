@@ -152,7 +152,7 @@ def _upscale_pil(im, scale, method, color, progress):
     from PIL import Image
 
     c, a = _photo._from_pillow("image", im)
-    icc, dpi = im.info.get("icc_profile") or None, im.info.get("dpi")
+    icc, dpi = _photo.kept_icc(im), im.info.get("dpi")
     dpi = tuple(float(d) for d in dpi) if dpi and all(d and d > 0 for d in dpi) else None
     big = upscale_photo(_photo.Photo(np.ascontiguousarray(c), a, icc, dpi), scale, method, color,
                         progress=progress)
