@@ -262,3 +262,14 @@ def test_planar_16bit_tiff_is_refused_not_garbled(tmp_path):
         assert im.tag_v2.get(284) == 2 and set(im.tag_v2[258]) == {16}
     with pytest.raises(ValueError, match="planar.tif.*planar"):
         photo.read_photo(path)
+
+
+@pytest.mark.parametrize("payload", ["bomb", "truncated"])
+def test_damaged_16bit_tiff_is_refused_by_read_photo_not_read_at_8_bits(tmp_path, monkeypatch, payload):
+    from dynconv import photo
+
+    z = zlib.compress(bytes(range(256)) * 6)
+    data = _zeros_deflated(400 * 2**20) if payload == "bomb" else z[:len(z) // 2]
+    _write_with_idat(tiff16, tiff16.write_tiff, tmp_path / "d.tif", data, monkeypatch)
+    with pytest.raises(ValueError, match=r"d\.tif: (corrupt|truncated)"):
+        photo.read_photo(tmp_path / "d.tif")

@@ -100,7 +100,7 @@ def _full_depth(path, fmt, im):
     elif fmt == "TIFF" and im.mode in ("RGB", "RGBA", "LA") and set(im.tag_v2.get(258, ())) == {16}:
         try:
             return tiff16.read_tiff(path)[0]
-        except ValueError:
+        except tiff16.UnsupportedTIFF:  # a damaged file is refused, only a layout falls back
             warnings.warn(f"{path}: this 16-bit TIFF's compression is read at 8 bits only; "
                           "save it as PNG or deflate TIFF to keep 16 bits", stacklevel=3)
     return None
