@@ -12,7 +12,8 @@ Header: ``{"format": "dynconv-checkpoint", "version": 1, "config": {...}, "dtype
 
 ``save`` refuses parameters or optimizer buffers that are not finite (a checkpoint is only ever
 a good state) and writes atomically (:func:`dynconv.fileio.atomic_path`), so a failed or
-interrupted save leaves the previous checkpoint intact. ``load`` reads with ``allow_pickle=False``
+interrupted save leaves the previous checkpoint intact. ``load`` reads with
+:func:`dynconv.bounded.read_npz` (no pickle; declared sizes checked before anything is allocated)
 and raises one :class:`CheckpointError` (a ``ValueError``) naming the problem: unreadable
 (truncated, corrupt) file, wrong format or version, a header field of the wrong type, header and
 arrays disagreeing, parameters that are not finite floats, or — when loading into a graph —
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dynconv.bounded import BoundError, read_npz
 from dynconv.fileio import atomic_path
 
 FORMAT = "dynconv-checkpoint"
@@ -141,8 +143,9 @@ def _read(path):
     if magic != b"PK\x03\x04":  # every .npz is a zip archive
         raise CheckpointError(f"{path}: unreadable checkpoint: not an .npz archive, so not dynconv weights")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}  # reads everything: CRC errors surface here
+        arrays = read_npz(path)  # bounded before allocating; CRC errors surface here
+    except BoundError as exc:
+        raise CheckpointError(f"unreadable checkpoint (corrupt): {exc}") from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupt?): {exc}") from exc
     if not isinstance(arrays, dict) or _HEADER not in arrays:

@@ -60,6 +60,28 @@ def pad_to(image, r, min_h, min_w):
     return np.pad(image, ((r, r + extra_h), (r, r + extra_w)), mode="symmetric")
 
 
+def check_output(out, name, shape=None) -> np.ndarray:
+    """The one check of a network's (or a method's) output, before it becomes pixels.
+
+    ``out`` as float64; a ``ValueError`` naming the model ``name`` if its shape is not ``shape``
+    or it holds NaN or infinite values (diverged or damaged weights), which clipping would
+    otherwise turn silently into black or white pixels.
+    """
+    out = np.asarray(out, dtype=np.float64)
+    if shape is not None and out.shape != tuple(shape):
+        raise ValueError(f"method returned shape {out.shape}, expected {tuple(shape)}")
+    bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+    if bad:
+        raise ValueError(f"model {name!r} produced {bad} NaN or infinite output value(s) of {out.size} "
+                         "(diverged or damaged weights?)")
+    return out
+
+
+def method_name(method) -> str:
+    """How :func:`check_output` names a model or a callable."""
+    return str(getattr(method, "name", None) or getattr(method, "__name__", type(method).__name__))
+
+
 def _run(model, x, scale):
     return _evaluate(model, model.feeds(x, scale), [model.output])[model.output]
 

@@ -176,9 +176,13 @@ class Model:
     @classmethod
     def load(cls, path, optimizer=None):
         """Rebuild the architecture from a checkpoint's config and load its parameters."""
-        from dynconv import checkpoint
+        from dynconv import bounded, checkpoint
 
         ckpt = checkpoint.load(path)
+        try:  # before building: a header must not make us allocate the model it describes
+            bounded.check_architecture(path, ckpt.config, sum(int(p.size) for p in ckpt.params.values()))
+        except bounded.BoundError as exc:
+            raise checkpoint.CheckpointError(f"corrupt checkpoint: {exc}") from None
         try:  # fails for a checkpoint without a model config ('arch') or with a wrong one
             model = build({k: v for k, v in ckpt.config.items() if k != "meta"})
         except (TypeError, KeyError, ValueError) as exc:

@@ -93,13 +93,23 @@ def _full_depth(path, fmt, im):
         info = png16.png_info(path)
         if info.bit_depth == 16 and info.color_type in (2, 4, 6):
             return png16.read_png(path)[0]
+    elif fmt == "TIFF" and set(im.tag_v2.get(258, ())) == {16} and im.tag_v2.get(284, 1) == 2:
+        # the 8-bit fallback decodes planes as interleaved samples: refuse rather than garble
+        raise ValueError(f"{path}: 16-bit planar TIFF (PlanarConfiguration 2) is not decoded by dynconv; "
+                         "save it as contiguous (chunky) TIFF or PNG")
     elif fmt == "TIFF" and im.mode in ("RGB", "RGBA", "LA") and set(im.tag_v2.get(258, ())) == {16}:
         try:
             return tiff16.read_tiff(path)[0]
-        except ValueError:
+        except tiff16.UnsupportedTIFF:  # a damaged file is refused, only a layout falls back
             warnings.warn(f"{path}: this 16-bit TIFF's compression is read at 8 bits only; "
                           "save it as PNG or deflate TIFF to keep 16 bits", stacklevel=3)
     return None
+
+
+def kept_icc(im) -> bytes | None:
+    """The ICC profile of a Pillow image that still fits its pixels once read: a CMYK profile
+    does not describe the RGB pixels we keep, so it is dropped."""
+    return None if im.mode == "CMYK" else (im.info.get("icc_profile") or None)
 
 
 def _from_pillow(path, im):
@@ -167,8 +177,7 @@ def read_photo(path, *, max_pixels=None) -> Photo:
                     color, alpha = _ORIENT[orientation](color), None if alpha is None else _ORIENT[orientation](alpha)
             else:
                 im.load()
-                if im.mode == "CMYK":
-                    icc = None  # a CMYK profile does not describe the RGB pixels we keep
+                icc = kept_icc(im)
                 color, alpha = _from_pillow(path, ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file (Pillow cannot identify its format)") from None

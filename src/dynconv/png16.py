@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from dynconv.bounded import inflate
+
 __all__ = ["PNGInfo", "png_info", "read_png", "write_png"]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -30,6 +32,10 @@ CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 _TYPE_OF = {c: t for t, c in CHANNELS.items()}
 # Adam7 passes: (row start, col start, row step, col step).
 ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1))
+
+
+#: The largest ICC profile inflated (real profiles are well under 1 MB).
+MAX_ICC = 16 * 2**20
 
 
 class PNGInfo(NamedTuple):
@@ -77,8 +83,8 @@ def _header(chunks, path) -> tuple[PNGInfo, bytes]:
         elif kind == b"iCCP":
             name, _, rest = body.partition(b"\0")
             try:
-                icc, icc_name = zlib.decompress(rest[1:]), name
-            except zlib.error:
+                icc, icc_name = inflate(rest[1:], MAX_ICC, path, "ICC profile", exact=False), name
+            except ValueError:
                 icc = None  # a damaged profile is dropped, not fatal
         elif kind == b"pHYs" and len(body) == 9:
             px, py, unit = struct.unpack(">IIB", body)
@@ -97,14 +103,16 @@ def png_info(path) -> PNGInfo:
     path = Path(path)
     with open(path, "rb") as f:
         data = f.read()
-    stop = data.find(b"IDAT")  # metadata precede the pixels: parse up to the first IDAT only
-    head = data if stop < 0 else data[:stop - 4] + _iend()
-    info, _ = _header(_chunks(head, path), path)
+    info, _ = _header(_until_idat(_chunks(data, path)), path)
     return info
 
 
-def _iend() -> bytes:
-    return struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND") & 0xFFFFFFFF)
+def _until_idat(chunks):
+    """The chunks before the first IDAT: metadata precede the pixels (walked, not searched)."""
+    for kind, body in chunks:
+        if kind == b"IDAT":
+            return
+        yield kind, body
 
 
 def _unfilter_rows(lines, bpp, out):
@@ -174,15 +182,14 @@ def read_png(path) -> tuple[np.ndarray, PNGInfo]:
                          "not decoded here (palette or sub-byte images: use Pillow)")
     if info.width == 0 or info.height == 0:
         raise ValueError(f"{path}: zero-sized image")
-    try:
-        raw = np.frombuffer(zlib.decompress(idat), np.uint8)
-    except zlib.error as exc:
-        raise ValueError(f"{path}: corrupt PNG image data ({exc})") from None
     nbytes = info.bit_depth // 8
     bpp = info.channels * nbytes
+    passes = ADAM7 if info.interlace else ((0, 0, 1, 1),)
+    size = sum(len(range(r0, info.height, dr)) * (len(range(c0, info.width, dc)) * bpp + 1)
+               for r0, c0, dr, dc in passes if r0 < info.height and c0 < info.width)
+    raw = np.frombuffer(inflate(idat, size, path, "PNG image data"), np.uint8)  # capped at the header's size
     dtype = np.dtype(">u2") if nbytes == 2 else np.dtype(np.uint8)
     out = np.empty((info.height, info.width, info.channels), np.uint16 if nbytes == 2 else np.uint8)
-    passes = ADAM7 if info.interlace else ((0, 0, 1, 1),)
     pos = 0
     for r0, c0, dr, dc in passes:
         rows = len(range(r0, info.height, dr))

@@ -30,6 +30,7 @@ import numpy as np
 
 from dynconv import data as _data
 from dynconv import image as _im
+from dynconv import inference as _inference
 from dynconv import metrics as _metrics
 from dynconv.models import Model
 from dynconv.shipped import SHIPPED
@@ -226,10 +227,10 @@ COLORS = ("y", "ycbcr", "hsv", "rgb")
 
 
 def _run(fn: Callable, up: np.ndarray, scale, what: str) -> np.ndarray:
-    out = np.asarray(fn(up, scale), dtype=np.float64)
-    if out.shape != up.shape:
-        raise ValueError(f"{what}: method returned shape {out.shape}, expected {up.shape}")
-    return out
+    try:
+        return _inference.check_output(fn(up, scale), _inference.method_name(fn), up.shape)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def _check_color(color):

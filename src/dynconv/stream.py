@@ -307,9 +307,7 @@ def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, 
         planes, sr_idx = _planes(color, mode, kind)
         for c in sr_idx:
             up = resize_strip(planes[c] / 255.0, 0, taps, 0, H) * 255.0
-            res = np.asarray(net(up, float(scale)), dtype=np.float64)
-            if res.shape != up.shape:
-                raise ValueError(f"method returned shape {res.shape}, expected {up.shape}")
+            res = _inf.check_output(net(up, float(scale)), _inf.method_name(method), up.shape)
             whole[c] = np.clip(res, 0.0, 255.0)
         del planes, up, res
     strip = getattr(net, "strip", 256)
@@ -330,7 +328,7 @@ def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, 
                 u = resize_strip(halo[c] / 255.0, slo, taps, *need) * 255.0 / 255.0
                 with _inf.serial_numpy_blas():
                     est = net.run(u[rmap - need[0]][:, net.cmap], o0, o1)
-                ups[c] = np.clip(est * 255.0, 0.0, 255.0)
+                ups[c] = np.clip(_inf.check_output(est, _inf.method_name(method)) * 255.0, 0.0, 255.0)
             elif net is not None:
                 ups[c] = whole[c][o0:o1]
             else:

@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 
+from dynconv.bounded import inflate
+
 __all__ = ["write_tiff"]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
@@ -99,6 +101,10 @@ def write_tiff(path, pixels, *, icc: bytes | None = None, dpi=None, level: int =
         f.write(b"II*\0" + struct.pack("<I", 8) + b"".join(ifd) + extra + b"".join(strips))
 
 
+class UnsupportedTIFF(ValueError):
+    """A valid TIFF whose layout this reader leaves to Pillow (not a damaged file)."""
+
+
 _TYPES = {1: "B", 2: "B", 3: "H", 4: "I", 5: "II", 7: "B", 16: "Q"}
 
 
@@ -136,8 +142,10 @@ def read_tiff(path) -> tuple[np.ndarray, dict]:
     Raises
     ------
     ValueError
-        For anything else (LZW or JPEG compression, tiles, planar layout, other depths), naming
-        the file: callers fall back to Pillow's 8-bit decoding.
+        Naming the file: :class:`UnsupportedTIFF` for anything else (LZW or JPEG compression,
+        tiles, planar layout, other depths), where callers fall back to Pillow's 8-bit decoding;
+        a plain ``ValueError`` for a damaged file (corrupt, truncated or over-long deflate data),
+        which callers must not decode another way.
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -148,13 +156,16 @@ def read_tiff(path) -> tuple[np.ndarray, dict]:
     compression, predictor = t.get(259, (1,))[0], t.get(317, (1,))[0]
     if bits != {16} or compression not in (1, 8, 32946) or t.get(284, (1,))[0] != 1 \
             or predictor not in (1, 2) or 273 not in t or 322 in t or not (w and h and 1 <= c <= 4):
-        raise ValueError(f"{path}: not a 16-bit strip TIFF this reader decodes "
+        raise UnsupportedTIFF(f"{path}: not a 16-bit strip TIFF this reader decodes "
                          f"(compression {compression}, bits {sorted(bits)})")
     row_bytes = w * c * 2
+    per_strip = max(1, min(t.get(278, (h,))[0], h))
     chunks = []
-    for off, n in zip(t[273], t.get(279, ())):
+    for i, (off, n) in enumerate(zip(t[273], t.get(279, ()))):
         raw = data[off:off + n]
-        chunks.append(zlib.decompress(raw) if compression != 1 else raw)
+        # each strip inflates to exactly its rows (the last may be shorter), never more
+        size = max(0, min(per_strip, h - i * per_strip)) * row_bytes
+        chunks.append(inflate(raw, size, path, f"TIFF strip {i}") if compression != 1 else raw)
     buf = b"".join(chunks)
     if len(buf) < h * row_bytes:
         raise ValueError(f"{path}: truncated TIFF image data")

@@ -135,6 +135,9 @@ def _upscale_array(x, scale, method, color, progress):
             raise ValueError(f"integer images must be uint8 or uint16, got {x.dtype}")
         if not np.isfinite(x).all():
             raise ValueError("image has NaN or infinite values")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:  # clipping would turn it silently into black or white
+            raise ValueError(f"image: a float image must lie in [0, 1], found values in [{lo:g}, {hi:g}]")
     c, a = _split_array(x)
     big = upscale_photo(_photo.Photo(c, a), scale, method, color, progress=progress)
     if x.ndim == 2:
@@ -149,7 +152,7 @@ def _upscale_pil(im, scale, method, color, progress):
     from PIL import Image
 
     c, a = _photo._from_pillow("image", im)
-    icc, dpi = im.info.get("icc_profile") or None, im.info.get("dpi")
+    icc, dpi = _photo.kept_icc(im), im.info.get("dpi")
     dpi = tuple(float(d) for d in dpi) if dpi and all(d and d > 0 for d in dpi) else None
     big = upscale_photo(_photo.Photo(np.ascontiguousarray(c), a, icc, dpi), scale, method, color,
                         progress=progress)
@@ -183,7 +186,9 @@ def upscale(image, scale, model="dcnn", *, color="ycbcr", out=None, quality=None
         * a PIL image: returns a PIL image (palette images come back RGB or RGBA; ``info``
           carries the ICC profile and the scaled dpi);
         * an ndarray ``(H, W)``, ``(H, W, 3)``, or with alpha ``(H, W, 2)``/``(H, W, 4)``, of
-          uint8, uint16, or float in [0, 1]: returns an array of the same dtype and channels.
+          uint8, uint16, or float in [0, 1]: returns an array of the same dtype and channels
+          (a float image with values outside [0, 1] is refused with a ``ValueError`` naming
+          ``image`` and the range found, not clipped).
     scale : float
         Between 1 and 16; the output is ``ceil(H * scale) x ceil(W * scale)`` (MATLAB's rule).
     model : str, Path, Model or callable
@@ -201,6 +206,12 @@ def upscale(image, scale, model="dcnn", *, color="ycbcr", out=None, quality=None
         Allow ``out`` to be the input file.
     progress : callable, optional
         ``progress(rows_done, rows_total)`` after each strip.
+
+    Raises
+    ------
+    ValueError
+        Bad input (named), or a model whose output is NaN or infinite (named: diverged or
+        damaged weights are an error, never black or white pixels).
     """
     scale = check_scale(scale)
     if isinstance(image, (str, Path)):
