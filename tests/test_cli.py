@@ -156,3 +156,14 @@ def test_shipped_weights_reproduce_their_recorded_scores(name, data_dir):
     for s in scales:
         assert abs(got[s] - recorded[f"x{s:g}"]["psnr"]) <= 0.01, (name, s, got[s])
     assert model.meta["training_wall_seconds"] > 0 and "seed" in model.meta
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "x"])
+def test_gradcheck_bad_seed_names_the_option(capsys, seed):
+    from dynconv.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["gradcheck", "--seed", seed])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seed" in err and "Traceback" not in err

@@ -25,8 +25,19 @@ DATA_DIR_HELP = "data folder (default: $DYNCONV_DATA, else the data that ship wi
 # --------------------------------------------------------------------------- gradcheck
 def _add_gradcheck(sub):
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer and small networks")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed_arg, default=0, help="random seed, 0 to 2**32-1 (default: 0)")
     p.set_defaults(func=_cmd_gradcheck)
+
+
+def _seed_arg(value):
+    # NumPy's generators take 0..2**32-1; argparse prefixes the message with the option's name
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32-1, got {value}")
+    return n
 
 
 def _cmd_gradcheck(args) -> int:
