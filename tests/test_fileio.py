@@ -164,3 +164,44 @@ def test_a_legal_long_name_gets_a_legal_temporary_that_cleanup_finds(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"ok")
     assert target.read_bytes() == b"ok"
+
+
+def test_sigterm_during_a_write_removes_the_temporary(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from dynconv.fileio import Terminated, atomic_path
+        try:
+            with atomic_path({str(tmp_path / "out.png")!r}) as tmp:
+                tmp.write_bytes(b"partial")
+                print("ready", flush=True)
+                time.sleep(30)
+        except Terminated:
+            sys.exit(143)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    assert list(tmp_path.glob(".out.png.tmp-*"))  # the write is under way
+    proc.terminate()
+    assert proc.wait(timeout=20) == 143
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_raises_restores_the_previous_handler_and_keeps_a_custom_one():
+    import signal
+
+    from dynconv.fileio import sigterm_raises
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_raises():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        with sigterm_raises(only_default=True):
+            assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: fall back to exclusive creation
     fcntl = None
 
-__all__ = ["atomic_path", "clean_temporaries", "safe_open", "RunLock", "RunFolderBusy", "LOCK_NAME"]
+__all__ = ["atomic_path", "clean_temporaries", "safe_open", "Terminated", "sigterm_raises", "RunLock", "RunFolderBusy", "LOCK_NAME"]
 
 #: The lock file of a run folder.
 LOCK_NAME = ".lock"
@@ -95,15 +97,51 @@ def _tmp_name(path: Path) -> tuple[str, str]:
     return f".{path.name[:max(room, 1)]}{_TMP_MARK}", suffix
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (raised in the main thread, so writers can clean up; exit status 143)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises(*, only_default: bool = False):
+    """While the body runs, SIGTERM raises :class:`Terminated` instead of killing the process.
+
+    Signals reach only the main thread: elsewhere this does nothing. With ``only_default`` a
+    handler somebody else installed (a training run's) is left in place.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGTERM)
+    if only_default and old is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a unique temporary path beside ``path``; on success move it onto ``path``.
 
     The body writes the temporary path (any way it likes). On normal exit the file is fsynced and
     renamed over ``path`` (atomic on POSIX and Windows for the same folder) and keeps the usual
-    permissions of a new file; on an exception it is removed and ``path`` is untouched.
+    permissions of a new file; on an exception, Ctrl-C or SIGTERM (which raises
+    :class:`Terminated` while the temporary exists) it is removed and ``path`` is untouched.
     """
-    path = Path(path)
+    with sigterm_raises(only_default=True):
+        with _atomic_path(Path(path)) as tmp:
+            yield tmp
+
+
+@contextmanager
+def _atomic_path(path: Path):
     prefix, suffix = _tmp_name(path)
     # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the same rule as safe_open
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
