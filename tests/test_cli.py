@@ -156,3 +156,66 @@ def test_shipped_weights_reproduce_their_recorded_scores(name, data_dir):
     for s in scales:
         assert abs(got[s] - recorded[f"x{s:g}"]["psnr"]) <= 0.01, (name, s, got[s])
     assert model.meta["training_wall_seconds"] > 0 and "seed" in model.meta
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "x"])
+def test_gradcheck_bad_seed_names_the_option(capsys, seed):
+    from dynconv.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["gradcheck", "--seed", seed])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seed" in err and "Traceback" not in err
+
+
+def test_sigterm_while_writing_is_exit_143_without_a_traceback(monkeypatch, capsys):
+    from dynconv import cli
+    from dynconv.fileio import Terminated
+
+    def terminated(args):
+        raise Terminated()
+
+    monkeypatch.setattr(cli, "_cmd_gradcheck", terminated)
+    assert cli.main(["gradcheck"]) == 143
+    assert capsys.readouterr().err.strip() == "dynconv: terminated"
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5])
+@pytest.mark.parametrize("entry", [["-m", "dynconv"], ["-c", "import sys; from dynconv.cli import main; sys.exit(main())"]])
+def test_an_early_ctrl_c_is_exit_130_without_a_traceback(tmp_path, entry, delay):
+    import signal
+    import time
+
+    # while the interpreter starts, the package is imported and the parser is built
+    proc = subprocess.Popen([sys.executable, *entry, "upscale", "a.png", "b.png", "--scale", "2"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err
+    if proc.returncode == 1:  # it finished first: the one-line error for the missing input
+        assert err.strip().startswith("dynconv: error:") and "a.png" in err, err
+    else:
+        assert (proc.returncode, err.strip()) == (130, "dynconv: interrupted")
+
+
+def test_ctrl_c_while_the_parser_is_built_or_inside_an_import_is_exit_130(monkeypatch, capsys):
+    from dynconv import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def import_interrupted(args):  # NumPy re-raises an interrupted import as an ImportError
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("C-extensions failed") from exc
+
+    with monkeypatch.context() as m:
+        m.setattr(cli, "build_parser", interrupted)
+        assert cli.main(["gradcheck"]) == 130
+    monkeypatch.setattr(cli, "_cmd_gradcheck", import_interrupted)
+    assert cli.main(["gradcheck"]) == 130
+    assert capsys.readouterr().err.splitlines() == ["dynconv: interrupted"] * 2

@@ -104,3 +104,104 @@ def test_lock_held_by_another_live_process(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_NAME).symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link") as info:
+        RunLock(run).acquire()
+    assert str(run / LOCK_NAME) in str(info.value)
+    assert victim.read_text() == "precious"
+    (run / LOCK_NAME).unlink()
+    (run / LOCK_NAME).symlink_to(tmp_path / "nowhere")  # a dangling link is not created either
+    with pytest.raises(OSError, match="symbolic link"):
+        RunLock(run).acquire()
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_lock_that_is_a_hard_link_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    os.link(victim, run / LOCK_NAME)
+    with pytest.raises(OSError, match="not a plain file of its own"):
+        RunLock(run).acquire()
+    assert victim.read_text() == "precious"
+
+
+def test_safe_open_new_never_reuses_an_existing_name(tmp_path):
+    from dynconv.fileio import safe_open
+
+    (tmp_path / "t").write_text("x")
+    with pytest.raises(FileExistsError):
+        safe_open(tmp_path / "t", new=True)
+    (tmp_path / "l").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FileExistsError):
+        safe_open(tmp_path / "l", new=True)
+    assert not (tmp_path / "elsewhere").exists()
+    fd = safe_open(tmp_path / "fresh", new=True)
+    os.close(fd)
+    assert (tmp_path / "fresh").read_text() == ""
+
+
+def test_a_legal_long_name_gets_a_legal_temporary_that_cleanup_finds(tmp_path):
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    target = tmp_path / ("a" * (name_max - 6) + ".png")  # 255: the longest legal name
+    with atomic_path(target) as a, atomic_path(target) as b:
+        assert a != b and len(a.name) <= name_max and a.suffix == ".png"
+        a.write_bytes(b"1")
+        b.write_bytes(b"2")
+        assert sorted(clean_temporaries(tmp_path)) == sorted([a, b])
+        a.write_bytes(b"1")
+        b.write_bytes(b"2")
+    assert target.read_bytes() == b"1"  # a is renamed last
+    target = tmp_path / ("b" * 243 + ".png")  # the 249-character case
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"ok")
+    assert target.read_bytes() == b"ok"
+
+
+def test_sigterm_during_a_write_removes_the_temporary(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from dynconv.fileio import Terminated, atomic_path
+        try:
+            with atomic_path({str(tmp_path / "out.png")!r}) as tmp:
+                tmp.write_bytes(b"partial")
+                print("ready", flush=True)
+                time.sleep(30)
+        except Terminated:
+            sys.exit(143)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    assert list(tmp_path.glob(".out.png.tmp-*"))  # the write is under way
+    proc.terminate()
+    assert proc.wait(timeout=20) == 143
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_raises_restores_the_previous_handler_and_keeps_a_custom_one():
+    import signal
+
+    from dynconv.fileio import sigterm_raises
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_raises():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        with sigterm_raises(only_default=True):
+            assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -30,7 +30,7 @@ def _progress_arg(p, what="progress bar"):
 # --------------------------------------------------------------------------- gradcheck
 def _add_gradcheck(sub):
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer and small networks")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed_arg, default=0, help="random seed, 0 to 2**32-1 (default: 0)")
     p.set_defaults(func=_cmd_gradcheck)
 
 
@@ -182,14 +182,19 @@ def _cmd_train(args) -> int:
 
 
 # --------------------------------------------------------------------------- upscale
-def _positive_int(value):
+def _positive_int(value, low=1, high=None):
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if n < low or (high is not None and n > high):  # argparse adds the option's name
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}" if high is None
+                                         else f"must be between {low} and {high}, got {value}")
     return n
+
+
+def _seed_arg(value):  # NumPy's generators take 0..2**32-1
+    return _positive_int(value, 0, 2**32 - 1)
 
 
 def _scale_arg(value):
@@ -405,21 +410,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    """Run the command line; return the exit status (0, 1 error, 2 usage, 130 Ctrl-C, 143 SIGTERM).
+
+    Ctrl-C is handled from the first line: building the parser imports the model registry, which
+    takes seconds on a cold start, and an interrupt there is still exit 130 without a traceback.
+    """
+    args = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("dynconv: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if args.debug or not _expected(exc):
-            raise
+        if _caused_by_interrupt(exc):  # e.g. NumPy's import turns Ctrl-C into an ImportError
+            print("dynconv: interrupted", file=sys.stderr)
+            return 130
+        if args is None or args.debug or not _expected(exc):
+            raise  # args is None: the parser itself failed, a bug
         print(f"dynconv: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except BaseException as exc:  # SIGTERM while a file was written (fileio.atomic_path)
+        fileio = sys.modules.get("dynconv.fileio")
+        if fileio is None or not isinstance(exc, fileio.Terminated):
+            raise
+        print("dynconv: terminated", file=sys.stderr)
+        return 143
+
+
+def _caused_by_interrupt(exc, depth=20) -> bool:
+    while exc is not None and depth and not isinstance(exc, KeyboardInterrupt):
+        exc, depth = exc.__cause__ or exc.__context__, depth - 1
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def _one_line(exc) -> str:

@@ -9,13 +9,19 @@
   holder; the kernel drops the lock when its process dies, so a killed run never leaves a lock
   that blocks the next one.
 * :func:`clean_temporaries` — temporaries left by a killed writer are removed by the next owner.
+* :func:`safe_open` — the one rule for the files dynconv creates beside others' files (locks,
+  temporaries): a symbolic link is never followed, a temporary is always a new file, and a file
+  that is not a plain file of its own is refused, never truncated.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import stat
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,17 +31,99 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: fall back to exclusive creation
     fcntl = None
 
-__all__ = ["atomic_path", "clean_temporaries", "RunLock", "RunFolderBusy", "LOCK_NAME"]
+__all__ = ["atomic_path", "clean_temporaries", "safe_open", "Terminated", "sigterm_raises", "RunLock", "RunFolderBusy", "LOCK_NAME"]
 
 #: The lock file of a run folder.
 LOCK_NAME = ".lock"
 _TMP_MARK = ".tmp-"
 
 
-def _tmp_name(path: Path) -> str:
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_RANDOM_LEN = 8  # the random part tempfile.mkstemp adds
+
+
+def safe_open(path, *, new: bool = False, mode: int = 0o644) -> int:
+    """Open ``path`` read-write for a lock or a temporary; return the file descriptor.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; a symbolic link there is refused, never followed (``O_NOFOLLOW``).
+    new : bool
+        The file must not exist yet (``O_EXCL``: a temporary); otherwise it is created if missing.
+    mode : int
+        Permissions of a created file.
+
+    Raises
+    ------
+    FileExistsError
+        ``new`` and the path exists (a file, or a link, of anybody's).
+    OSError
+        The path is a symbolic link, or not a plain file with a single name (a hard link to a file
+        elsewhere would be written through): the message names the path.
+    """
+    path = Path(path)
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | (os.O_EXCL if new else 0)
+    if not _NOFOLLOW and path.is_symlink():  # pragma: no cover - platform without O_NOFOLLOW
+        raise OSError(f"{path} is a symbolic link; refusing to follow it (delete it)")
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        if not new and path.is_symlink():  # ELOOP from O_NOFOLLOW
+            raise OSError(f"{path} is a symbolic link; refusing to follow it (delete it)") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise OSError(f"{path} is not a plain file of its own (a device, fifo or hard link); "
+                      "refusing to write it (delete it)")
+    return fd
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or unknown folder
+        return 255
+
+
+def _tmp_name(path: Path) -> tuple[str, str]:
     # ".<name>.tmp-<random>" + the target's suffix, so writers that pick a format by extension
     # (Pillow, matplotlib) still see it; the leading dot keeps it out of globs like "*.png".
-    return f".{path.name}{_TMP_MARK}"
+    # A legal long name must still give a legal temporary: the copy of the name is shortened
+    # (the random part keeps it unique, the mark keeps it visible to clean_temporaries).
+    suffix = path.suffix if len(path.suffix) <= 16 else ""
+    room = _name_max(path.parent) - 1 - len(_TMP_MARK) - _RANDOM_LEN - len(suffix)
+    return f".{path.name[:max(room, 1)]}{_TMP_MARK}", suffix
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (raised in the main thread, so writers can clean up; exit status 143)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises(*, only_default: bool = False):
+    """While the body runs, SIGTERM raises :class:`Terminated` instead of killing the process.
+
+    Signals reach only the main thread: elsewhere this does nothing. With ``only_default`` a
+    handler somebody else installed (a training run's) is left in place.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGTERM)
+    if only_default and old is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 @contextmanager
@@ -44,10 +132,19 @@ def atomic_path(path):
 
     The body writes the temporary path (any way it likes). On normal exit the file is fsynced and
     renamed over ``path`` (atomic on POSIX and Windows for the same folder) and keeps the usual
-    permissions of a new file; on an exception it is removed and ``path`` is untouched.
+    permissions of a new file; on an exception, Ctrl-C or SIGTERM (which raises
+    :class:`Terminated` while the temporary exists) it is removed and ``path`` is untouched.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_name(path), suffix=path.suffix)
+    with sigterm_raises(only_default=True):
+        with _atomic_path(Path(path)) as tmp:
+            yield tmp
+
+
+@contextmanager
+def _atomic_path(path: Path):
+    prefix, suffix = _tmp_name(path)
+    # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the same rule as safe_open
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -121,7 +218,7 @@ class RunLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
+                fd = safe_open(self.path, new=fcntl is None)
             except FileExistsError:  # no flock on this platform: the file itself is the lock
                 raise RunFolderBusy(f"{self.folder} is in use by another run ({self._holder()}); "
                                     f"if that process is gone, delete {self.path}") from None

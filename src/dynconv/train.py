@@ -37,9 +37,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +48,7 @@ from dynconv import checkpoint
 from dynconv import data as D
 from dynconv import models, warmstart
 from dynconv.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
-from dynconv.fileio import RunLock, atomic_path, clean_temporaries
+from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
 from dynconv.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
 from dynconv.layers import EuclideanLoss, MSELoss
 from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR
@@ -62,27 +60,6 @@ __all__ = ["DEFAULTS", "merge", "load_config", "train", "train_step", "TrainingE
 class TrainingError(RuntimeError):
     """A run that cannot continue (a non-finite loss, a refused resume); the message says which
     checkpoint holds the last good state and what to do."""
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived during training (raised in the main thread, so the loop can save)."""
-
-
-@contextmanager
-def _sigterm_raises():
-    """While training, SIGTERM raises :class:`Terminated` instead of killing the process."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _model_kwargs(config):
@@ -379,7 +356,7 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
 
     bar = progress_bar(total, unit="step", enabled=progress, file=log, initial=step, smoothing=0.05)
     try:
-        with _sigterm_raises():
+        with sigterm_raises():
             while True:
                 stop = ("max_steps" if max_steps is not None and step - start >= max_steps else
                         "budget" if budget and wall >= budget else "done" if step >= total else None)
