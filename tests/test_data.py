@@ -242,3 +242,38 @@ def test_data_sets_are_where_the_readme_says(data_dir):
     assert [p.stem for p in D.list_images("Set5", data_dir)] == ["baby", "bird", "butterfly", "head", "woman"]
     assert len(D.list_images("Set14", data_dir)) == 14
     assert len(D.list_images("T91", data_dir)) == 91
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("inputs", lambda a: a[:, :, :-1]),                       # the right key, the wrong shape
+    ("labels", lambda a: a.astype(np.float64)),               # the wrong dtype
+    ("scales", lambda a: a[:-1]),                             # fewer samples than inputs
+    ("scales", lambda a: np.full_like(a, 7.0)),               # scales that were not asked for
+    ("inputs", lambda a: a.reshape(len(a), -1)),              # 2-D instead of (N, 1, P, P)
+    ("labels", lambda a: np.array([object()] * 3, dtype=object)),  # a pickled payload
+])
+def test_a_damaged_cache_is_reported_and_rebuilt(img_dir, cache, name, damage):
+    fresh = D.training_patches(img_dir, scales=(2, 3), verbose=False)
+    (path,) = (cache / "patches").glob(f"*-{name}.npy")
+    bad = damage(np.load(path, allow_pickle=False))
+    np.save(path, bad, allow_pickle=bad.dtype == object)
+    out = io.StringIO()
+    again = D.training_patches(img_dir, scales=(2, 3), out=out)
+    lines = out.getvalue().splitlines()
+    assert "damaged" in lines[0] and "rebuilding" in lines[0] and str(cache / "patches") in lines[0]
+    assert lines[-1].endswith("prepared")
+    for f in D.TrainingPatches._fields:
+        np.testing.assert_array_equal(getattr(again, f), getattr(fresh, f))
+    out = io.StringIO()
+    D.training_patches(img_dir, scales=(2, 3), out=out)  # the rebuilt cache is trusted again
+    assert out.getvalue().splitlines()[-1].endswith("cached")
+
+
+def test_a_truncated_cache_file_is_rebuilt(img_dir, cache):
+    fresh = D.training_patches(img_dir, scales=(3,), verbose=False)
+    (path,) = (cache / "patches").glob("*-inputs.npy")
+    path.write_bytes(path.read_bytes()[:200])
+    out = io.StringIO()
+    again = D.training_patches(img_dir, scales=(3,), out=out)
+    assert "damaged" in out.getvalue() and out.getvalue().splitlines()[-1].endswith("prepared")
+    np.testing.assert_array_equal(again.inputs, fresh.inputs)

@@ -256,6 +256,18 @@ def _extract(up: np.ndarray, hr: np.ndarray, patch: int, label: int, stride: int
     return xin.reshape(-1, patch, patch), lab.reshape(-1, label, label)
 
 
+def _check_cached(p: TrainingPatches, patch: int, label: int, scales) -> None:
+    """Raise ValueError unless ``p`` has the shapes, dtypes and scales that were asked for."""
+    n = len(p.scales)
+    want = {"inputs": (n, 1, patch, patch), "labels": (n, 1, label, label), "scales": (n,)}
+    for name, shape in want.items():
+        a = getattr(p, name)
+        if a.dtype != np.float32 or a.shape != shape:
+            raise ValueError(f"{name} is {a.dtype} {a.shape}, expected float32 {shape}")
+    if not np.isin(p.scales, np.float32(scales)).all():
+        raise ValueError(f"scales outside {scales}")
+
+
 def _cache_key(files: list[Path], params: dict) -> str:
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     for f in files:
@@ -376,8 +388,11 @@ def training_patches(
     if cache and all(p.is_file() for p in paths.values()):
         try:
             result = TrainingPatches(*(np.load(paths[n], allow_pickle=False) for n in TrainingPatches._fields))
-        except (OSError, ValueError):
-            result = None  # unreadable cache: rebuild it
+            _check_cached(result, patch_size, label, scales)
+        except (OSError, ValueError) as exc:  # never trust a damaged cache: rebuild it
+            print(f"{Path(str(dataset)).name}: cached sub-images in {folder} are damaged ({exc}); rebuilding",
+                  file=out if out is not None else sys.stdout)
+            result = None
     if result is None:
         tag = "prepared"
         result = _build_patches(files, scales, patch_size, stride, label, degradation, sigma, augment, seed)
