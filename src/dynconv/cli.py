@@ -42,7 +42,6 @@ def _cmd_gradcheck(args) -> int:
 
 
 # --------------------------------------------------------------------------- evaluate
-_EVAL_FIELDS = ("dataset", "scale", "method", "image", "psnr", "wpsnr", "ssim", "msssim")
 
 
 def _add_evaluate(sub):
@@ -72,11 +71,7 @@ def _add_evaluate(sub):
 
 
 def _cmd_evaluate(args) -> int:
-    import csv
-    import json
-    import math
-
-    from dynconv import data, metrics, progress, sr
+    from dynconv import data, evaluate_cmd, metrics, progress, sr
 
     names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in names if m not in metrics.METRICS]
@@ -94,29 +89,7 @@ def _cmd_evaluate(args) -> int:
                               color=args.color, progress=step)
     if not args.per_image:
         records = [r for r in records if r["image"] == "mean"]
-
-    def finite(v):
-        return v if v is None or math.isfinite(v) else None
-
-    if args.format == "json":
-        rows = [{k: (finite(r[k]) if k in metrics.METRICS else r[k]) for k in _EVAL_FIELDS} for r in records]
-        json.dump(rows, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    elif args.format == "csv":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(_EVAL_FIELDS)
-        for r in records:
-            w.writerow(["" if r[k] is None else (repr(r[k]) if isinstance(r[k], float) else r[k])
-                        for k in _EVAL_FIELDS])
-    else:
-        digits = {"psnr": 3, "wpsnr": 3, "ssim": 4, "msssim": 4}
-        cols = ["dataset", "scale", "method", "image"] + [m for m in metrics.METRICS if m in names]
-        body = [[str(r[c]) if c not in digits else f"{r[c]:.{digits[c]}f}" for c in cols] for r in records]
-        width = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(cols)]
-        print("  ".join(c.ljust(w) for c, w in zip(cols, width)).rstrip())
-        for row in body:
-            print("  ".join(v.rjust(w) if c in digits or c == "scale" else v.ljust(w)
-                            for v, w, c in zip(row, width, cols)).rstrip())
+    evaluate_cmd.write_records(records, args.format, names, sys.stdout)
     return 0
 
 
