@@ -273,3 +273,22 @@ def test_damaged_16bit_tiff_is_refused_by_read_photo_not_read_at_8_bits(tmp_path
     _write_with_idat(tiff16, tiff16.write_tiff, tmp_path / "d.tif", data, monkeypatch)
     with pytest.raises(ValueError, match=r"d\.tif: (corrupt|truncated)"):
         photo.read_photo(tmp_path / "d.tif")
+
+
+def test_huge_weights_via_the_command_line_are_one_error_line_and_no_output(tmp_path, capsys):
+    from PIL import Image
+
+    from dynconv import models
+    from dynconv.cli import main
+
+    m = models.srcnn(n1=8, n2=4, name="huge")
+    for _, p, _ in m.graph.parameters():
+        p[...] = 1e30
+    m.save(tmp_path / "huge.npz")
+    src = tmp_path / "in.png"
+    Image.fromarray((np.arange(24 * 24) % 256).reshape(24, 24).astype(np.uint8)).save(src)
+    code = main(["upscale", str(src), str(tmp_path / "out.png"), "--scale", "2",
+                 "--model", str(tmp_path / "huge.npz"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "'huge'" in err and "NaN or infinite" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.npz", "in.png"]

@@ -196,3 +196,25 @@ def test_non_finite_optimizer_state_is_never_written(rng, tmp_path):
     with pytest.raises(CheckpointError, match=rf"optimizer buffer\(s\) {name} hold NaN or inf"):
         save(tmp_path / "ck.npz", g, optimizer=opt)
     assert not (tmp_path / "ck.npz").exists()
+
+
+def test_a_file_with_non_finite_optimizer_buffers_is_refused_on_load(rng, tmp_path):
+    """save never writes one, so such a file was damaged later: it is never a state to resume."""
+    g = make_graph(rng)
+    opt = Adam(g, lr=0.01)
+    for _, _, d in g.parameters():
+        d[...] = 1.0
+    opt.step()
+    path = save(tmp_path / "ck.npz", g, step=1, optimizer=opt)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    name = sorted(k for k in arrays if k.startswith("optim/"))[0]
+    arrays[name] = np.full_like(arrays[name], np.nan)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=rf"ck.npz: optimizer buffer\(s\) {name[6:]} hold NaN or inf"):
+        load(path)
+    g2 = make_graph(rng)
+    before = {n: p.copy() for n, p in params_of(g2).items()}
+    with pytest.raises(CheckpointError):
+        load(path, into=g2, optimizer=Adam(g2, lr=0.01))
+    assert all(np.array_equal(before[n], p) for n, p in params_of(g2).items())

@@ -89,3 +89,17 @@ def test_resume_allows_only_the_documented_keys(cfg):
     other["model"] = {"arch": "dcnn"}
     assert C.resume_conflicts(cfg, other) == [
         'data.scales: [2, 3, 4] → [4]', 'model.arch: "srcnn" → "dcnn"', "train.batch_size: 64 → 32"]
+
+
+@pytest.mark.parametrize("line, match", [
+    ("n1 = -3", r"model.n1 must be an integer in \[1, 4096\], got -3"),
+    ("n2 = 1048576", r"model.n2 must be an integer in \[1, 4096\], got 1048576"),
+    ('n1 = "64"', r'model.n1 must be an integer in \[1, 4096\], got "64"'),
+    ("f1 = 4", r"model.f1 must be an odd integer in \[1, 4096\], got 4"),
+    ("b_hidden = 0", r"model.b_hidden must be an integer"),
+])
+def test_bad_model_sizes_name_the_key_and_the_file_before_any_build(tmp_path, line, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'[model]\narch = "srcnn"\n{line}\n')
+    with pytest.raises(C.ConfigError, match=rf"bad.toml: {match}"):
+        C.load_config(path)

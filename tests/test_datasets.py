@@ -140,3 +140,36 @@ def test_nothing_points_outside_the_repository():
                 if any(n in text for n in needles):
                     hits.append(f)
     assert hits == []
+
+
+def _sum_line(path, name):
+    return f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}  {name}\n"
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("entry", ["abs", "dotdot", "dotdot-inner", "backslash"])
+def test_checksum_entries_outside_the_folder_are_refused_unread(copy_of_set5, tmp_path, entry):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not part of the data\n")
+    name = {"abs": str(secret), "dotdot": "../secret.txt", "dotdot-inner": "./Set5/../../secret.txt",
+            "backslash": "Set5\\..\\..\\secret.txt"}[entry]
+    with open(copy_of_set5 / D.CHECKSUMS, "a") as f:
+        f.write(_sum_line(secret, name))
+    with pytest.raises(ValueError, match=r"SHA256SUMS:\d+: .* is outside the data folder"):
+        S.verify(copy_of_set5)
+
+
+@pytest.mark.data
+def test_a_listed_symlink_leading_out_of_the_folder_is_refused(copy_of_set5, tmp_path, capsys):
+    from dynconv.cli import main
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not part of the data\n")
+    (copy_of_set5 / "Set5" / "link.png").symlink_to(secret)
+    with open(copy_of_set5 / D.CHECKSUMS, "a") as f:
+        f.write(_sum_line(secret, "./Set5/link.png"))
+    with pytest.raises(ValueError, match=r"'Set5/link.png' links outside the data folder"):
+        S.verify(copy_of_set5)
+    assert main(["data", "verify", "--data-dir", str(copy_of_set5), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dynconv: error:") and err.count("\n") == 1 and "links outside" in err

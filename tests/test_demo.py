@@ -32,3 +32,17 @@ def test_the_demo_upscales_its_low_resolution_photo_through_the_public_api(tmp_p
     lr_shape = (hr.shape[0] // 3, hr.shape[1] // 3, 3)
     assert calls == [(np.uint8, lr_shape, 3.0, "bicubic")] * 2
     assert lines[0].split()[:2] == ["bicubic", "x3"]
+
+
+def test_an_unwritable_output_is_refused_before_the_work(tmp_path, monkeypatch):
+    import pytest
+
+    def no_work():
+        raise AssertionError("the demo started its work before checking --out")
+
+    monkeypatch.setattr(demo, "sample_image", no_work)
+    out = tmp_path / "missing" / "c.png"
+    with pytest.raises(FileNotFoundError, match=rf"{out}: cannot be written: the folder .*missing does not exist"):
+        next(demo.run_demo(out))
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        next(demo.run_demo(tmp_path))

@@ -205,3 +205,11 @@ def test_sigterm_raises_restores_the_previous_handler_and_keeps_a_custom_one():
             assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_failed_temporary_names_the_target_not_the_temporary(tmp_path):
+    target = tmp_path / "gone" / "out.png"
+    with pytest.raises(FileNotFoundError) as err:
+        with atomic_path(target):
+            pass
+    assert str(target) in str(err.value) and ".tmp-" not in str(err.value)

@@ -275,3 +275,18 @@ def test_short_run_lowers_the_loss_and_beats_bicubic(tmp_path, small_set, data_d
     assert metrics.psnr(ref, net, shave=3) > metrics.psnr(ref, bic, shave=3) + 0.2
     scores = model.meta["scores"]["Set5"]["x3"]
     assert scores["psnr"] > 30.39  # Set5 x3 bicubic is 30.39 dB
+
+
+@pytest.mark.data
+def test_resume_of_a_checkpoint_with_nan_optimizer_buffers_is_refused(tmp_path, small_set):
+    cfg = _config(data={"dataset": str(small_set), "scales": [3]})
+    train.train(cfg, tmp_path / "run", progress=False, max_steps=2)
+    path = tmp_path / "run" / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[next(k for k in arrays if k.startswith("optim/"))][...] = np.nan
+    np.savez(path, **arrays)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint.npz: optimizer buffer.*NaN or inf"):
+        train.train(cfg, tmp_path / "run", progress=False, resume=path)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()} == before

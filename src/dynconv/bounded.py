@@ -139,6 +139,20 @@ _KERNEL_KEYS = ("f1", "f2", "f3", "b_kernel")
 MAX_SIZE = 4096  # no sane channel count, kernel size or window is larger
 
 
+def size_problem(model_config: dict):
+    """The first size key of a model config that cannot build a network, as ``(key, expected)``,
+    or None. Channel counts and the window are integers in [1, MAX_SIZE]; kernels are odd too.
+    Absent keys take the architecture's defaults and are not checked."""
+    for key in _CHANNEL_KEYS + _KERNEL_KEYS + ("window",):
+        v = model_config.get(key)
+        if v is None:
+            continue
+        odd = key in _KERNEL_KEYS
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SIZE or (odd and v % 2 == 0):
+            return key, f"an {'odd ' if odd else ''}integer in [1, {MAX_SIZE}]"
+    return None
+
+
 def check_architecture(path, config: dict, stored: int) -> None:
     """Refuse a header whose architecture cannot fit the ``stored`` parameter values, before
     anything is built from it.

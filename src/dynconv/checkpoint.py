@@ -16,7 +16,9 @@ interrupted save leaves the previous checkpoint intact. ``load`` reads with
 :func:`dynconv.bounded.read_npz` (no pickle; declared sizes checked before anything is allocated)
 and raises one :class:`CheckpointError` (a ``ValueError``) naming the problem: unreadable
 (truncated, corrupt) file, wrong format or version, a header field of the wrong type, header and
-arrays disagreeing, parameters that are not finite floats, or — when loading into a graph —
+arrays disagreeing, parameters that are not finite floats, optimizer buffers holding NaN or inf
+(never written by ``save``, so a resume never starts from a damaged state), or — when loading
+into a graph —
 missing, extra or mis-shaped parameters.
 """
 from __future__ import annotations
@@ -193,6 +195,10 @@ def load(path, into=None, optimizer=None):
     if bad:
         raise CheckpointError(f"{path}: parameter(s) {', '.join(bad)} are not finite floating-point "
                               "numbers (a diverged or damaged file)")
+    bad = [n for n, b in buffers.items() if np.issubdtype(b.dtype, np.inexact) and not np.isfinite(b).all()]
+    if bad:  # save never writes these, so the file was damaged after the fact
+        raise CheckpointError(f"{path}: optimizer buffer(s) {', '.join(bad)} hold NaN or inf (a damaged "
+                              "file: dynconv never writes one); it is not a good state to resume from")
     opt_state = None
     if header.get("optimizer") is not None:
         opt_state = {**header["optimizer"], "buffers": buffers}

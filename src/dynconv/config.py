@@ -12,6 +12,8 @@ import math
 import tomllib
 from pathlib import Path
 
+from dynconv.bounded import size_problem
+
 __all__ = ["DEFAULTS", "SCHEMA", "RESUMABLE", "ConfigError", "merge", "load_config", "validate",
            "resume_conflicts"]
 
@@ -239,6 +241,10 @@ def validate(config: dict) -> dict:
             what = check(value)
             if what is not None:
                 raise ConfigError(f"{section}.{key} must be {what}, got {_show(value)}")
+    bad = size_problem(config.get("model", {}))
+    if bad is not None:  # before the model is built, so the error names the key, not a layer
+        key, what = bad
+        raise ConfigError(f"model.{key} must be {what}, got {_show(config['model'][key])}")
     return config
 
 

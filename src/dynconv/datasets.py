@@ -51,7 +51,9 @@ def list_sets(data_dir=None) -> list[DataSet]:
 def read_checksums(path) -> dict[str, str]:
     """``{relative path: hex digest}`` from a ``sha256sum``-format file.
 
-    Raises ``ValueError`` naming the file and line for anything else.
+    Raises ``ValueError`` naming the file and line for anything else, and for a name that could
+    leave the data folder (absolute, or with a ``..`` part): a checksum list only vouches for the
+    folder it sits in.
     """
     path = Path(path)
     out = {}
@@ -64,8 +66,18 @@ def read_checksums(path) -> dict[str, str]:
         digest = digest.strip().lower()
         if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or not name:
             raise ValueError(f"{path}:{n}: not a sha256sum line: {line[:80]!r}")
-        out[name.strip().removeprefix("./")] = digest
+        name = name.strip().removeprefix("./")
+        if _escapes(name):
+            raise ValueError(f"{path}:{n}: {name!r} is outside the data folder; entries must be relative "
+                             f"paths inside it")
+        out[name] = digest
     return out
+
+
+def _escapes(name: str) -> bool:
+    """True when a listed name is absolute or climbs out of its folder (both separators count)."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts
 
 
 def _sha256(path: Path) -> str:
@@ -85,6 +97,9 @@ def verify(data_dir=None, progress=None) -> Verification:
     ------
     FileNotFoundError
         The data folder has no ``SHA256SUMS``.
+    ValueError
+        ``SHA256SUMS`` is malformed, or names a file outside the data folder (directly, with
+        ``..``, or through a symbolic link); no such file is read.
     """
     root = resolve_data_dir(data_dir)
     sums = root / CHECKSUMS
@@ -92,8 +107,11 @@ def verify(data_dir=None, progress=None) -> Verification:
         raise FileNotFoundError(f"{sums}: no checksum file, nothing to verify against")
     listed = read_checksums(sums)
     missing, mismatched = [], []
+    inside = root.resolve()
     for done, (name, digest) in enumerate(listed.items(), 1):
         f = root / name
+        if f.exists() and not f.resolve().is_relative_to(inside):
+            raise ValueError(f"{sums}: {name!r} links outside the data folder {root}; it is not read")
         if not f.is_file():
             missing.append(name)
         elif _sha256(f) != digest:

@@ -40,7 +40,9 @@ def run_demo(out="demo.png", model="dcnn", scale=3.0):
     shown beside bicubic.
     """
     from dynconv import plotting
+    from dynconv.fileio import check_writable
 
+    check_writable(out)  # before the work, not after it
     ref_rgb = image.modcrop(sample_image(), scale)
     lr = low_resolution(ref_rgb, scale)
     ref_y = image.rgb_to_y(ref_rgb)

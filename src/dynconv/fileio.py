@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: fall back to exclusive creation
     fcntl = None
 
-__all__ = ["atomic_path", "clean_temporaries", "safe_open", "Terminated", "sigterm_raises", "RunLock", "RunFolderBusy", "LOCK_NAME"]
+__all__ = ["atomic_path", "check_writable", "clean_temporaries", "safe_open", "Terminated", "sigterm_raises", "RunLock", "RunFolderBusy", "LOCK_NAME"]
 
 #: The lock file of a run folder.
 LOCK_NAME = ".lock"
@@ -140,11 +140,31 @@ def atomic_path(path):
             yield tmp
 
 
+def check_writable(path) -> Path:
+    """Refuse, before any work, an output ``path`` that :func:`atomic_path` could not write.
+
+    Raises ``FileNotFoundError`` when its folder does not exist, ``IsADirectoryError`` when it
+    names a folder and ``PermissionError`` when the folder cannot be written; each names
+    ``path``, never a temporary. Returns ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a file to write")
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: cannot be written: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: cannot be written: no permission to write in {folder}")
+    return path
+
+
 @contextmanager
 def _atomic_path(path: Path):
     prefix, suffix = _tmp_name(path)
-    # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the same rule as safe_open
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+    try:  # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW: the same rule as safe_open
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+    except OSError as exc:  # name the file the user asked for, not our temporary
+        raise type(exc)(exc.errno, f"{path}: cannot be written: {exc.strerror}") from None
     os.close(fd)
     try:
         yield Path(tmp)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dynconv import photo as _photo
 from dynconv import progress, upscaler
+from dynconv.fileio import check_writable
 
 __all__ = ["plan", "run"]
 
@@ -43,8 +44,7 @@ def plan(inputs, output=None, out_dir=None, ext=None, force=False) -> list[tuple
     for src, dst in pairs:
         if out_dir is None:
             _photo.output_format(dst)
-            if not dst.parent.is_dir():
-                raise FileNotFoundError(f"{dst}: the folder {dst.parent} does not exist")
+            check_writable(dst)
         if not force and src.exists() and dst.exists() and src.resolve() == dst.resolve():
             raise ValueError(f"{dst}: the output would overwrite the input (give --force to allow it)")
     return pairs
