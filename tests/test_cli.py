@@ -1,4 +1,4 @@
-"""The `dynconv` command through a subprocess: demo, upscale, models, train, errors, exit codes."""
+"""The `dynconv` command, in-process (tests/_cli.py) unless a process is the point: demo, upscale, models, train, errors, exit codes."""
 from __future__ import annotations
 
 import json
@@ -12,11 +12,11 @@ from PIL import Image
 
 from dynconv import models, runlog, sr
 
+from _cli import run_cli
+
 
 def run(*args, cwd=None, timeout=600):
-    env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "dynconv", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout)
+    return run_cli(*args, cwd=cwd)
 
 
 SHIPPED = sorted(p.stem for p in sr.WEIGHTS_DIR.glob("*.npz"))

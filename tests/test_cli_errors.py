@@ -23,11 +23,11 @@ from PIL import Image
 
 from dynconv import checkpoint, models
 
+from _cli import run_cli
+
 
 def run(*args, cwd=None, env=None, timeout=600):
-    full = dict(os.environ) | (env or {})
-    return subprocess.run([sys.executable, "-m", "dynconv", *args], capture_output=True, text=True,
-                          cwd=cwd, env=full, timeout=timeout)
+    return run_cli(*args, cwd=cwd, env=dict(os.environ) | (env or {}), timeout=timeout)
 
 
 def snapshot(folder):

@@ -14,6 +14,8 @@ import pytest
 from dynconv import data as D
 from dynconv import datasets as S
 
+from _cli import run_cli
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -29,8 +31,7 @@ def copy_of_set5(data_dir, tmp_path):
 
 def dynconv(*args, env=None):
     full = {k: v for k, v in os.environ.items() if k != "DYNCONV_DATA"} | (env or {})
-    return subprocess.run([sys.executable, "-m", "dynconv", *args], capture_output=True, text=True,
-                          env=full, timeout=300)
+    return run_cli(*args, env=full)
 
 
 @pytest.mark.data

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynconv import __version__
+from dynconv import __version__, interrupts
 
 
 class CLIError(Exception):
@@ -388,7 +388,7 @@ def main(argv=None) -> int:
     Ctrl-C is handled from the first line: building the parser imports the model registry, which
     takes seconds on a cold start, and an interrupt there is still exit 130 without a traceback.
     """
-    args = None
+    args, ctrl_c = None, interrupts.Watch()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
         print("dynconv: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if _caused_by_interrupt(exc):  # e.g. NumPy's import turns Ctrl-C into an ImportError
+        if ctrl_c.seen(exc):  # e.g. NumPy's import turns Ctrl-C into an ImportError
             print("dynconv: interrupted", file=sys.stderr)
             return 130
         if args is None or args.debug or not _expected(exc):
@@ -413,12 +413,9 @@ def main(argv=None) -> int:
             raise
         print("dynconv: terminated", file=sys.stderr)
         return 143
+    finally:
+        ctrl_c.close()
 
-
-def _caused_by_interrupt(exc, depth=20) -> bool:
-    while exc is not None and depth and not isinstance(exc, KeyboardInterrupt):
-        exc, depth = exc.__cause__ or exc.__context__, depth - 1
-    return isinstance(exc, KeyboardInterrupt)
 
 
 def _one_line(exc) -> str:
