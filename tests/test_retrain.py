@@ -1,0 +1,108 @@
+"""dynconv.retrain: a job graph of real `dynconv train` runs on Dask or a process pool — warm start
+from the retrained parent, a worker killed mid-job resumes, a rerun skips finished jobs, report."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from dynconv import retrain, sr
+
+
+def _write(path, name, small_set, steps, init=""):
+    path.write_text(f"""
+[model]
+arch = "srcnn"
+name = "{name}"
+n1 = 8
+n2 = 4
+residual = true
+[data]
+dataset = "{small_set}"
+scales = [2]
+[train]
+steps = {steps}
+batch_size = 8
+lr = 1e-3
+init = "{init}"
+[eval]
+every = 0
+final_datasets = ["Set5"]
+[checkpoint]
+every_minutes = 0.0
+""")
+    return path
+
+
+@pytest.fixture
+def tiny_configs(tmp_path, small_set):
+    return [_write(tmp_path / "tiny-a.toml", "tiny-a", small_set, 30),
+            _write(tmp_path / "tiny-b.toml", "tiny-b", small_set, 30, init="tiny-a"),
+            _write(tmp_path / "tiny-c.toml", "tiny-c", small_set, 400)]
+
+
+def test_plan_puts_parents_first_and_adds_the_lineage(tiny_configs):
+    jobs = retrain.plan([tiny_configs[1], tiny_configs[2]])  # tiny-a joins as tiny-b's parent
+    assert sorted(jobs) == ["tiny-a", "tiny-b", "tiny-c"] and list(jobs).index("tiny-a") < list(jobs).index("tiny-b")
+    assert jobs["tiny-b"]["parent"] == "tiny-a" and jobs["tiny-a"]["parent"] is None
+    shipped = retrain.plan(retrain.shipped_configs())
+    assert list(shipped).index("dcnn-x234") < list(shipped).index("dcnn-any")
+    assert shipped["dcnn-any"]["parent"] == "dcnn-x234"
+
+
+def test_plan_refuses_a_cycle(tmp_path, small_set):
+    a = _write(tmp_path / "a.toml", "a", small_set, 5, init="b")
+    b = _write(tmp_path / "b.toml", "b", small_set, 5, init="a")
+    with pytest.raises(ValueError, match="cycle"):
+        retrain.plan([a, b])
+
+
+def _kill_when_checkpointed(folder, stop):
+    """SIGKILL the worker process running the job in ``folder`` once it has a checkpoint."""
+    while not stop.is_set():
+        if (folder / "checkpoint.npz").exists() and (folder / "worker.json").exists() and not (folder / "done.json").exists():
+            os.kill(json.loads((folder / "worker.json").read_text())["pid"], signal.SIGKILL)
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _scenario(configs, out, data_dir, engine):
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=lambda: killed.append(_kill_when_checkpointed(out / "tiny-c", stop)))
+    killer.start()
+    log = io.StringIO()
+    try:
+        first = retrain.retrain(configs, out, jobs=2, data_dir=data_dir, engine=engine, progress=False, log=log)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed == [True]
+    assert {r["status"] for r in first["results"].values()} == {"done"}, log.getvalue()
+    assert "resumed from" in (out / "tiny-c" / "train.log").read_text()  # rerun after the kill resumed
+    child = sr.load_model(out / "tiny-b" / "model.npz")
+    assert child.meta["init"]["name"] == str(out / "tiny-a" / "model.npz")  # the RETRAINED parent
+    assert sorted({r["model"] for r in first["report"]["rows"]}) == ["tiny-a", "tiny-b", "tiny-c"]
+    assert json.loads((out / "report.json").read_text())["models"] == ["tiny-a", "tiny-b", "tiny-c"]
+    assert "| tiny-c | Set14 | x2 |" in (out / "report.md").read_text()
+    assert "tiny-b: done" in log.getvalue()
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/model.npz")}
+    second = retrain.retrain(configs, out, jobs=2, data_dir=data_dir, engine=engine, progress=False,
+                             log=io.StringIO())
+    assert {r["status"] for r in second["results"].values()} == {"skipped"}
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/model.npz")} == mtimes
+
+
+def test_dask_cluster_runs_the_graph_survives_a_killed_worker_and_skips_finished_jobs(
+        tiny_configs, tmp_path, data_dir):
+    pytest.importorskip("dask.distributed")
+    _scenario(tiny_configs, tmp_path / "out", data_dir, "dask")
+
+
+def test_process_pool_path_passes_the_same_scenario(tiny_configs, tmp_path, data_dir):
+    _scenario(tiny_configs, tmp_path / "out", data_dir, "pool")
