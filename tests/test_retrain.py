@@ -32,7 +32,7 @@ lr = 1e-3
 init = "{init}"
 [eval]
 every = 0
-final_datasets = ["Set5"]
+final_datasets = ["Set5", "Set14"]
 [checkpoint]
 every_minutes = 0.0
 """)
@@ -41,9 +41,9 @@ every_minutes = 0.0
 
 @pytest.fixture
 def tiny_configs(tmp_path, small_set):
-    return [_write(tmp_path / "tiny-a.toml", "tiny-a", small_set, 30),
-            _write(tmp_path / "tiny-b.toml", "tiny-b", small_set, 30, init="tiny-a"),
-            _write(tmp_path / "tiny-c.toml", "tiny-c", small_set, 400)]
+    return [_write(tmp_path / "tiny-a.toml", "tiny-a", small_set, 20),
+            _write(tmp_path / "tiny-b.toml", "tiny-b", small_set, 20, init="tiny-a"),
+            _write(tmp_path / "tiny-c.toml", "tiny-c", small_set, 80)]
 
 
 def test_plan_puts_parents_first_and_adds_the_lineage(tiny_configs):

@@ -183,7 +183,9 @@ def run_job(spec, *parents):
 
 
 def _finish(spec, out):
-    """Score the job's model with the standard protocol and write ``done.json`` (last)."""
+    """Score the job's model with the standard protocol (Set5, Set14, every factor of its config:
+    the scores ``dynconv train`` wrote in the header are reused, the missing ones computed) and
+    write ``done.json`` last."""
     from dynconv import sr
     from dynconv.kernels import set_threads
     from dynconv.runlog import final_scores
@@ -191,10 +193,14 @@ def _finish(spec, out):
     set_threads(1)
     model = sr.load_model(out / "model.npz")
     meta = model.meta or {}
+    scores = {ds: dict((meta.get("scores") or {}).get(ds) or {}) for ds in ("Set5", "Set14")}
+    for ds, per in scores.items():
+        missing = [s for s in spec["scales"] if f"x{s:g}" not in per]
+        if missing:
+            per.update(final_scores(model, missing, [ds], spec.get("data_dir"))[ds])
     record = {"name": spec["name"], "config": str(spec["config"]), "status": "done", "step": int(model.step),
               "steps_cap": spec.get("steps"), "init": meta.get("init"),
-              "training_wall_seconds": meta.get("training_wall_seconds"),
-              "scores": final_scores(model, spec["scales"], ["Set5", "Set14"], spec.get("data_dir"))}
+              "training_wall_seconds": meta.get("training_wall_seconds"), "scores": scores}
     with atomic_path(out / DONE) as tmp:
         tmp.write_text(json.dumps(record, indent=1))
     return record
