@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import threading
 import time
 
 import pytest
 
-from dynconv import retrain, sr
+from dynconv import checkpoint, retrain, sr
 
 
 def _write(path, name, small_set, steps, init=""):
@@ -62,10 +63,15 @@ def test_plan_refuses_a_cycle(tmp_path, small_set):
         retrain.plan([a, b])
 
 
-def _kill_when_checkpointed(folder, stop):
-    """SIGKILL the worker process running the job in ``folder`` once it has a checkpoint."""
+def _kill_when_checkpointed(folder, stop, at_step=5):
+    """SIGKILL the worker process running the job in ``folder`` once its checkpoint holds step
+    ``at_step`` or later (checkpoints are written atomically: a file that exists is whole)."""
     while not stop.is_set():
-        if (folder / "checkpoint.npz").exists() and (folder / "worker.json").exists() and not (folder / "done.json").exists():
+        try:
+            step = checkpoint.load(folder / "checkpoint.npz").step
+        except OSError:  # not written yet
+            step = -1
+        if step >= at_step and not (folder / "done.json").exists():
             os.kill(json.loads((folder / "worker.json").read_text())["pid"], signal.SIGKILL)
             return True
         time.sleep(0.02)
@@ -84,7 +90,8 @@ def _scenario(configs, out, data_dir, engine):
         killer.join()
     assert killed == [True]
     assert {r["status"] for r in first["results"].values()} == {"done"}, log.getvalue()
-    assert "resumed from" in (out / "tiny-c" / "train.log").read_text()  # rerun after the kill resumed
+    resumed = re.search(r"resumed from \S+ at step (\d+)", (out / "tiny-c" / "train.log").read_text())
+    assert resumed and int(resumed.group(1)) >= 5  # the rerun after the kill went on from the checkpoint
     child = sr.load_model(out / "tiny-b" / "model.npz")
     assert child.meta["init"]["name"] == str(out / "tiny-a" / "model.npz")  # the RETRAINED parent
     assert sorted({r["model"] for r in first["report"]["rows"]}) == ["tiny-a", "tiny-b", "tiny-c"]
