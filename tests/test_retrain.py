@@ -113,3 +113,18 @@ def test_dask_cluster_runs_the_graph_survives_a_killed_worker_and_skips_finished
 
 def test_process_pool_path_passes_the_same_scenario(tiny_configs, tmp_path, data_dir):
     _scenario(tiny_configs, tmp_path / "out", data_dir, "pool")
+
+
+def test_job_state_reads_the_folder(tmp_path):
+    job = tmp_path / "job"
+    assert retrain.job_state(job) == "queued" and retrain.finished(job) is None
+    job.mkdir()
+    (job / "log.csv").write_text("step,loss\n40,0.1\n")
+    assert retrain.job_state(job) == "stopped (logged step 40), to resume"
+    (job / ".lock").write_text("{}")
+    assert retrain.job_state(job) == "running (logged step 40)"
+    (job / ".lock").unlink()
+    (job / "model.npz").write_bytes(b"")
+    assert retrain.job_state(job) == "trained, scoring"
+    (job / "done.json").write_text('{"name": "job"}')
+    assert retrain.job_state(job) == "done" and retrain.finished(job) == {"name": "job"}

@@ -207,7 +207,8 @@ def _finish(spec, out):
 
 
 def job_state(folder) -> str:
-    """One status word for a job folder: done / running step k / queued (from its files)."""
+    """A job folder's state for the progress lines: queued / running (the last step in
+    ``log.csv``) / trained, scoring / stopped, to resume / done — read from its files."""
     folder = Path(folder)
     if finished(folder):
         return "done"
@@ -218,7 +219,9 @@ def job_state(folder) -> str:
         step = None
     if (folder / ".lock").exists():
         return f"running (logged step {step or 0})"
-    return "queued" if step is None else f"waiting (logged step {step})"
+    if (folder / "model.npz").exists():
+        return "trained, scoring"
+    return "queued" if step is None else f"stopped (logged step {step}), to resume"
 
 
 def _specs(jobs, out_dir, steps, data_dir):
