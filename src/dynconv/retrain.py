@@ -348,7 +348,7 @@ def retrain(configs, out_dir, *, jobs=None, address=None, steps=None, data_dir=N
                 if shown.get(name) != state:
                     shown[name] = state
                     total = specs[name]["steps"] or specs[name]["budget_steps"]
-                    bar.write(f"{name}: {state} of {total} steps; log {specs[name]['out']}/train.log", file=log)
+                    bar.write(f"{name}: {state} (job of {total} steps); log {specs[name]['out']}/train.log", file=log)
             P.advance(bar, sum(s == "done" for s in states.values()), len(graph))
 
         print(f"retrain: {len(graph)} jobs on {address or f'{n} local worker(s)'} ({kind}): "
