@@ -244,7 +244,7 @@ def _run_dask(jobs, specs, n, address, tick):
     from dask.distributed import Client, LocalCluster
 
     cluster = None if address else LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                dashboard_address=None)
+                                                dashboard_address=":0")  # any free port: 8787 may be taken
     client = Client(address or cluster)
     try:
         futs, token = {}, f"{os.getpid()}-{time.time():.0f}"
