@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dynconv import checkpoint, models, train
-from dynconv.warmstart import init_info, warm_start
+from dynconv.warmstart import init_info, resolve_init, warm_start
 
 from _models import REACH, SMALL, randomise_b
 
@@ -52,6 +52,19 @@ def test_init_info_of_a_model_trained_from_scratch(tmp_path):
     m.save(tmp_path / "m.npz", step=5, meta={"training_wall_seconds": 7.5})
     assert init_info(str(tmp_path / "m.npz")) == {"name": str(tmp_path / "m.npz"), "step": 5,
                                                   "training_wall_seconds": 7.5}
+
+
+def test_init_may_name_a_run_folder_meaning_its_model(tmp_path):
+    """`dynconv train --init OUT/job` (what `dynconv retrain` passes a child) loads OUT/job/model.npz."""
+    src = models.srcnn(**SMALL)
+    (tmp_path / "run").mkdir()
+    src.save(tmp_path / "run" / "model.npz", step=9, meta={"training_wall_seconds": 2.0})
+    dst = models.srcnn(**SMALL, seed=5)
+    info = warm_start(dst, str(tmp_path / "run"))
+    assert info["name"] == str(tmp_path / "run" / "model.npz") and info["step"] == 9
+    for (_, p, _), (_, q, _) in zip(dst.graph.parameters(), src.graph.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert resolve_init("dcnn-x234") == "dcnn-x234"  # a shipped name is never taken as a folder
 
 
 @pytest.mark.data

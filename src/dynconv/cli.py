@@ -131,9 +131,15 @@ def _add_train(sub):
                         "train.lr, train.clip_norm, the time budget and eval/checkpoint settings may change)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--steps", type=_positive_int, default=None, help="override train.steps")
+    p.add_argument("--init", default=None, help="override train.init (a shipped name, a .npz or a run folder)")
     _progress_arg(p, "progress bar (logs still print)")
     _threads_arg(p)
     p.set_defaults(func=_cmd_train)
+
+
+def _add_retrain(sub):
+    from dynconv import retrain_cmd  # its arguments and run function live there (cli.py stays small)
+    retrain_cmd.add_parser(sub, _positive_int, DATA_DIR_HELP, _progress_arg)
 
 
 def _cmd_train(args) -> int:
@@ -145,6 +151,8 @@ def _cmd_train(args) -> int:
     config = train.load_config(args.config)
     if args.steps is not None:
         config["train"]["steps"] = args.steps
+    if args.init is not None:
+        config["train"]["init"] = args.init
     out = args.out or str(Path("runs") / Path(args.config).stem)
     result = train.train(config, out, data_dir=args.data_dir, resume=args.resume,
                          progress=not args.no_progress)
@@ -365,8 +373,8 @@ def _cmd_data(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
-_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_reproduce, _add_train, _add_models, _add_data,
-           _add_gradcheck]
+_ADDERS = [_add_demo, _add_upscale, _add_evaluate, _add_reproduce, _add_train, _add_retrain, _add_models,
+           _add_data, _add_gradcheck]
 
 
 def build_parser() -> argparse.ArgumentParser:

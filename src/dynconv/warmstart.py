@@ -8,7 +8,7 @@ naming the parameter.
 """
 from __future__ import annotations
 
-__all__ = ["warm_start", "init_info"]
+__all__ = ["warm_start", "init_info", "resolve_init"]
 
 
 def warm_start(model, spec, weights_dir=None) -> dict:
@@ -19,6 +19,7 @@ def warm_start(model, spec, weights_dir=None) -> dict:
     """
     from dynconv import sr
 
+    spec = resolve_init(spec)
     src = sr.load_model(spec, weights_dir)
     if src.config["arch"] != model.config["arch"]:
         raise ValueError(f"train.init {spec!r}: a {src.config['arch']} model cannot start a {model.config['arch']} run")
@@ -41,12 +42,27 @@ def warm_start(model, spec, weights_dir=None) -> dict:
     return dict(init_info(spec, src), grown=grown)
 
 
+def resolve_init(spec):
+    """``train.init`` as ``sr.load_model`` takes it: a shipped name or a ``.npz`` stays as it is; a
+    run folder (not a shipped name) means its ``model.npz`` (``dynconv retrain`` points a child at
+    its parent's retrained folder this way)."""
+    from pathlib import Path
+
+    from dynconv.shipped import SHIPPED
+
+    spec = str(spec)
+    if spec not in SHIPPED and Path(spec).expanduser().is_dir():
+        return str(Path(spec).expanduser() / "model.npz")
+    return spec
+
+
 def init_info(spec, src=None) -> dict:
     """What a run started from: ``{"name", "step", "training_wall_seconds"}`` of the model
     ``spec`` (its own training time plus that of what it started from, if anything)."""
     if src is None:
         from dynconv import sr
 
+        spec = resolve_init(spec)
         src = sr.load_model(spec)
     meta = src.meta or {}
     wall = meta.get("training_wall_seconds", (meta.get("run") or {}).get("wall_seconds"))
