@@ -327,7 +327,9 @@ exercises.try_it(exercises.check_psnr_shaved, psnr_shaved)
 # Every command finds methods in one registry, `dynconv.sr`. Write `register_unsharp()` that
 # registers `"unsharp"` — `exercises.unsharp` (unsharp masking of the bicubic image) — with
 # `sr.register`. Afterwards `sr.evaluate(["Set5"], [3], ["bicubic", "unsharp"])` would score it
-# beside bicubic, and `dynconv models` would list it.
+# beside bicubic, and `dynconv models` would list it. Mind what `register(name, factory, summary)`
+# takes: a *factory*, a callable with no arguments that returns the method `f(up, scale) -> sr`
+# (the registry builds a method only when it is asked for, so shipped models load lazily).
 
 # %%
 def register_unsharp():

@@ -91,3 +91,16 @@ def test_each_notebook_ends_with_two_to_six_checked_exercises(path):
     assert len(mine) == len(numbered)
     for name in mine:
         assert f"exercises.{name}" in text, f"{path.name} does not run {name}"
+
+
+def test_a_correct_float32_answer_passes_the_2d_check():
+    sol = _solution(exercises.check_conv2d_grads)
+    exercises.check_conv2d_grads(lambda *a: tuple(np.asarray(g, np.float32) for g in sol(*a)))
+
+
+def test_try_it_reports_any_exception_and_goes_on(capsys):
+    def broken(*args):
+        raise KeyError("oops")
+
+    assert exercises.try_it(exercises.check_conv2d_grads, broken) is False
+    assert "raised KeyError" in capsys.readouterr().out

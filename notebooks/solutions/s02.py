@@ -18,7 +18,7 @@ def dynamic_1x1(x, k):
 
 def eq7_literal(dy, x, pad):
     """Exercise 2: eq 7 as written, per sample: dy[t, j] * x~[t, i] (valid true convolution).
-    It is dk rotated by 180 degrees, for the same reason as eq 3 (notebook 01, exercise 1)."""
+    It is dk rotated by 180 degrees, for the same reason as eq 3 (notebook 01, exercise 4)."""
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     N, F = dy.shape[:2]
     C = x.shape[1]
