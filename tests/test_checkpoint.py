@@ -183,12 +183,18 @@ def test_non_finite_parameters_are_never_written(bad, rng, tmp_path):
     assert path.read_bytes() == old and sorted(os.listdir(tmp_path)) == ["ck.npz"]
 
 
-def test_non_finite_optimizer_state_is_never_written(rng, tmp_path):
+def stepped_adam(rng):
+    """A graph and an Adam optimizer after one step, so its buffers hold values."""
     g = make_graph(rng)
     opt = Adam(g, lr=0.01)
     for _, _, d in g.parameters():
         d[...] = 1.0
     opt.step()
+    return g, opt
+
+
+def test_non_finite_optimizer_state_is_never_written(rng, tmp_path):
+    g, opt = stepped_adam(rng)
     buffers = opt.state_dict()["buffers"]
     name = sorted(buffers)[0]
     monkey = {**opt.state_dict(), "buffers": {**buffers, name: np.full_like(buffers[name], np.inf)}}
@@ -200,11 +206,7 @@ def test_non_finite_optimizer_state_is_never_written(rng, tmp_path):
 
 def test_a_file_with_non_finite_optimizer_buffers_is_refused_on_load(rng, tmp_path):
     """save never writes one, so such a file was damaged later: it is never a state to resume."""
-    g = make_graph(rng)
-    opt = Adam(g, lr=0.01)
-    for _, _, d in g.parameters():
-        d[...] = 1.0
-    opt.step()
+    g, opt = stepped_adam(rng)
     path = save(tmp_path / "ck.npz", g, step=1, optimizer=opt)
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

@@ -77,7 +77,8 @@ def read_checksums(path) -> dict[str, str]:
 def _escapes(name: str) -> bool:
     """True when a listed name is absolute or climbs out of its folder (both separators count)."""
     parts = name.replace("\\", "/").split("/")
-    return name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts
+    drive = len(name) > 1 and name[0].isalpha() and name[1] == ":"  # C:\\..., absolute on Windows
+    return name.startswith(("/", "\\")) or drive or ".." in parts
 
 
 def _sha256(path: Path) -> str:
