@@ -14,6 +14,10 @@ Algorithms (:data:`ALGORITHMS`)
     by side into wider images, so one BLAS call covers several samples.
 ``"im2col"``
     The textbook unfold + one GEMM per chunk of samples (:mod:`dynconv.kernels.im2col`).
+``"winograd"``
+    Winograd F(2×2, r×r) for kernels up to 5×5 (:mod:`dynconv.kernels.winograd`): per 2×2
+    output tile, 36 products instead of 100 for 5×5, as one GEMM per transform point over all
+    the tiles of a block of samples; its float32 rounding error is larger than the direct sum's.
 ``"direct"``
     numba loops on the padded input (``_loops.direct_*``), parallel over samples: for very few
     output channels the GEMM degenerates to a memory-bound matrix–vector product.
@@ -35,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv.kernels import _loops, im2col, kn2row, tiled
+from dynconv.kernels import _loops, im2col, kn2row, tiled, winograd
 from dynconv.kernels._blas import parallel
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
@@ -44,7 +48,7 @@ from dynconv.kernels._validate import (check_array, check_bool, check_cache_arra
 __all__ = ["ALGORITHMS", "Conv2DCache", "choose_algorithm", "conv2d_forward", "conv2d_backward"]
 
 #: Every algorithm of the static convolution, in the order the benchmark and notebook list them.
-ALGORITHMS = ("kn2row", "tiled", "im2col", "direct")
+ALGORITHMS = ("kn2row", "tiled", "im2col", "winograd", "direct")
 
 #: Up to this many output channels, the direct loops beat the GEMM-based algorithms.
 DIRECT_MAX_F = 4
@@ -108,6 +112,13 @@ def check_algorithm(algorithm, default, choices=ALGORITHMS):
     return algorithm
 
 
+def check_supported(algorithm, kh, kw, name):
+    """``"winograd"`` is built for kernels up to ``winograd.MAX_TAPS`` on each side."""
+    if algorithm == "winograd" and not winograd.supports(kh, kw):
+        raise ValueError(f"{name}='winograd' supports kernels up to {winograd.MAX_TAPS}x"
+                         f"{winograd.MAX_TAPS}, got {kh}x{kw}; use another of {ALGORITHMS}")
+
+
 def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
     r"""Equation 1, fast: :math:`y^t_j = \sum_i k_{ij} * x^t_i + b_j` (cross-correlation).
 
@@ -151,6 +162,7 @@ def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
             raise ValueError(f"b must have shape ({F},), got {b.shape}")
     Ho, Wo = output_size(x, kh, kw, pad)
     algorithm = check_algorithm(algorithm, choose_algorithm(F, C, kh, kw))
+    check_supported(algorithm, kh, kw, "algorithm")
     # Everything is checked: only now copy (the padded input and the kernel the cache owns).
     xp, w = pad_input(x, pad), owned_copy(w)
     bias = None if b is None else np.array(b, order="C").reshape(1, F)
@@ -158,6 +170,8 @@ def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
         y = kn2row.correlate(xp, w[None], bias, Ho, Wo)
     elif algorithm == "tiled":
         y = tiled.correlate(xp, w, bias, Ho, Wo)
+    elif algorithm == "winograd":
+        y = winograd.correlate(xp, w, bias, Ho, Wo)
     elif algorithm == "im2col":
         y = im2col.forward(xp, w, Ho, Wo)
         if bias is not None:
@@ -194,6 +208,7 @@ def check_cache(cache):
     algorithm = check_algorithm(algorithm, None)
     if algorithm is None:
         raise ValueError(f"{name}.algorithm must be one of {ALGORITHMS}, got None")
+    check_supported(algorithm, kh, kw, f"{name}.algorithm")
     check_cache_array(xp, "xp", (N, C, H + 2 * pad, W + 2 * pad), w.dtype, name)
     if H + 2 * pad < kh or W + 2 * pad < kw:
         raise ValueError(f"{name}: kernel {kh}x{kw} is larger than the padded input")
@@ -240,6 +255,9 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     if algorithm == "tiled":
         dw = tiled.weight_grad(dy, xp, kh, kw)
         dx = tiled.input_grad(dy, w, pad, H, W) if need_dx else None
+        return dx, dw, db
+    if algorithm == "winograd":
+        dw, dx = winograd.backward(dy, xp, w, pad, need_dx)
         return dx, dw, db
     if algorithm == "im2col":
         dw, dx = im2col.backward(dy, xp, w, pad, need_dx)
