@@ -1,19 +1,26 @@
 r"""Winograd F(2×2, r×r) loops behind :mod:`dynconv.kernels.winograd`; never call directly.
 
-A block of ``S`` samples has ``T = S th tw`` tiles, tile ``t = (n - s0) th tw + i tw + j`` covering
-output rows ``2i, 2i + 1`` and columns ``2j, 2j + 1``. The block's transformed arrays are flat
-scratch laid out ``(α_h α_w, channels, T)`` — point ``ξ = a α_w + b`` outermost, so ``X[ξ]`` is a
-row-major (channels, T) matrix and one GEMM per point covers the block:
+Layout: samples innermost
+-------------------------
+A block of ``S`` samples (``S <= nb``) is first copied by :func:`gather` with the even and the
+odd columns apart and the samples innermost, ``xb[c, r, (col % 2) half S + (col // 2) S + s] =
+xp[s0 + s, c, r, col]`` (zero beyond the input, up to the tiles' extent). Then column ``2j + l``
+of tile column ``j`` is, over all ``(j, s)``, one contiguous run of ``tw S`` values, and every
+loop of the transforms runs over such a run and vectorises — the 2×2 tiles of one image row
+alone are too few (11 for a 21-wide output) to fill vector registers.
+Tile ``(i, j)`` of sample ``s`` is column ``t = (i tw + j) S + s`` of the block's ``T = th tw S``
+tiles. The block's transformed arrays are flat scratch laid out ``(α_h α_w, channels, T)`` —
+point ``ξ = a α_w + b`` outermost, so ``X[ξ]`` is a row-major (channels, T) matrix and one GEMM
+per point covers the block:
 
 * ``V[ξ, c, t]`` = ``(B^T d B)[a, b]`` of the input tile (channels C);
 * ``M[ξ, f, t]`` = ``Σ_c U[ξ, f, c] V[ξ, c, t]`` and ``dM[ξ, f, t]`` = ``(A dy A^T)[a, b]`` (F);
 * ``E[ξ, c, t]`` = ``Σ_f U[ξ, f, c] dM[ξ, f, t]`` (C).
 
-Each transform is two passes of a 1-D transform (over the tile rows, then the tile columns) with
-the innermost loop running along the tiles of a row — contiguous in the scratch, so it vectorises
-— and the zero coefficients of the matrices skipped. The loops take validated, C-contiguous
-arrays; a range ``[n0, n1)`` of samples owns its scratch, its outputs and (backward) its slice
-``du[blk]`` of the kernel-gradient partial sums. BLAS inside runs serial.
+Each transform is two passes of a 1-D transform (over the tile rows, then the tile columns),
+the zero coefficients of the matrices skipped. The loops take validated, C-contiguous arrays; a
+range ``[n0, n1)`` of samples owns its scratch, its outputs and (backward) its slice ``du[blk]``
+of the kernel-gradient partial sums. BLAS inside runs serial.
 """
 from __future__ import annotations
 
@@ -26,155 +33,188 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
-def input_transform(xp, n, c, bth, btw, th, tw, z, v, vo, ld):
-    """``v[vo + ξ ld + i tw + j] = (B^T d B)[a, b]`` for every tile of ``xp[n, c]`` (zero beyond it).
+def gather(a, s0, S, half, out):
+    """``out[c, r, (col % 2) half S + (col // 2) S + s] = a[s0 + s, c, r, col]`` (even and odd
+    columns apart, samples innermost) for ``col < 2 half``, zero beyond ``a``.
 
-    z: scratch (α_h, 2 tw + α_w - 2), the row-transformed strip of one tile row.
+    a (N, C, H, W); out (C, R, >= 2 half S) with R >= H, 2 half >= W.
     """
-    Hp, Wp = xp.shape[2], xp.shape[3]
-    ah, aw = bth.shape[0], btw.shape[0]
-    for i in range(th):
-        for a in range(ah):
-            z[a, :] = 0.0
-            for k in range(ah):
-                coef = bth[a, k]
-                if coef != 0.0 and 2 * i + k < Hp:
-                    for col in range(Wp):
-                        z[a, col] += coef * xp[n, c, 2 * i + k, col]
-        for a in range(ah):
-            for b in range(aw):
-                o = vo + (a * aw + b) * ld + i * tw
-                for j in range(tw):
-                    v[o + j] = 0.0
-                for l in range(aw):
-                    coef = btw[b, l]
-                    if coef != 0.0:
-                        for j in range(tw):
-                            v[o + j] += coef * z[a, 2 * j + l]
+    H, W = a.shape[2], a.shape[3]
+    for c in range(a.shape[1]):
+        for r in range(out.shape[1]):
+            out[c, r, :2 * half * S] = 0.0
+            if r < H:
+                for col in range(W):
+                    o = (col % 2) * half * S + (col // 2) * S
+                    for s in range(S):
+                        out[c, r, o + s] = a[s0 + s, c, r, col]
 
 
 @_jit
-def output_transform(m, mo, ld, ath, atw, th, tw, bias, y, n, f, p, q):
-    """``y[n, f, 2i + a', 2j + b'] = bias + (A^T M A)[a', b']``, the tiles' rows and columns
-    beyond the output dropped. p: scratch (α_h, 2, tw); q: (tw,)."""
+def input_transform(xb, c, bth, btw, th, tw, S, z, acc, v, vo, ld):
+    """``v[vo + ξ ld + (i tw + j) S + s] = (B^T d B)[a, b]`` for every tile of channel ``c``.
+
+    xb (C, 2 th + α_h - 2, >= 2 half S): the block as :func:`gather` lays it out, ``half =
+    ceil((2 tw + α_w - 2) / 2)``; z: scratch (α_h, >= 2 half S), the rows of one tile row transformed; acc: scratch (>= tw S,).
+    """
+    ah, aw = bth.shape[0], btw.shape[0]
+    half = (2 * tw + aw - 1) // 2
+    width = 2 * half * S
+    for i in range(th):
+        for a in range(ah):
+            z[a, :width] = 0.0
+            for k in range(ah):
+                coef = bth[a, k]
+                if coef != 0.0:
+                    zr, xr = z[a], xb[c, 2 * i + k]
+                    for q in range(width):
+                        zr[q] += coef * xr[q]
+        for a in range(ah):
+            for b in range(aw):
+                acc[:tw * S] = 0.0  # in L1: v, far larger than the caches, is written once
+                for l in range(aw):
+                    coef = btw[b, l]
+                    if coef != 0.0:
+                        o = (l % 2) * half * S + (l // 2) * S  # column 2j + l, contiguous in (j, s)
+                        zr = z[a, o:o + tw * S]  # views: numba vectorises only plain indices
+                        for js in range(tw * S):
+                            acc[js] += coef * zr[js]
+                o = vo + (a * aw + b) * ld + i * tw * S
+                vr = v[o:o + tw * S]
+                for js in range(tw * S):  # a loop, not a slice copy (numba would allocate)
+                    vr[js] = acc[js]
+
+
+@_jit
+def output_transform(m, mo, ld, ath, atw, th, tw, S, bias, y, s0, f, p, q):
+    """``y[s0 + s, f, 2i + a', 2j + b'] = bias + (A^T M A)[a', b']``, the tiles' rows and columns
+    beyond the output dropped. p: scratch (α_h, 2, >= tw S); q: (>= tw S,)."""
     Ho, Wo = y.shape[2], y.shape[3]
     ah, aw = ath.shape[1], atw.shape[1]
+    L = tw * S
     for i in range(th):
         for a in range(ah):
             for bb in range(2):
-                p[a, bb, :] = 0.0
+                p[a, bb, :L] = 0.0
                 for b in range(aw):
                     coef = atw[bb, b]
                     if coef != 0.0:
-                        o = mo + (a * aw + b) * ld + i * tw
-                        for j in range(tw):
-                            p[a, bb, j] += coef * m[o + j]
+                        o = mo + (a * aw + b) * ld + i * L
+                        pr, mr = p[a, bb], m[o:o + L]
+                        for js in range(L):
+                            pr[js] += coef * mr[js]
         for aa in range(2):
-            r = 2 * i + aa
-            if r < Ho:
+            if 2 * i + aa < Ho:
                 for bb in range(2):
-                    q[:] = bias
+                    q[:L] = bias
                     for a in range(ah):
                         coef = ath[aa, a]
                         if coef != 0.0:
-                            for j in range(tw):
-                                q[j] += coef * p[a, bb, j]
+                            pr = p[a, bb]
+                            for js in range(L):
+                                q[js] += coef * pr[js]
                     for j in range(tw):
                         if 2 * j + bb < Wo:
-                            y[n, f, r, 2 * j + bb] = q[j]
+                            for s in range(S):
+                                y[s0 + s, f, 2 * i + aa, 2 * j + bb] = q[j * S + s]
 
 
 @_jit
-def dy_transform(dy, n, f, ath, atw, th, tw, p, q, dm, mo, ld):
-    """``dm[mo + ξ ld + i tw + j] = (A dy A^T)[a, b]`` of each 2×2 tile of ``dy[n, f]`` (the adjoint
-    of :func:`output_transform`; positions beyond the output count as zero)."""
-    Ho, Wo = dy.shape[2], dy.shape[3]
+def dy_transform(dyb, f, ath, atw, th, tw, S, p, acc, dm, mo, ld):
+    """``dm[mo + ξ ld + (i tw + j) S + s] = (A dy A^T)[a, b]`` of each 2×2 tile of ``dy[., f]``
+    (the adjoint of :func:`output_transform`). dyb (F, 2 th, >= 2 tw S): ``dy`` gathered by
+    :func:`gather` with ``half = tw``, zero beyond the output; p: scratch (α_h, 2, >= tw S); acc: (>= tw S,)."""
     ah, aw = ath.shape[1], atw.shape[1]
+    L = tw * S
     for i in range(th):
-        p[:, :, :] = 0.0
+        p[:, :, :L] = 0.0
         for aa in range(2):
-            r = 2 * i + aa
-            if r < Ho:
-                for bb in range(2):
-                    for j in range(tw):
-                        q[j] = dy[n, f, r, 2 * j + bb] if 2 * j + bb < Wo else 0.0
-                    for a in range(ah):
-                        coef = ath[aa, a]
-                        if coef != 0.0:
-                            for j in range(tw):
-                                p[a, bb, j] += coef * q[j]
+            for bb in range(2):
+                for a in range(ah):
+                    coef = ath[aa, a]
+                    if coef != 0.0:
+                        pr, dr = p[a, bb], dyb[f, 2 * i + aa, bb * L:(bb + 1) * L]
+                        for js in range(L):
+                            pr[js] += coef * dr[js]
         for a in range(ah):
             for b in range(aw):
-                o = mo + (a * aw + b) * ld + i * tw
-                for j in range(tw):
-                    dm[o + j] = 0.0
+                acc[:L] = 0.0  # in L1: dm is written once
                 for bb in range(2):
                     coef = atw[bb, b]
                     if coef != 0.0:
-                        for j in range(tw):
-                            dm[o + j] += coef * p[a, bb, j]
+                        pr = p[a, bb]
+                        for js in range(L):
+                            acc[js] += coef * pr[js]
+                o = mo + (a * aw + b) * ld + i * L
+                dr = dm[o:o + L]
+                for js in range(L):
+                    dr[js] = acc[js]
 
 
 @_jit
-def input_scatter(e, eo, ld, bth, btw, th, tw, s, plane):
-    """``plane = Σ_tiles B E B^T`` placed at each tile's input rows and columns (the adjoint of
-    :func:`input_transform`). The overlapping adds are serial: one plane per call.
+def input_scatter(e, eo, ld, bth, btw, th, tw, S, z, plane):
+    """``plane = Σ_tiles B E B^T``, each tile added at its input rows and columns (the adjoint of
+    :func:`input_transform`), samples innermost. The overlapping adds are serial.
 
-    s: scratch (α_h, 2 tw + α_w - 2); plane: (2 th + α_h - 2, 2 tw + α_w - 2), overwritten.
+    z: scratch (α_h, >= 2 half S); plane (2 th + α_h - 2, >= 2 half S), columns laid out as
+    :func:`gather` does, ``half = ceil((2 tw + α_w - 2) / 2)``.
     """
     ah, aw = bth.shape[0], btw.shape[0]
-    plane[:, :] = 0.0
+    half = (2 * tw + aw - 1) // 2
+    width = 2 * half * S
+    plane[:, :width] = 0.0
     for i in range(th):
         for a in range(ah):
-            s[a, :] = 0.0
+            z[a, :width] = 0.0
             for b in range(aw):
-                o = eo + (a * aw + b) * ld + i * tw
+                o = eo + (a * aw + b) * ld + i * tw * S
                 for l in range(aw):
                     coef = btw[b, l]
                     if coef != 0.0:
-                        for j in range(tw):
-                            s[a, 2 * j + l] += coef * e[o + j]
+                        oz = (l % 2) * half * S + (l // 2) * S
+                        zr, er = z[a, oz:oz + tw * S], e[o:o + tw * S]
+                        for js in range(tw * S):
+                            zr[js] += coef * er[js]
         for k in range(ah):
             for a in range(ah):
                 coef = bth[a, k]
                 if coef != 0.0:
-                    for col in range(plane.shape[1]):
-                        plane[2 * i + k, col] += coef * s[a, col]
+                    pr, zr = plane[2 * i + k], z[a]
+                    for q in range(width):
+                        pr[q] += coef * zr[q]
 
 
 def _forward(xp, u, bias, bth, btw, ath, atw, nb, y, n0, n1):
-    """Eq 1 for samples ``[n0, n1)``, ``nb`` samples per block: V, 36 GEMMs, output transform.
+    """Eq 1 for samples ``[n0, n1)``, ``nb`` samples per block: V, one GEMM per point, A^T M A.
 
     xp (N, C, Hp, Wp); u (α_h α_w, F, C); bias (F,); y (N, F, Ho, Wo), every element written.
     """
     C = xp.shape[1]
     nxi, F = u.shape[0], u.shape[1]
-    Ho, Wo = y.shape[2], y.shape[3]
-    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
-    tps = th * tw
+    th, tw = (y.shape[2] + 1) // 2, (y.shape[3] + 1) // 2
     ah, aw = bth.shape[0], btw.shape[0]
+    half = (2 * tw + aw - 1) // 2
     uf = u.reshape(-1)
     if n1 > n0:
-        v = np.empty(nxi * C * nb * tps, dtype=xp.dtype)
-        m = np.empty(nxi * F * nb * tps, dtype=xp.dtype)
-        z = np.empty((ah, 2 * tw + aw - 2), dtype=xp.dtype)
-        p = np.empty((ah, 2, tw), dtype=xp.dtype)
-        q = np.empty(tw, dtype=xp.dtype)
+        xb = np.empty((C, 2 * th + ah - 2, 2 * half * nb), dtype=xp.dtype)
+        v = np.empty(nxi * C * th * tw * nb, dtype=xp.dtype)
+        m = np.empty(nxi * F * th * tw * nb, dtype=xp.dtype)
+        z = np.empty((ah, 2 * half * nb), dtype=xp.dtype)
+        p = np.empty((ah, 2, tw * nb), dtype=xp.dtype)
+        q = np.empty(tw * nb, dtype=xp.dtype)
         scr = np.empty(8, dtype=np.int32)
         ab = np.empty(2, dtype=xp.dtype)
         for s0 in range(n0, n1, nb):
-            s1 = min(n1, s0 + nb)
-            tc = (s1 - s0) * tps
-            for n in range(s0, s1):
-                for c in range(C):
-                    input_transform(xp, n, c, bth, btw, th, tw, z, v, c * tc + (n - s0) * tps, C * tc)
+            S = min(n1, s0 + nb) - s0
+            tc = th * tw * S
+            gather(xp, s0, S, half, xb)
+            for c in range(C):
+                input_transform(xb, c, bth, btw, th, tw, S, z, q, v, c * tc, C * tc)
             for xi in range(nxi):  # M[xi] (F, tc) = U[xi] (F, C) @ V[xi] (C, tc)
                 gemm(N, N, tc, F, C, v, xi * C * tc, tc, uf, xi * F * C, C, m, xi * F * tc, tc,
                      0.0, scr, ab)
-            for n in range(s0, s1):
-                for f in range(F):
-                    output_transform(m, f * tc + (n - s0) * tps, F * tc, ath, atw, th, tw,
-                                     bias[f], y, n, f, p, q)
+            for f in range(F):
+                output_transform(m, f * tc, F * tc, ath, atw, th, tw, S, bias[f], y, s0, f, p, q)
 
 
 def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_dx, pad, du, dx, blk, n0, n1):
@@ -186,29 +226,31 @@ def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_dx, pad, du, dx, blk, n0, 
     """
     C = xp.shape[1]
     nxi, F = u.shape[0], u.shape[1]
-    Ho, Wo = dy.shape[2], dy.shape[3]
-    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
-    tps = th * tw
+    th, tw = (dy.shape[2] + 1) // 2, (dy.shape[3] + 1) // 2
     ah, aw = bth.shape[0], btw.shape[0]
+    Hq, half = 2 * th + ah - 2, (2 * tw + aw - 1) // 2
     uf, duf = u.reshape(-1), du.reshape(-1)
     if n1 > n0:
-        v = np.empty(nxi * C * nb * tps, dtype=xp.dtype)
-        dm = np.empty(nxi * F * nb * tps, dtype=xp.dtype)
-        e = np.empty(nxi * C * nb * tps if need_dx else 1, dtype=xp.dtype)
-        z = np.empty((ah, 2 * tw + aw - 2), dtype=xp.dtype)
-        p = np.empty((ah, 2, tw), dtype=xp.dtype)
-        q = np.empty(tw, dtype=xp.dtype)
-        plane = np.empty((2 * th + ah - 2, 2 * tw + aw - 2), dtype=xp.dtype)
+        xb = np.empty((C, Hq, 2 * half * nb), dtype=xp.dtype)
+        dyb = np.empty((F, 2 * th, 2 * tw * nb), dtype=xp.dtype)
+        v = np.empty(nxi * C * th * tw * nb, dtype=xp.dtype)
+        dm = np.empty(nxi * F * th * tw * nb, dtype=xp.dtype)
+        e = np.empty(nxi * C * th * tw * nb if need_dx else 1, dtype=xp.dtype)
+        z = np.empty((ah, 2 * half * nb), dtype=xp.dtype)
+        p = np.empty((ah, 2, tw * nb), dtype=xp.dtype)
+        q = np.empty(tw * nb, dtype=xp.dtype)
+        plane = np.empty((Hq, 2 * half * nb), dtype=xp.dtype)
         scr = np.empty(8, dtype=np.int32)
         ab = np.empty(2, dtype=xp.dtype)
         for s0 in range(n0, n1, nb):
-            s1 = min(n1, s0 + nb)
-            tc = (s1 - s0) * tps
-            for n in range(s0, s1):
-                for f in range(F):
-                    dy_transform(dy, n, f, ath, atw, th, tw, p, q, dm, f * tc + (n - s0) * tps, F * tc)
-                for c in range(C):
-                    input_transform(xp, n, c, bth, btw, th, tw, z, v, c * tc + (n - s0) * tps, C * tc)
+            S = min(n1, s0 + nb) - s0
+            tc = th * tw * S
+            gather(dy, s0, S, tw, dyb)
+            gather(xp, s0, S, half, xb)
+            for f in range(F):
+                dy_transform(dyb, f, ath, atw, th, tw, S, p, q, dm, f * tc, F * tc)
+            for c in range(C):
+                input_transform(xb, c, bth, btw, th, tw, S, z, q, v, c * tc, C * tc)
             beta = 0.0 if s0 == n0 else 1.0
             for xi in range(nxi):  # dU[xi] (F, C) += dM[xi] (F, tc) @ V[xi]^T (tc, C)
                 gemm(T, N, C, F, tc, v, xi * C * tc, tc, dm, xi * F * tc, tc,
@@ -217,10 +259,13 @@ def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_dx, pad, du, dx, blk, n0, 
                 for xi in range(nxi):  # E[xi] (C, tc) = U[xi]^T (C, F) @ dM[xi] (F, tc)
                     gemm(N, T, tc, C, F, dm, xi * F * tc, tc, uf, xi * F * C, C, e, xi * C * tc, tc,
                          0.0, scr, ab)
-                for n in range(s0, s1):
-                    for c in range(C):
-                        input_scatter(e, c * tc + (n - s0) * tps, C * tc, bth, btw, th, tw, z, plane)
-                        dx[n, c, :, :] = plane[pad:pad + dx.shape[2], pad:pad + dx.shape[3]]
+                for c in range(C):
+                    input_scatter(e, c * tc, C * tc, bth, btw, th, tw, S, z, plane)
+                    for s in range(S):
+                        for r in range(dx.shape[2]):
+                            for col in range(dx.shape[3]):
+                                cp = col + pad
+                                dx[s0 + s, c, r, col] = plane[r + pad, (cp % 2) * half * S + (cp // 2) * S + s]
 
 
 forward = _jit(_forward)
