@@ -70,7 +70,9 @@ def choose_algorithm(F, C, kh, kw):
 
     ``"direct"`` for ``F <= DIRECT_MAX_F`` output channels (a GEMM with so few columns is a
     memory-bound matrix–vector product, and the loops win), else ``"kn2row"``, which beats
-    ``"im2col"`` on every SRCNN shape because it never writes the unfolded matrix.
+    ``"im2col"`` on every SRCNN shape because it never writes the unfolded matrix. ``"winograd"``
+    is never picked: on the 64→32 5×5 layer (B = 128, 25×25, one thread) its forward took 177 ms
+    against kn2row's 129 and its backward 313 against 306, with a float32 error 20–40× kn2row's.
 
     Parameters
     ----------
