@@ -68,6 +68,6 @@ def test_run_suite_passes_and_prints_table():
     assert run_suite(seed=0, out=out) is True
     text = out.getvalue()
     for case in ("Conv2D", "DynamicConv2D flat + b", "Linear", "ReLU", "GlobalAvgPool2D", "Reshape", "Add",
-                 "ConcatChannels", "CenterCrop", "MSELoss", "EuclideanLoss", "SRCNN graph", "DCNN graph"):
+                 "ConcatChannels", "CenterCrop", "MSELoss", "EuclideanLoss", "FilteredMSELoss", "SRCNN graph", "DCNN graph"):
         assert case in text
     assert "all passed" in text and "FAIL" not in text

@@ -10,6 +10,7 @@ import pytest
 from dynconv import checkpoint, models, shipped, train
 from dynconv.fileio import RunFolderBusy, RunLock
 from dynconv.data import TrainingPatches, list_images
+from dynconv.objective import Objective
 
 
 def _config(**sections):
@@ -127,7 +128,7 @@ def _loss_of(path, config, small_set):
     model = models.build(train._model_kwargs(config))
     checkpoint.load(path, into=model.graph)
     batches, _ = train._patches(config, model, None, log=io.StringIO())
-    return train.forward_loss(model, batches(0), train.make_loss("mse"))
+    return train.forward_loss(model, batches(0), Objective(train.make_loss("mse")))
 
 
 @pytest.mark.data

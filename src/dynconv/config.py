@@ -57,6 +57,7 @@ DEFAULTS = {
         "clip_norm": 0.0,  # > 0: clip the global gradient norm
         "loss": "mse",  # "mse" (mean) or "euclidean" (Caffe's 1/2N sum, the paper's)
         "balance_scales": False,  # weight each scale's samples by 1 / its bicubic MSE
+        "csf_weight": 0.0,  # > 0: add the CSF-filtered error (WPSNR's view), each factor by 1 / bicubic's
         "init": "",  # start from these weights (a shipped name or a .npz) instead of at random
     },
     "eval": {
@@ -197,6 +198,7 @@ SCHEMA = {
         "clip_norm": number(0),
         "loss": choice("mse", "euclidean"),
         "balance_scales": boolean,
+        "csf_weight": number(0),
         "init": lambda v: None if isinstance(v, str) else "a model name or .npz path (\"\" for none)",
     },
     "eval": {

@@ -36,8 +36,8 @@ import numpy as np
 
 from dynconv.graph import Graph
 from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, EuclideanLoss,
-                            GlobalAvgPool2D, Linear, Log1p, MSELoss, PeriodicityPool, ReLU,
-                            Reshape)
+                            FilteredMSELoss, GlobalAvgPool2D, Linear, Log1p, MSELoss, PeriodicityPool,
+                            ReLU, Reshape)
 
 # Max relative error accepted, per dtype. Checks run in float64 only: central differences with
 # h = 1e-5 have truncation error ~h² and round-off ~1e-16/h ≈ 1e-11 relative.
@@ -296,6 +296,7 @@ def suite_cases(seed=0):
         "CenterCrop like": (CenterCrop(), [n(2, 2, 7, 6), n(2, 1, 4, 3)]),
         "MSELoss": (MSELoss(), [n(2, 1, 4, 4), n(2, 1, 4, 4)]),
         "EuclideanLoss": (EuclideanLoss(), [n(3, 1, 4, 4), n(3, 1, 4, 4)]),
+        "FilteredMSELoss 5x3": (FilteredMSELoss(n(5, 3)), [n(2, 1, 6, 5), n(2, 1, 6, 5)]),
         "SRCNN graph": clear_of_kinks(lambda: (srcnn_graph(rng), {"x": n(2, 1, 14, 14),
                                                                   "target": n(2, 1, 14, 14)})),
         "DCNN graph": clear_of_kinks(lambda: (dcnn_graph(rng), {"x": n(2, 1, 7, 7),

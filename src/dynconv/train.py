@@ -51,6 +51,7 @@ from dynconv.config import DEFAULTS, ConfigError, load_config, merge, resume_con
 from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
 from dynconv.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
 from dynconv.layers import EuclideanLoss, MSELoss
+from dynconv.objective import Objective, csf_scale_weights
 from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR
 
 __all__ = ["DEFAULTS", "merge", "load_config", "train", "train_step", "TrainingError", "Batches",
@@ -200,26 +201,32 @@ def _patches(config, model, data_dir, log):
     return batches, weights
 
 
-def forward_loss(model, batch, loss_layer):
-    """The loss of the current parameters on ``batch = (x, y, scales)`` (forward only; the
-    layers keep what :func:`backward_update` needs)."""
+def make_objective(t_cfg, loss_layer, batches, weights, log):
+    """The run's :class:`~dynconv.objective.Objective` (``train.csf_weight`` adds the CSF term)."""
+    csf_weights = None
+    if t_cfg["csf_weight"] > 0:
+        csf_weights = csf_scale_weights(batches)
+        print("CSF-term weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in csf_weights.items()),
+              file=log)
+    return Objective(loss_layer, weights, t_cfg["csf_weight"], csf_weights)
+
+
+def forward_loss(model, batch, objective):
+    """The (logged) loss of the current parameters on ``batch = (x, y, scales)``: forward
+    only; the layers and the :class:`~dynconv.objective.Objective` keep what
+    :func:`backward_update` needs."""
     x, y, s = batch
     pred = model.graph.forward(model.feeds(x, s))[model.output]
-    return float(loss_layer.forward(pred, y))
+    return objective.forward(pred, y, s)
 
 
-def backward_update(model, batch, loss_layer, optimizer, weights=None):
-    """Backward through the last :func:`forward_loss` (each scale's gradient weighted by
-    ``weights`` if given), then one optimizer step."""
-    (dpred, _) = loss_layer.backward()
-    if weights:  # the logged loss stays the plain one; the gradient is reweighted
-        s = batch[2]
-        dpred = dpred * np.array([weights[float(v)] for v in s], dpred.dtype)[:, None, None, None]
-    model.graph.backward({model.output: dpred})
+def backward_update(model, objective, optimizer):
+    """Backward through the last :func:`forward_loss`, then one optimizer step."""
+    model.graph.backward({model.output: objective.backward()})
     optimizer.step()
 
 
-def train_step(model, batch, loss_layer, optimizer, weights=None):
+def train_step(model, batch, objective, optimizer):
     """One step: forward, loss, backward, update. Returns the (unweighted) loss.
 
     Raises
@@ -227,10 +234,10 @@ def train_step(model, batch, loss_layer, optimizer, weights=None):
     TrainingError
         A non-finite loss; nothing was updated.
     """
-    loss = forward_loss(model, batch, loss_layer)
+    loss = forward_loss(model, batch, objective)
     if not math.isfinite(loss):
         raise TrainingError(f"loss became {loss}")
-    backward_update(model, batch, loss_layer, optimizer, weights)
+    backward_update(model, objective, optimizer)
     return loss
 
 
@@ -309,6 +316,7 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
             print(f"removed a temporary file a stopped run left behind: {stale}", file=log)
         model, opt, loss_layer, ckpt = _preflight(config, data_dir, resume)
         batches, weights = _patches(config, model, data_dir, log)
+        objective = make_objective(config["train"], loss_layer, batches, weights, log)
         step, wall, rows = 0, 0.0, []
         if ckpt is not None:
             checkpoint.load(resume, into=model.graph, optimizer=opt)
@@ -318,12 +326,12 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
             print(f"resumed from {resume} at step {step}", file=log)
         with atomic_path(out / "config.json") as tmp:
             tmp.write_text(json.dumps(config, indent=2))
-        return _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, rows,
+        return _loop(config, out, model, opt, objective, batches, step, wall, rows,
                      resumed=ckpt is not None, data_dir=data_dir, progress=progress,
                      max_steps=max_steps, log=log)
 
 
-def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, rows, *, resumed,
+def _loop(config, out, model, opt, objective, batches, step, wall, rows, *, resumed,
           data_dir, progress, max_steps, log):
     from dynconv.progress import bar as progress_bar
 
@@ -345,7 +353,7 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
         nonlocal saved
         if not updating and good.step != step:
             try:
-                if math.isfinite(forward_loss(model, batches(step), loss_layer)):
+                if math.isfinite(forward_loss(model, batches(step), objective)):
                     good.take(step, wall)
             except (Exception, KeyboardInterrupt):  # it cannot be checked: keep the older good state
                 pass
@@ -362,7 +370,7 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
                         "budget" if budget and wall >= budget else "done" if step >= total else None)
                 t0 = time.perf_counter()
                 batch = batches(step)
-                loss = forward_loss(model, batch, loss_layer)  # the current state's loss
+                loss = forward_loss(model, batch, objective)  # the current state's loss
                 lr = max(opt.lrs().values())
                 if not math.isfinite(loss):
                     raise _diverged(f"the loss became {loss}", step, saved, ckpt_path, lr)
@@ -375,7 +383,7 @@ def _loop(config, out, model, opt, loss_layer, batches, weights, step, wall, row
                     save_checkpoint(model, ckpt_path, config, step, wall, opt)
                     saved, last_ck = step, time.perf_counter()
                 updating = True
-                backward_update(model, batch, loss_layer, opt, weights)
+                backward_update(model, objective, opt)
                 step, wall, updating = step + 1, wall + time.perf_counter() - t0, False
                 period.add(loss)
                 bar.update(1)

@@ -8,7 +8,7 @@ from .activation import Log1p, ReLU
 from .base import Layer
 from .conv import Conv2D, DynamicConv2D
 from .dense import Linear
-from .loss import EuclideanLoss, MSELoss
+from .loss import EuclideanLoss, FilteredMSELoss, MSELoss
 from .shape import Add, CenterCrop, ConcatChannels, GlobalAvgPool2D, Reshape
 from .spectral import PeriodicityPool
 
@@ -27,4 +27,5 @@ __all__ = [
     "CenterCrop",
     "MSELoss",
     "EuclideanLoss",
+    "FilteredMSELoss",
 ]
