@@ -48,7 +48,8 @@
 # | — | $k_h, k_w$; $p$ | `kh, kw`; `pad` | kernel height and width; zero padding on every side |
 # | — | $\bar x$ | `xp` | $x$ zero-padded by $p$: $(H + 2p) \times (W + 2p)$ |
 # | $\tilde x$ | $\tilde x$, $\tilde w$ | `x[..., ::-1, ::-1]` | flipped in both spatial axes (rotated by 180°) |
-# | $*$ | $*$ | `scipy.signal.convolve2d` | true convolution, $(a * w)[m] = \sum_u w[u]\, a[m-u]$ |
+# | $*$ | $*$ | `scipy.signal.convolve2d` | true convolution, $(a * w)[m] = \sum_u w[u]\, a[m-u]$ (the `"full"` result, $m \ge 0$) |
+# | — | valid, full | `mode="valid"`, `"full"` | for $g$ of length $n$ inside $a$: $\mathrm{valid}[u] = \mathrm{full}[u + n - 1]$, the $u$ where $g$ lies wholly inside $a$; in §3 $n = H_o$ |
 # | (also $*$) | $\star$ | `correlate2d`, `conv2d_forward` | cross-correlation, $(w \star a)[r] = \sum_u w[u]\, a[r+u]$: what the layers compute |
 # | $\partial l/\partial y_j^t$ | $g_{t,j}$ | `dy[t, j]` | upstream gradient: of the loss $l$ with respect to the layer's output |
 # | $\partial l/\partial k_{ij}$ | $\partial l/\partial w_{j,i}$ | `dw[j, i]` | kernel gradient (likewise `dx`, `db`, `dk`) |
@@ -79,7 +80,7 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 # cross-correlation over the input zero-padded by $p$ (written $\bar x$), plus a bias:
 #
 # $$
-# y_{t,j}[r,c] \;=\; b_j + \sum_{i=1}^{C} \sum_{u=0}^{k_h-1} \sum_{v=0}^{k_w-1}
+# y_{t,j}[r,c] \;=\; b_j + \sum_{i=0}^{C-1} \sum_{u=0}^{k_h-1} \sum_{v=0}^{k_w-1}
 #   w_{j,i}[u,v]\; \bar x_{t,i}[r+u,\; c+v],
 # \qquad 0 \le r < H_o = H + 2p - k_h + 1 .
 # \qquad\text{(1)}
@@ -286,10 +287,14 @@ assert np.allclose(dx, reference.eq2_input_gradient(dy, w, pad))
 #
 # **Eq 3 as printed is not this.** The paper writes $(\partial l/\partial y_j^t) * \tilde x_i^t$: a
 # true convolution of $g$ with the flipped input $\tilde{\bar x}[m,n] = \bar x[H_p-1-m,\,W_p-1-n]$
-# ($H_p = H + 2p$). Written out, with $H_p - H_o = k_h - 1$,
+# ($H_p = H + 2p$). Its `"valid"` part (the kernel-sized one) is the full convolution read from
+# index $H_o - 1$ on (notation table): $\mathrm{valid}[u,v] = \mathrm{full}[u + H_o - 1,\; v + W_o - 1]$,
+# and $\mathrm{full}[m,n] = \sum_{r,c} g[r,c]\,\tilde{\bar x}[m - r,\, n - c]$. Put $m = u + H_o - 1$,
+# then use $\tilde{\bar x}[a] = \bar x[H_p - 1 - a]$ and $H_p - H_o = k_h - 1$:
+# $H_p - 1 - (u + H_o - 1 - r) = (k_h - 1 - u) + r$, and likewise for columns. So
 #
 # $$
-# \big(\tilde{\bar x}_{t,i} * g_{t,j}\big)[u,v]
+# \big(\tilde{\bar x}_{t,i} * g_{t,j}\big)_{\mathrm{valid}}[u,v]
 #   = \sum_{r,c} g_{t,j}[r,c]\;\tilde{\bar x}_{t,i}[u + H_o - 1 - r,\; v + W_o - 1 - c]
 #   = \sum_{r,c} g_{t,j}[r,c]\;\bar x_{t,i}[(k_h-1-u) + r,\; (k_w-1-v) + c]
 #   = \frac{\partial l}{\partial w_{j,i}[k_h-1-u,\; k_w-1-v]} :
@@ -399,16 +404,15 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # * **im2col** ("image to columns"): copy every $C \times k_h \times k_w$ window of $\bar x$ into
 #   one column of a matrix of shape $(C k_h k_w,\; H_o W_o)$; eq 1 for all output pixels is then a
 #   single matrix product with the kernel reshaped to $(F,\; C k_h k_w)$. A matrix product is the
-#   one operation CPUs run near their peak speed, through the BLAS library's **GEMM** ("general
-#   matrix–matrix multiply") — at the price of a copy $k_h k_w$ times the size of the input;
+#   one operation CPUs run near their peak speed, through **BLAS** (Basic Linear Algebra Subprograms, the
+#   tuned library NumPy's `@` calls) and its **GEMM** ("general matrix–matrix multiply") — at the price of a copy $k_h k_w$ times the size of the input;
 # * **kn2row**: the sum of $k_h k_w$ shifted $1\times1$ convolutions, each one GEMM on a view of
 #   $\bar x$, with nothing copied (notebook 06 derives it).
 #
 # The next cell builds im2col's matrix for one small sample and checks the single product. The
 # kernels pick an algorithm from the layer's shape (`choose_algorithm`: few output channels take
-# the direct loops, many a GEMM-based one); the cell after runs each algorithm on this notebook's
-# data — chosen explicitly where the kernels accept `algorithm=`, otherwise by giving the layer a
-# number of output channels that selects it.
+# the direct loops, many a GEMM-based one); the cell after runs each of `ALGORITHMS` on this
+# notebook's data, chosen with `algorithm=`.
 
 # %%
 def im2col(xp_t, kh, kw):
@@ -434,20 +438,12 @@ fig.tight_layout()
 plt.show()
 
 # %%
-import inspect
-
-from dynconv.kernels import conv2d as conv2d_kernels
-
-ALGORITHMS = getattr(conv2d_kernels, "ALGORITHMS", ("gemm", "direct"))
-EXPLICIT = "algorithm" in inspect.signature(kernels.conv2d_forward).parameters
+from dynconv.kernels.conv2d import ALGORITHMS
 
 
 def run_algorithm(algorithm, x_, w_, b_, dy_):
     """Forward and backward with one algorithm; returns (y, dx, dw, db, the cache's algorithm)."""
-    if EXPLICIT:
-        y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad, algorithm=algorithm)
-    else:
-        y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad)
+    y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad, algorithm=algorithm)
     return (y_, *kernels.conv2d_backward(dy_, cache), cache.algorithm)
 
 
@@ -455,16 +451,14 @@ dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy, cache_ref)
 for name, mine, ref in [("dx", dx, dx_ref), ("dw", dw, dw_ref), ("db", db, db_ref)]:
     assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12), name
 for algorithm in ALGORITHMS:
-    # Output channels that make the kernels choose this algorithm (any, if it can be asked for).
-    F_a = F if EXPLICIT else next(f for f in range(1, 65) if conv2d_kernels.choose_algorithm(f, C, kh, kw) == algorithm)
-    w_a, b_a = rng.standard_normal((F_a, C, kh, kw)), rng.standard_normal(F_a)
+    w_a, b_a = rng.standard_normal((F, C, kh, kw)), rng.standard_normal(F)
     y_a = conv_forward(x, w_a, b_a, pad)
     dy_a = rng.standard_normal(y_a.shape)
     naive = [y_a, conv_input_grad(dy_a, w_a, pad), *conv_kernel_grad(dy_a, x, w_a.shape, pad)]
     *fast, used = run_algorithm(algorithm, x, w_a, b_a, dy_a)
     assert used == algorithm, (used, algorithm)
     err = max(np.abs(a - b_).max() for a, b_ in zip(naive, fast))
-    print(f"{algorithm:>7s} (F = {F_a}): y, dx, dw, db match the naive functions, max |difference| {err:.1e}")
+    print(f"{algorithm:>7s} (F = {F}): y, dx, dw, db match the naive functions, max |difference| {err:.1e}")
     assert err < 1e-10
 
 # float32: the fast kernels' training dtype, to single precision.
@@ -551,7 +545,8 @@ print(f"{case + 1} random geometries agree")
 # %% [markdown]
 # ## 5. Pictures of the kernel flip
 #
-# Feed an impulse (a single 1) through the layer. The forward pass, a correlation, *gathers*
+# Feed an impulse (a single 1, at row $r_0$ and column $c_0$ of the padded input $\bar x$) through
+# the layer. The forward pass, a correlation, *gathers*
 # $\sum_{u,v} w[u,v]\,\bar x[r+u, c+v]$: the output pixel $(r,c)$ sees the impulse through the tap
 # $(u,v) = (r_0 - r, c_0 - c)$, so the response draws the kernel **flipped**. The backward pass of
 # eq 2 *scatters*: every $g[r,c]$ adds $g[r,c]\,w$ onto $\bar x$ at offset $(r,c)$, so an impulse
@@ -716,9 +711,9 @@ exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
 #
 # One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
 # $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
-# anything**, predict what `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` — eq 3 as
-# printed — returns, and write the prediction as `predict_eq3(dw)`, a function of `dw` alone. The
-# check then runs `convolve2d` and compares.
+# anything** (and without rereading §3), predict what
+# `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` returns, and write the prediction as
+# `predict_eq3(dw)`. The check then runs `convolve2d` and compares.
 
 # %%
 def predict_eq3(dw):
