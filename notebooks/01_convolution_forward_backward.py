@@ -25,7 +25,7 @@
 #   **correlation with the input**; why eq 3 *as printed* (a convolution with the flipped input)
 #   is that gradient rotated by 180°; where the paper's $1/T$ goes;
 # * that a dozen-line implementation of both agrees with `dynconv.reference` (the literal loops),
-#   every algorithm of `dynconv.kernels` (the fast code, Python loops compiled to machine code by
+#   `dynconv.kernels` (the fast code, Python loops compiled to machine code by
 #   numba) and finite differences (the gradient estimated from the change of the loss, §4);
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
 #
@@ -396,70 +396,20 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # %% [markdown]
 # ## 4. Checking against `dynconv.reference`, `dynconv.kernels` and finite differences
 #
-# The library's implementations — the literal loops of `dynconv.reference` and every algorithm of
+# The library's implementations — the literal loops of `dynconv.reference` and the fast
 # `dynconv.kernels` (float64 and float32) — must return the same three gradients. The fast kernels
-# have three algorithms:
-#
-# * **direct**: numba-compiled loops, like `conv_forward` above;
-# * **im2col** ("image to columns"): copy every $C \times k_h \times k_w$ window of $\bar x$ into
-#   one column of a matrix of shape $(C k_h k_w,\; H_o W_o)$; eq 1 for all output pixels is then a
-#   single matrix product with the kernel reshaped to $(F,\; C k_h k_w)$. A matrix product is the
-#   one operation CPUs run near their peak speed, through **BLAS** (Basic Linear Algebra Subprograms, the
-#   tuned library NumPy's `@` calls) and its **GEMM** ("general matrix–matrix multiply") — at the price of a copy $k_h k_w$ times the size of the input;
-# * **kn2row**: the sum of $k_h k_w$ shifted $1\times1$ convolutions, each one GEMM on a view of
-#   $\bar x$, with nothing copied (notebook 06 derives it).
-#
-# The next cell builds im2col's matrix for one small sample and checks the single product. The
-# kernels pick an algorithm from the layer's shape (`choose_algorithm`: few output channels take
-# the direct loops, many a GEMM-based one); the cell after runs each of `ALGORITHMS` on this
-# notebook's data, chosen with `algorithm=`.
+# have several algorithms (im2col, kn2row, …); notebook 06 derives them and checks every one
+# against the reference. Here the kernels use the one they choose for this shape.
 
 # %%
-def im2col(xp_t, kh, kw):
-    """Columns of every (C, kh, kw) window of one padded sample xp_t (C, Hp, Wp): (C*kh*kw, Ho*Wo)."""
-    C_, Hp, Wp = xp_t.shape
-    Ho, Wo = Hp - kh + 1, Wp - kw + 1
-    return np.stack([xp_t[:, r:r + kh, c:c + kw].ravel() for r in range(Ho) for c in range(Wo)], axis=1)
-
-
-cols = im2col(pad2d(x, pad)[0], kh, kw)                     # sample t = 0
-y_gemm = (w.reshape(F, -1) @ cols).reshape(F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1)
-assert cols.shape == (C * kh * kw, y.shape[2] * y.shape[3])
-assert np.allclose(y_gemm + b[:, None, None], y[0])
-
-fig, ax = plt.subplots(figsize=(8, 2.4))
-lim = np.abs(cols).max()
-im = ax.imshow(cols, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-ax.set_xlabel(f"output pixel r·W_o + c  ({cols.shape[1]} columns)")
-ax.set_ylabel(f"(i, u, v)  ({cols.shape[0]} rows)")
-ax.set_title("im2col: one column per window of the padded input (sample 0)")
-fig.colorbar(im, ax=ax, label="value of $\\bar x$")
-fig.tight_layout()
-plt.show()
-
-# %%
-from dynconv.kernels.conv2d import ALGORITHMS
-
-
-def run_algorithm(algorithm, x_, w_, b_, dy_):
-    """Forward and backward with one algorithm; returns (y, dx, dw, db, the cache's algorithm)."""
-    y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad, algorithm=algorithm)
-    return (y_, *kernels.conv2d_backward(dy_, cache), cache.algorithm)
-
-
 dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy, cache_ref)
 for name, mine, ref in [("dx", dx, dx_ref), ("dw", dw, dw_ref), ("db", db, db_ref)]:
     assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12), name
-for algorithm in ALGORITHMS:
-    w_a, b_a = rng.standard_normal((F, C, kh, kw)), rng.standard_normal(F)
-    y_a = conv_forward(x, w_a, b_a, pad)
-    dy_a = rng.standard_normal(y_a.shape)
-    naive = [y_a, conv_input_grad(dy_a, w_a, pad), *conv_kernel_grad(dy_a, x, w_a.shape, pad)]
-    *fast, used = run_algorithm(algorithm, x, w_a, b_a, dy_a)
-    assert used == algorithm, (used, algorithm)
-    err = max(np.abs(a - b_).max() for a, b_ in zip(naive, fast))
-    print(f"{algorithm:>7s} (F = {F}): y, dx, dw, db match the naive functions, max |difference| {err:.1e}")
-    assert err < 1e-10
+y64, cache64 = kernels.conv2d_forward(x, w, b, pad=pad)
+for name, mine, got in zip(("y", "dx", "dw", "db"), (y, dx, dw, db),
+                           (y64, *kernels.conv2d_backward(dy, cache64))):
+    assert np.allclose(got, mine, rtol=1e-10, atol=1e-10), name
+print(f"reference and kernels ({cache64.algorithm}) agree with the naive functions")
 
 # float32: the fast kernels' training dtype, to single precision.
 f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
@@ -645,9 +595,9 @@ assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  
 # * `dynconv.reference.conv2d_forward` / `conv2d_backward` / `sgd_update`: eqs 1–4 as literal loops;
 #   `convolve2d`, `eq2_input_gradient`, `eq3_kernel_gradient`: eqs 2 and 3 as printed, with the
 #   relations of §2–3 checked in `tests/test_reference.py`;
-# * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba, with the algorithms of
-#   §4 — direct loops for few output channels, BLAS matrix products otherwise (where eq 3's batch
-#   sum falls out of one product);
+# * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba, with the algorithms
+#   notebook 06 derives — direct loops for few output channels, BLAS matrix products otherwise
+#   (where eq 3's batch sum falls out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
 

@@ -18,8 +18,8 @@
 #
 # **What you will learn**
 #
-# * why the textbook *im2col + GEMM* convolution spends as much time writing its unfolded matrix
-#   as multiplying it;
+# * what the textbook *im2col + GEMM* convolution does, and how long its unfolding takes next to
+#   its matrix product (timed separately in §0);
 # * how three lines of index algebra turn eq 1 into a **sum of $k_h k_w$ matrix products on
 #   shifted views of the input** — views a BLAS routine reads in place, so nothing is unfolded;
 # * that the same identity gives eq 2 (the input gradient) and eq 3 (the kernel gradient);
@@ -35,12 +35,74 @@ import os
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import kernels, reference
+from dynconv.kernels import im2col as im2col_kernels
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"
 rng = np.random.default_rng(6)
+plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
+
+# %% [markdown]
+# ## 0. The textbook way: im2col + GEMM
+#
+# **im2col** ("image to columns") copies every $C \times k_h \times k_w$ window of $\bar x$ into
+# one column of a matrix of shape $(C k_h k_w,\; H_o W_o)$; eq 1 for all output pixels is then a
+# single matrix product with the kernel reshaped to $(F,\; C k_h k_w)$. A matrix product is the
+# one operation CPUs run near their peak speed, through **BLAS** (Basic Linear Algebra
+# Subprograms, the tuned library NumPy's `@` calls) and its **GEMM** ("general matrix–matrix
+# multiply"; `sgemm` and `dgemm` are its float32 and float64 versions) — at the price of a copy
+# $k_h k_w$ times the size of the input. The next cell builds the matrix for one small sample
+# and checks the single product against `dynconv.reference`.
+
+# %%
+def im2col(xp_t, kh, kw):
+    """Columns of every (C, kh, kw) window of one padded sample xp_t (C, Hp, Wp): (C*kh*kw, Ho*Wo)."""
+    C_, Hp, Wp = xp_t.shape
+    Ho, Wo = Hp - kh + 1, Wp - kw + 1
+    return np.stack([xp_t[:, r:r + kh, c:c + kw].ravel() for r in range(Ho) for c in range(Wo)], axis=1)
+
+
+x0, w0, b0, pad0 = rng.standard_normal((1, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4), 1
+y0, _ = reference.conv2d_forward(x0, w0, b0, pad=pad0)
+cols = im2col(np.pad(x0[0], ((0, 0), (pad0, pad0), (pad0, pad0))), 3, 2)
+assert cols.shape == (3 * 3 * 2, y0.shape[2] * y0.shape[3])
+assert np.allclose((w0.reshape(4, -1) @ cols).reshape(y0.shape[1:]) + b0[:, None, None], y0[0])
+
+fig, ax = plt.subplots(figsize=(8, 2.4))
+lim = np.abs(cols).max()
+im = ax.imshow(cols, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+ax.set_xlabel(f"output pixel (row-major)  ({cols.shape[1]} columns)")
+ax.set_ylabel(f"(i, u, v)  ({cols.shape[0]} rows)")
+ax.set_title("im2col: one column per window of the padded input")
+fig.colorbar(im, ax=ax, label="value of $\\bar x$")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Unfolding against multiplying, timed apart.** For DCNN's 64→32 5×5 layer on 25×25 inputs
+# (8 samples, float32), the cell times `dynconv.kernels.im2col.unfold` (the numba unfolding the
+# kernels use) and the GEMM on its result separately, best of 7 runs each. On this shared 2-core
+# machine, two runs of this code gave unfold 14.3 / 12.5 ms and GEMM 18.4 / 41.5 ms: the
+# unfolding took 0.3–0.8 of the product's time — the same order, not a negligible copy (the stored output below is a third run). Timing belongs in `benchmarks/`; this
+# is one run to show the split, nothing is asserted about it.
+
+# %%
+xu = rng.standard_normal((8, 64, 25, 25)).astype(np.float32)
+wu = rng.standard_normal((32, 64, 5, 5)).astype(np.float32).reshape(32, -1)
+im2col_kernels.unfold(xu[:1], 5, 5, 0, 0)  # compile / warm up
+t_unfold, t_gemm = [], []
+for _ in range(7):
+    t0 = time.perf_counter()
+    cols_u = im2col_kernels.unfold(xu, 5, 5, 0, 0)
+    t1 = time.perf_counter()
+    wu @ cols_u
+    t_unfold.append(t1 - t0)
+    t_gemm.append(time.perf_counter() - t1)
+print(f"cols {cols_u.shape}: unfold {min(t_unfold) * 1e3:.1f} ms, GEMM {min(t_gemm) * 1e3:.1f} ms, "
+      f"unfold / GEMM = {min(t_unfold) / min(t_gemm):.2f}")
 
 # %% [markdown]
 # ## 1. Eq 1 as a sum of shifted 1×1 convolutions
