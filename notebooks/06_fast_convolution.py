@@ -110,34 +110,37 @@ print(f"cols {cols_u.shape}: unfold {min(t_unfold) * 1e3:.1f} ms, GEMM {min(t_ge
 # Eq 1, with $\bar x$ the input zero-padded by $p$ (height $H_p$, width $W_p$):
 #
 # $$
-# y_{t,j}[r,s] = b_j + \sum_{u,v} \sum_i w_{j,i}[u,v]\;\bar x_{t,i}[r+u,\,s+v].
+# y_{t,j}[r,c] = b_j + \sum_{u,v} \sum_i w_{j,i}[u,v]\;\bar x_{t,i}[r+u,\,c+v].
 # $$
 #
 # **Step 1 — swap the sums.** The sum over taps $(u,v)$ can go outside: for a fixed tap,
 # $\sum_i w_{j,i}[u,v]\,\bar x_{t,i}[\cdot]$ is a *1×1 convolution* — a matrix product of the
-# $(F, C)$ matrix $W_{uv} = w[:, :, u, v]$ with the channels of the input.
+# $(F, C)$ tap matrix $K_{uv} = w[:, :, u, v]$ with the channels of the input.
 #
-# **Step 2 — flatten.** Store each padded channel row after row: $\bar x_{t,i}[a, b] = X_{t}[i,\, a W_p + b]$,
-# and put output pixel $(r, s)$ at the *wide* position $q = r W_p + s$. Then
-#
-# $$
-# \bar x_{t,i}[r+u,\,s+v] = X_t[i,\; q + o_{uv}], \qquad o_{uv} = u W_p + v,
-# $$
-#
-# a *constant shift* of the flat index. So, with $Y_t[j, q] = y_{t,j}[r, s]$,
+# **Step 2 — flatten.** Store each padded channel row after row: $\bar x_{t,i}[m, n] = X_{t}[i,\, m W_p + n]$,
+# and put output pixel $(r, c)$ at the *wide* position $q = r W_p + c$. Then
 #
 # $$
-# Y_t \;=\; \sum_{u,v} W_{uv}\; X_t[:,\; o_{uv} : o_{uv} + L] \;+\; b,
+# \bar x_{t,i}[r+u,\,c+v] = X_t[i,\; q + o_{uv}], \qquad o_{uv} = u W_p + v,
+# $$
+#
+# a *constant shift* of the flat index. So, with $Y_t[j, q] = y_{t,j}[r, c]$,
+#
+# $$
+# Y_t \;=\; \sum_{u,v} K_{uv}\; X_t[:,\; o_{uv} : o_{uv} + L] \;+\; b,
 # \qquad L = (H_o - 1) W_p + W_o .
 # $$
 #
 # **Step 3 — read it as BLAS sees it.** $X_t[:, o : o + L]$ is a $(C, L)$ matrix whose rows are
 # $H_p W_p$ elements apart: a plain strided matrix, no copy. Each term is one GEMM accumulating
-# into $Y_t$ (`beta = 1`). The wide positions with $s \ge W_o$ wrap into the next row; they are
-# computed and cropped — the price is $W_p / W_o$ more multiply-adds (about 1.2 for SRCNN's
-# 5×5 layer), against the $k_h k_w$-fold copy of im2col.
+# into $Y_t$: BLAS's GEMM computes $C \leftarrow \alpha A B + \beta C$, and `beta = 1` makes it
+# add to what $Y_t$ already holds instead of overwriting it. The wide positions with $c \ge W_o$
+# wrap into the next row; they are computed and cropped — the price is $L / (H_o W_o)$ times the
+# multiply-adds (about $W_p / W_o$, 1.2 for SRCNN's 5×5 layer), against the $k_h k_w$-fold copy
+# of im2col.
 #
-# Here it is in NumPy: `as_strided` makes the shifted view, `@` is the GEMM.
+# Here it is in NumPy: a plain slice `X[:, o:o + L]` of the flattened channels is the shifted
+# view (NumPy returns a strided view, no copy), `@` is the GEMM.
 
 # %%
 def kn2row_forward(x, w, b, pad):
@@ -171,14 +174,47 @@ print(f"max |kn2row - reference| = {err:.2e}")
 assert err < 1e-12
 
 # %% [markdown]
+# The picture of the wide grid for this example ($H_p = 9$, $W_p = 8$, a 3×2 kernel, so
+# $H_o = 7$, $W_o = 7$, $L = 6 \cdot 8 + 7 = 55$). Left: the $H_o \times W_p$ wide positions
+# $q = r W_p + c$; the last column ($c \ge W_o$) is computed but belongs to no output pixel —
+# its window wraps from the end of one row of $\bar x$ into the start of the next — and is cropped.
+# Right: the slice `X[:, o:o + L]` of tap $(u, v) = (1, 1)$ drawn on the padded input: it starts at
+# $o = W_p + 1$ and runs through $L$ consecutive pixels, wrapping at every row end.
+
+# %%
+Hp, Wp, kh_, kw_ = 9, 8, 3, 2
+Ho, Wo = Hp - kh_ + 1, Wp - kw_ + 1
+L = (Ho - 1) * Wp + Wo
+q = np.arange(Ho * Wp).reshape(Ho, Wp)
+kind = np.where(q >= L, 0, np.where(q % Wp >= Wo, 1, 2))  # 0 never computed, 1 wrapped, 2 kept
+u, v = 1, 1
+o = u * Wp + v
+covered = np.zeros(Hp * Wp, dtype=int)
+covered[o:o + L] = 2
+covered[o:o + L][(np.arange(L) % Wp) >= Wo] = 1  # the slice entries that feed wrapped positions
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+cmap = plt.matplotlib.colors.ListedColormap(["white", "tab:red", "tab:blue"])
+for ax, img, title in [(axes[0], kind, f"wide grid Y: {L} computed, {Ho * Wo} kept"),
+                       (axes[1], covered.reshape(Hp, Wp), f"tap (1, 1): X[:, {o}:{o + L}] on the padded input")]:
+    ax.imshow(img, cmap=cmap, vmin=0, vmax=2)
+    ax.set_xticks(range(img.shape[1]))
+    ax.set_yticks(range(img.shape[0]))
+    ax.set_title(title)
+axes[0].set_xlabel("c (blue: output pixel, red: wrapped, cropped; white: beyond L)")
+axes[1].set_xlabel("column of $\\bar x$ (red: read only for wrapped positions)")
+fig.tight_layout()
+plt.show()
+assert (kind == 2).sum() == Ho * Wo and (kind > 0).sum() == L
+
+# %% [markdown]
 # ## 2. The same identity for eqs 2 and 3
 #
-# **Eq 3 (kernel gradient).** Differentiate $Y_t = \sum_{uv} W_{uv} X_t[:, o_{uv}:o_{uv}+L]$ with
-# respect to $W_{uv}$: with $\partial l / \partial Y_t = D_t$ (the output gradient on the wide grid,
+# **Eq 3 (kernel gradient).** Differentiate $Y_t = \sum_{uv} K_{uv} X_t[:, o_{uv}:o_{uv}+L]$ with
+# respect to $K_{uv}$: with $\partial l / \partial Y_t = D_t$ (the output gradient on the wide grid,
 # **zero** at the wrapped positions, which fed nothing),
 #
 # $$
-# \frac{\partial l}{\partial W_{uv}} = \sum_t D_t \; X_t[:,\; o_{uv}:o_{uv}+L]^\top ,
+# \frac{\partial l}{\partial K_{uv}} = \sum_t D_t \; X_t[:,\; o_{uv}:o_{uv}+L]^\top ,
 # $$
 #
 # one GEMM per tap with the long dimension $L$ as its depth.
@@ -228,7 +264,8 @@ assert np.allclose(dx, rdx, atol=1e-12) and np.allclose(dw, rdw, atol=1e-12)
 # Python per call); samples — or, for one large image, blocks of output rows — run in parallel,
 # each thread calling BLAS serially: **one level of parallelism at a time**
 # (`kernels.set_threads(n)` sets it). For a 1-channel input (SRCNN's first layer) a GEMM of depth
-# $C = 1$ would be a rank-1 update, so there a few taps are stacked into one deeper GEMM — a
+# $C = 1$ would be a rank-1 update (an $(F, 1)$ column times a $(1, L)$ row: one multiply-add
+# per output element read, too little work per byte for BLAS to reach speed), so there a few taps are stacked into one deeper GEMM — a
 # cache-sized im2col of one row block.
 #
 # Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in
@@ -292,17 +329,20 @@ for algo in kernels.ALGORITHMS:
 # %% [markdown]
 # ## Exercises
 #
-# 1. The wide grid wastes $W_p/W_o$ of the work. For SRCNN's 9×9 first layer on 33×33 patches,
-#    what is the fraction? *(Solution below.)*
+# 1. The wide grid computes $L$ positions for $H_o W_o$ outputs. For SRCNN's 9×9 first layer
+#    on 33×33 patches, what is the ratio $L / (H_o W_o)$, and what fraction of the computed
+#    positions is wasted (cropped)? *(Solution below.)*
 # 2. Show that with $k_h = k_w = 1$ and $p = 0$ the kn2row sum has one term and no waste: the
 #    convolution *is* one GEMM.
 
 # %%
 # Solution 1: Wp = 33, Wo = 25 -> L = 24 * 33 + 25 wide positions for 25 * 25 outputs.
 L = 24 * 33 + 25
-print(f"9x9 on 33x33: {L} wide positions for {25 * 25} outputs = {L / 625:.2f}x the work")
-assert abs(L / 625 - 1.307) < 1e-3
-# Solution 2: one tap (u, v) = (0, 0), o = 0, Wp = Wo, L = Ho * Wo: Y = W00 @ X.
+waste = 1 - 625 / L
+print(f"9x9 on 33x33: {L} wide positions for {25 * 25} outputs = {L / 625:.3f}x the work; "
+      f"{waste:.0%} of it wasted")
+assert abs(L / 625 - 1.307) < 1e-3 and abs(waste - 0.235) < 1e-3
+# Solution 2: one tap (u, v) = (0, 0), o = 0, Wp = Wo, L = Ho * Wo: Y = K00 @ X.
 x1, w1 = rng.standard_normal((1, 4, 5, 6)), rng.standard_normal((3, 4, 1, 1))
 assert np.allclose(kn2row_forward(x1, w1, np.zeros(3), 0)[0].reshape(3, -1),
                    w1[:, :, 0, 0] @ x1[0].reshape(4, -1))
