@@ -26,6 +26,8 @@
 # * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
 #   and where the measured speeds live (`benchmarks/README.md`).
 #
+# The notebook ends with two exercises, each checked by `notebooks/exercises.py`.
+#
 # Notation as in the table at the top of notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
 # channel $i$, output channel $j$, kernel taps $(u, v)$. Every check is an `assert`.
 
@@ -327,22 +329,50 @@ for algo in kernels.ALGORITHMS:
     print(f"64->32 5x5, N={N}, {algo:7s}: {dt * 1e3:7.1f} ms  ({gflop / dt:5.1f} GFLOP/s)")
 
 # %% [markdown]
-# ## Exercises
-#
-# 1. The wide grid computes $L$ positions for $H_o W_o$ outputs. For SRCNN's 9×9 first layer
-#    on 33×33 patches, what is the ratio $L / (H_o W_o)$, and what fraction of the computed
-#    positions is wasted (cropped)? *(Solution below.)*
-# 2. Show that with $k_h = k_w = 1$ and $p = 0$ the kn2row sum has one term and no waste: the
-#    convolution *is* one GEMM.
+# One more check of §1's identity: with $k_h = k_w = 1$ and $p = 0$ the kn2row sum has one term,
+# $o = 0$, $W_p = W_o$ and $L = H_o W_o$ — no waste: the convolution *is* one GEMM,
+# $Y = K_{00} X$.
 
 # %%
-# Solution 1: Wp = 33, Wo = 25 -> L = 24 * 33 + 25 wide positions for 25 * 25 outputs.
-L = 24 * 33 + 25
-waste = 1 - 625 / L
-print(f"9x9 on 33x33: {L} wide positions for {25 * 25} outputs = {L / 625:.3f}x the work; "
-      f"{waste:.0%} of it wasted")
-assert abs(L / 625 - 1.307) < 1e-3 and abs(waste - 0.235) < 1e-3
-# Solution 2: one tap (u, v) = (0, 0), o = 0, Wp = Wo, L = Ho * Wo: Y = K00 @ X.
 x1, w1 = rng.standard_normal((1, 4, 5, 6)), rng.standard_normal((3, 4, 1, 1))
 assert np.allclose(kn2row_forward(x1, w1, np.zeros(3), 0)[0].reshape(3, -1),
                    w1[:, :, 0, 0] @ x1[0].reshape(4, -1))
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is checked by `notebooks/exercises.py`; the solutions are in
+# `notebooks/solutions/s06.py`.
+
+# %%
+import exercises
+
+# %% [markdown]
+# ### Exercise 1 — what the wide grid costs
+#
+# The wide grid of §1 computes $L$ positions for the $H_o W_o$ output pixels. Write
+# `wide_grid_cost(Hp, Wp, kh, kw)` returning `(ratio, waste)`: the ratio of computed positions
+# to kept ones, and the fraction of the computed work that is cropped. For SRCNN's 9×9 first
+# layer on 33×33 patches, compare the two numbers.
+
+# %%
+def wide_grid_cost(Hp, Wp, kh, kw):
+    raise NotImplementedError  # (ratio, waste)
+
+
+exercises.try_it(exercises.check_wide_grid_cost, wide_grid_cost)
+
+# %% [markdown]
+# ### Exercise 2 — kn2row's kernel gradient for the dynamic layer
+#
+# The dynamic layer of notebook 02 gives every sample $t$ its own kernel $k_t$ (eq 5); its kernel
+# gradient (eq 7) is one $(F, C, k_h, k_w)$ array per sample. Write
+# `kn2row_dynamic_dk(dy, x, pad, kh, kw)` returning `dk` of shape $(N, F, C, k_h, k_w)$ with the
+# shifted slices of §2 — one matrix product per sample and tap, no unfolded matrix.
+
+# %%
+def kn2row_dynamic_dk(dy, x, pad, kh, kw):
+    raise NotImplementedError  # dk, (N, F, C, kh, kw)
+
+
+exercises.try_it(exercises.check_kn2row_dynamic_dk, kn2row_dynamic_dk)
