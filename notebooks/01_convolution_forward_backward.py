@@ -596,8 +596,9 @@ assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  
 #   `convolve2d`, `eq2_input_gradient`, `eq3_kernel_gradient`: eqs 2 and 3 as printed, with the
 #   relations of §2–3 checked in `tests/test_reference.py`;
 # * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba, with the algorithms
-#   notebook 06 derives — direct loops for few output channels, BLAS matrix products otherwise
-#   (where eq 3's batch sum falls out of one product);
+#   notebook 06 derives — direct loops for few output channels, matrix products otherwise
+#   (through BLAS, the tuned linear-algebra library NumPy's `@` calls; eq 3's batch sum falls
+#   out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
 

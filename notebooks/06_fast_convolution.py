@@ -21,7 +21,7 @@
 # * what the textbook *im2col + GEMM* convolution does, and how long its unfolding takes next to
 #   its matrix product (timed separately in §0);
 # * how three lines of index algebra turn eq 1 into a **sum of $k_h k_w$ matrix products on
-#   shifted views of the input** — views a BLAS routine reads in place, so nothing is unfolded;
+#   shifted views of the input** — views a BLAS routine (§0) reads in place, so nothing is unfolded;
 # * that the same identity gives eq 2 (the input gradient) and eq 3 (the kernel gradient);
 # * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
 #   and where the measured speeds live (`benchmarks/README.md`).
