@@ -87,9 +87,10 @@ plt.show()
 # **Unfolding against multiplying, timed apart.** For DCNN's 64→32 5×5 layer on 25×25 inputs
 # (8 samples, float32), the cell times `dynconv.kernels.im2col.unfold` (the numba unfolding the
 # kernels use) and the GEMM on its result separately, best of 7 runs each. On this shared 2-core
-# machine, two runs of this code gave unfold 14.3 / 12.5 ms and GEMM 18.4 / 41.5 ms: the
-# unfolding took 0.3–0.8 of the product's time — the same order, not a negligible copy (the stored output below is a third run). Timing belongs in `benchmarks/`; this
-# is one run to show the split, nothing is asserted about it.
+# machine, earlier runs of this code gave unfold / GEMM = 0.30, 0.78 and 1.75 (unfold 8–21 ms,
+# GEMM 5–41 ms): the ratio moves with the load, but the unfolding is always the same order as
+# the product, not a negligible copy. The stored output below is another run. Timing belongs in
+# `benchmarks/`; this is one run to show the split, nothing is asserted about it.
 
 # %%
 xu = rng.standard_normal((8, 64, 25, 25)).astype(np.float32)
@@ -302,6 +303,16 @@ for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
 # `benchmarks/results/kernels.json`; `benchmarks/README.md` holds the tables and the machine
 # load of each run. The table below is read from that file when it exists; a small timing on
 # this machine follows (one run, not a benchmark — other processes share the cores).
+#
+# **Why im2col is the slowest here.** The stored table was measured at load 10.9 on 2 cores (its
+# first line), where im2col took 9× kn2row's time forward and 8× backward, and more than the
+# direct loops. Splitting im2col's forward on this layer (64 samples, float32, chunks of 5
+# samples; `im2col.unfold`, the GEMM and the copy back to batch-major order timed apart, one run
+# on a less loaded machine) gave: kn2row 45 ms, im2col 98 ms, of which unfold 64 ms, GEMM 31 ms
+# (93 GFLOP/s) and the copy 1 ms. So the GEMM itself is fast; two thirds of im2col's time is
+# writing the unfolded matrix, 17.6 times the size of the input ($25 \cdot 21^2 = 11025$ values
+# per channel against the input's $25^2 = 625$), work kn2row never does. How large the gap is depends on the load: the
+# small timing below, on this machine at the time it ran, shows today's ratio.
 
 # %%
 result_file = Path("../benchmarks/results/kernels.json")
