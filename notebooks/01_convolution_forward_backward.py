@@ -25,7 +25,7 @@
 #   **correlation with the input**; why eq 3 *as printed* (a convolution with the flipped input)
 #   is that gradient rotated by 180°; where the paper's $1/T$ goes;
 # * that a dozen-line implementation of both agrees with `dynconv.reference` (the literal loops),
-#   every algorithm of `dynconv.kernels` (the fast code, Python loops compiled to machine code by
+#   `dynconv.kernels` (the fast code, Python loops compiled to machine code by
 #   numba) and finite differences (the gradient estimated from the change of the loss, §4);
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
 #
@@ -48,7 +48,8 @@
 # | — | $k_h, k_w$; $p$ | `kh, kw`; `pad` | kernel height and width; zero padding on every side |
 # | — | $\bar x$ | `xp` | $x$ zero-padded by $p$: $(H + 2p) \times (W + 2p)$ |
 # | $\tilde x$ | $\tilde x$, $\tilde w$ | `x[..., ::-1, ::-1]` | flipped in both spatial axes (rotated by 180°) |
-# | $*$ | $*$ | `scipy.signal.convolve2d` | true convolution, $(a * w)[m] = \sum_u w[u]\, a[m-u]$ |
+# | $*$ | $*$ | `scipy.signal.convolve2d` | true convolution, $(a * w)[m] = \sum_u w[u]\, a[m-u]$ (the `"full"` result, $m \ge 0$) |
+# | — | valid, full | `mode="valid"`, `"full"` | for $g$ of length $n$ inside $a$: $\mathrm{valid}[u] = \mathrm{full}[u + n - 1]$, the $u$ where $g$ lies wholly inside $a$; in §3 $n = H_o$ |
 # | (also $*$) | $\star$ | `correlate2d`, `conv2d_forward` | cross-correlation, $(w \star a)[r] = \sum_u w[u]\, a[r+u]$: what the layers compute |
 # | $\partial l/\partial y_j^t$ | $g_{t,j}$ | `dy[t, j]` | upstream gradient: of the loss $l$ with respect to the layer's output |
 # | $\partial l/\partial k_{ij}$ | $\partial l/\partial w_{j,i}$ | `dw[j, i]` | kernel gradient (likewise `dx`, `db`, `dk`) |
@@ -79,7 +80,7 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 # cross-correlation over the input zero-padded by $p$ (written $\bar x$), plus a bias:
 #
 # $$
-# y_{t,j}[r,c] \;=\; b_j + \sum_{i=1}^{C} \sum_{u=0}^{k_h-1} \sum_{v=0}^{k_w-1}
+# y_{t,j}[r,c] \;=\; b_j + \sum_{i=0}^{C-1} \sum_{u=0}^{k_h-1} \sum_{v=0}^{k_w-1}
 #   w_{j,i}[u,v]\; \bar x_{t,i}[r+u,\; c+v],
 # \qquad 0 \le r < H_o = H + 2p - k_h + 1 .
 # \qquad\text{(1)}
@@ -286,10 +287,14 @@ assert np.allclose(dx, reference.eq2_input_gradient(dy, w, pad))
 #
 # **Eq 3 as printed is not this.** The paper writes $(\partial l/\partial y_j^t) * \tilde x_i^t$: a
 # true convolution of $g$ with the flipped input $\tilde{\bar x}[m,n] = \bar x[H_p-1-m,\,W_p-1-n]$
-# ($H_p = H + 2p$). Written out, with $H_p - H_o = k_h - 1$,
+# ($H_p = H + 2p$). Its `"valid"` part (the kernel-sized one) is the full convolution read from
+# index $H_o - 1$ on (notation table): $\mathrm{valid}[u,v] = \mathrm{full}[u + H_o - 1,\; v + W_o - 1]$,
+# and $\mathrm{full}[m,n] = \sum_{r,c} g[r,c]\,\tilde{\bar x}[m - r,\, n - c]$. Put $m = u + H_o - 1$,
+# then use $\tilde{\bar x}[a] = \bar x[H_p - 1 - a]$ and $H_p - H_o = k_h - 1$:
+# $H_p - 1 - (u + H_o - 1 - r) = (k_h - 1 - u) + r$, and likewise for columns. So
 #
 # $$
-# \big(\tilde{\bar x}_{t,i} * g_{t,j}\big)[u,v]
+# \big(\tilde{\bar x}_{t,i} * g_{t,j}\big)_{\mathrm{valid}}[u,v]
 #   = \sum_{r,c} g_{t,j}[r,c]\;\tilde{\bar x}_{t,i}[u + H_o - 1 - r,\; v + W_o - 1 - c]
 #   = \sum_{r,c} g_{t,j}[r,c]\;\bar x_{t,i}[(k_h-1-u) + r,\; (k_w-1-v) + c]
 #   = \frac{\partial l}{\partial w_{j,i}[k_h-1-u,\; k_w-1-v]} :
@@ -391,81 +396,20 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # %% [markdown]
 # ## 4. Checking against `dynconv.reference`, `dynconv.kernels` and finite differences
 #
-# The library's implementations — the literal loops of `dynconv.reference` and every algorithm of
+# The library's implementations — the literal loops of `dynconv.reference` and the fast
 # `dynconv.kernels` (float64 and float32) — must return the same three gradients. The fast kernels
-# have three algorithms:
-#
-# * **direct**: numba-compiled loops, like `conv_forward` above;
-# * **im2col** ("image to columns"): copy every $C \times k_h \times k_w$ window of $\bar x$ into
-#   one column of a matrix of shape $(C k_h k_w,\; H_o W_o)$; eq 1 for all output pixels is then a
-#   single matrix product with the kernel reshaped to $(F,\; C k_h k_w)$. A matrix product is the
-#   one operation CPUs run near their peak speed, through the BLAS library's **GEMM** ("general
-#   matrix–matrix multiply") — at the price of a copy $k_h k_w$ times the size of the input;
-# * **kn2row**: the sum of $k_h k_w$ shifted $1\times1$ convolutions, each one GEMM on a view of
-#   $\bar x$, with nothing copied (notebook 06 derives it).
-#
-# The next cell builds im2col's matrix for one small sample and checks the single product. The
-# kernels pick an algorithm from the layer's shape (`choose_algorithm`: few output channels take
-# the direct loops, many a GEMM-based one); the cell after runs each algorithm on this notebook's
-# data — chosen explicitly where the kernels accept `algorithm=`, otherwise by giving the layer a
-# number of output channels that selects it.
+# have several algorithms (im2col, kn2row, …); notebook 06 derives them and checks every one
+# against the reference. Here the kernels use the one they choose for this shape.
 
 # %%
-def im2col(xp_t, kh, kw):
-    """Columns of every (C, kh, kw) window of one padded sample xp_t (C, Hp, Wp): (C*kh*kw, Ho*Wo)."""
-    C_, Hp, Wp = xp_t.shape
-    Ho, Wo = Hp - kh + 1, Wp - kw + 1
-    return np.stack([xp_t[:, r:r + kh, c:c + kw].ravel() for r in range(Ho) for c in range(Wo)], axis=1)
-
-
-cols = im2col(pad2d(x, pad)[0], kh, kw)                     # sample t = 0
-y_gemm = (w.reshape(F, -1) @ cols).reshape(F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1)
-assert cols.shape == (C * kh * kw, y.shape[2] * y.shape[3])
-assert np.allclose(y_gemm + b[:, None, None], y[0])
-
-fig, ax = plt.subplots(figsize=(8, 2.4))
-lim = np.abs(cols).max()
-im = ax.imshow(cols, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-ax.set_xlabel(f"output pixel r·W_o + c  ({cols.shape[1]} columns)")
-ax.set_ylabel(f"(i, u, v)  ({cols.shape[0]} rows)")
-ax.set_title("im2col: one column per window of the padded input (sample 0)")
-fig.colorbar(im, ax=ax, label="value of $\\bar x$")
-fig.tight_layout()
-plt.show()
-
-# %%
-import inspect
-
-from dynconv.kernels import conv2d as conv2d_kernels
-
-ALGORITHMS = getattr(conv2d_kernels, "ALGORITHMS", ("gemm", "direct"))
-EXPLICIT = "algorithm" in inspect.signature(kernels.conv2d_forward).parameters
-
-
-def run_algorithm(algorithm, x_, w_, b_, dy_):
-    """Forward and backward with one algorithm; returns (y, dx, dw, db, the cache's algorithm)."""
-    if EXPLICIT:
-        y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad, algorithm=algorithm)
-    else:
-        y_, cache = kernels.conv2d_forward(x_, w_, b_, pad=pad)
-    return (y_, *kernels.conv2d_backward(dy_, cache), cache.algorithm)
-
-
 dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy, cache_ref)
 for name, mine, ref in [("dx", dx, dx_ref), ("dw", dw, dw_ref), ("db", db, db_ref)]:
     assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12), name
-for algorithm in ALGORITHMS:
-    # Output channels that make the kernels choose this algorithm (any, if it can be asked for).
-    F_a = F if EXPLICIT else next(f for f in range(1, 65) if conv2d_kernels.choose_algorithm(f, C, kh, kw) == algorithm)
-    w_a, b_a = rng.standard_normal((F_a, C, kh, kw)), rng.standard_normal(F_a)
-    y_a = conv_forward(x, w_a, b_a, pad)
-    dy_a = rng.standard_normal(y_a.shape)
-    naive = [y_a, conv_input_grad(dy_a, w_a, pad), *conv_kernel_grad(dy_a, x, w_a.shape, pad)]
-    *fast, used = run_algorithm(algorithm, x, w_a, b_a, dy_a)
-    assert used == algorithm, (used, algorithm)
-    err = max(np.abs(a - b_).max() for a, b_ in zip(naive, fast))
-    print(f"{algorithm:>7s} (F = {F_a}): y, dx, dw, db match the naive functions, max |difference| {err:.1e}")
-    assert err < 1e-10
+y64, cache64 = kernels.conv2d_forward(x, w, b, pad=pad)
+for name, mine, got in zip(("y", "dx", "dw", "db"), (y, dx, dw, db),
+                           (y64, *kernels.conv2d_backward(dy, cache64))):
+    assert np.allclose(got, mine, rtol=1e-10, atol=1e-10), name
+print(f"reference and kernels ({cache64.algorithm}) agree with the naive functions")
 
 # float32: the fast kernels' training dtype, to single precision.
 f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
@@ -551,7 +495,8 @@ print(f"{case + 1} random geometries agree")
 # %% [markdown]
 # ## 5. Pictures of the kernel flip
 #
-# Feed an impulse (a single 1) through the layer. The forward pass, a correlation, *gathers*
+# Feed an impulse (a single 1, at row $r_0$ and column $c_0$ of the padded input $\bar x$) through
+# the layer. The forward pass, a correlation, *gathers*
 # $\sum_{u,v} w[u,v]\,\bar x[r+u, c+v]$: the output pixel $(r,c)$ sees the impulse through the tap
 # $(u,v) = (r_0 - r, c_0 - c)$, so the response draws the kernel **flipped**. The backward pass of
 # eq 2 *scatters*: every $g[r,c]$ adds $g[r,c]\,w$ onto $\bar x$ at offset $(r,c)$, so an impulse
@@ -650,9 +595,10 @@ assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  
 # * `dynconv.reference.conv2d_forward` / `conv2d_backward` / `sgd_update`: eqs 1–4 as literal loops;
 #   `convolve2d`, `eq2_input_gradient`, `eq3_kernel_gradient`: eqs 2 and 3 as printed, with the
 #   relations of §2–3 checked in `tests/test_reference.py`;
-# * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba, with the algorithms of
-#   §4 — direct loops for few output channels, BLAS matrix products otherwise (where eq 3's batch
-#   sum falls out of one product);
+# * `dynconv.kernels.conv2d_forward` / `conv2d_backward`: the same in numba, with the algorithms
+#   notebook 06 derives — direct loops for few output channels, matrix products otherwise
+#   (through BLAS, the tuned linear-algebra library NumPy's `@` calls; eq 3's batch sum falls
+#   out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
 
@@ -716,9 +662,9 @@ exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
 #
 # One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
 # $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
-# anything**, predict what `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` — eq 3 as
-# printed — returns, and write the prediction as `predict_eq3(dw)`, a function of `dw` alone. The
-# check then runs `convolve2d` and compares.
+# anything** (and without rereading §3), predict what
+# `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` returns, and write the prediction as
+# `predict_eq3(dw)`. The check then runs `convolve2d` and compares.
 
 # %%
 def predict_eq3(dw):

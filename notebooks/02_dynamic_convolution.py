@@ -21,8 +21,9 @@
 # * what changes when every sample $t$ brings its own kernel $k^t$ (eq 5): the dynamic layer is a
 #   static layer per sample;
 # * why the input gradient (eq 6) is eq 2 with the sample's kernel, and why the kernel gradient
-#   (eq 7) is **one gradient per sample** — the paper's $\frac1T\sum_t$, copied from eq 3, has only
-#   one non-zero term;
+#   (eq 7) is **one gradient per sample**: the paper's $\frac1T\sum_t$, copied from eq 3, is read
+#   here as the chain rule's sum over the samples a kernel affects, which has only one non-zero
+#   term; the other reading, a batch average handed to every sample, is rejected (§3);
 # * how that gradient flows into the filter-generating network B, where the sum over the batch
 #   reappears — checked by finite differences through a small network B.
 #
@@ -146,10 +147,14 @@ assert np.allclose(dx, reference.eq6_input_gradient(dy, k, pad))
 #
 # This is eq 3 without its sum over the batch: a correlation of sample $t$'s padded input with
 # sample $t$'s output gradient. The paper prints eq 7 as $\frac1T\sum_t(\partial l/\partial y_j^t)*\tilde
-# x_i^t$, the form of eq 3; read literally it would hand **every** sample the same kernel gradient,
-# the batch average $\frac1T\sum_t \partial l/\partial k^t$. That is not the gradient of any one
+# x_i^t$, the form of eq 3, and the printed sum has two readings. **The one taken here**: it is the
+# sum over samples above, of which only the term of sample $t$ is non-zero, so eq 7 means the
+# per-sample gradient (with the $\frac1T$ belonging to the loss, as for eq 3). **The one rejected**:
+# a batch average handed to **every** sample, the same kernel gradient
+# $\frac1T\sum_t \partial l/\partial k^t$ for all $t$. That is not the gradient of any one
 # sample's kernel: it is $\frac1T$ times the gradient of a kernel *shared* by all samples (move
-# every $k^t$ by the same amount and the loss changes by $\sum_t \partial l/\partial k^t$), as the
+# every $k^t$ by the same small $\delta$ and, to first order, the loss changes by
+# $\langle \sum_t \partial l/\partial k^t,\; \delta\rangle$), as the
 # cells below show — the finite differences reject it, and with tied kernels the sum is eq 3's
 # $\partial l/\partial w$. (When the loss is a batch mean, its $1/T$ is already inside $g$, as for eq 3.) And as for eq 3 (notebook 01, §3), the per-sample term as
 # printed, $(\partial l/\partial y_j^t) * \tilde x_i^t$ — a true convolution with the flipped input — is
@@ -227,10 +232,10 @@ assert np.allclose(dk_tied.mean(axis=0), dw_static / len(x))
 #
 # so eq 7 hands B one kernel gradient per sample and **B's own backward pass does the sum over the
 # batch** — in its last layer, a `Linear` emitting the flat kernels, it is the matrix product
-# $\partial l/\partial M = (\partial l/\partial k_{\text{flat}})^\top h$ over the batch rows, for
-# the layer's weight matrix $M$ and its input rows $h_t$.
+# $\partial l/\partial M = (\partial l/\partial k_{\text{flat}})^\top \phi$ over the batch rows, for
+# the layer's weight matrix $M$ and its input rows $\phi_t$ (B's features).
 #
-# **The flat kernel layout.** A `Linear` layer maps a vector to a vector, $k_{\text{flat}} = M h + c$
+# **The flat kernel layout.** A `Linear` layer maps a vector to a vector, $k_{\text{flat}} = M \phi_t + b_M$
 # per sample, so network B emits each sample's kernels as one row of $F \cdot C \cdot k_h \cdot k_w$
 # numbers (plus $F$ biases). `DynamicConv2D` reads that row in NumPy's row-major order of the shape
 # $(F, C, k_h, k_w)$ — the last index varies fastest — and takes the biases from the end:
@@ -309,22 +314,23 @@ assert margin > 1e-4
 # %% [markdown]
 # **Finite-difference check through network B.** Perturb B's parameters — its convolution far from
 # the dynamic layer, its `Linear` right before it — and A's, recompute the loss, compare with the
-# gradients the layers stored. Each tensor is probed along random unit directions $u$:
-# $\big(l(\theta + hu) - l(\theta - hu)\big)/2h$ against $\langle \nabla_\theta l, u\rangle$.
+# gradients the layers stored. Each tensor is probed along random unit directions $\delta$ (`d`),
+# with a step $h$: $\big(l(\theta + h\delta) - l(\theta - h\delta)\big)/2h$ against
+# $\langle \nabla_\theta l, \delta\rangle$.
 
 # %%
 def directional_check(layer, name, n_dirs, h=1e-6):
     p, analytic = layer.params[name], layer.grads[name].copy()
     p0, worst, scale = p.copy(), 0.0, 0.0
     for _ in range(n_dirs):
-        u = rng.standard_normal(p.shape)
-        u /= np.linalg.norm(u)
-        p[...] = p0 + h * u
+        d = rng.standard_normal(p.shape)
+        d /= np.linalg.norm(d)
+        p[...] = p0 + h * d
         l_up = forward(layers)[0]
-        p[...] = p0 - h * u
+        p[...] = p0 - h * d
         l_down = forward(layers)[0]
         p[...] = p0
-        numeric, exact = (l_up - l_down) / (2 * h), np.vdot(analytic, u)
+        numeric, exact = (l_up - l_down) / (2 * h), np.vdot(analytic, d)
         worst, scale = max(worst, abs(numeric - exact)), max(scale, abs(numeric), abs(exact))
     return worst / scale
 
@@ -357,8 +363,9 @@ assert report.ok
 # ## 5. Pictures: one kernel per sample
 #
 # Each row is a sample: its image, then the three $3\times3$ kernels `k[t, 0, i]` that network B
-# generated for it (one per feature map $i$ of A), on one symmetric colour scale (white is 0).
-# Different images, different kernels.
+# generated for it (one per feature map $i$ of A), then their gradients `dk[t, 0, i]` (eq 7); kernels
+# and gradients each on one symmetric colour scale (white is 0). Different images, different
+# kernels, different gradients.
 
 # %%
 dyn_layer = layers["dyn"]
@@ -367,24 +374,34 @@ k5 = k_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)  # the flat layout: (F,
 dk5 = dk_flat[:, :n_k].reshape(N, *dyn_layer.kernel_shape)
 assert not np.allclose(k5[0], k5[1]) and not np.allclose(dk5[0], dk5[1])
 
-fig, axes = plt.subplots(N, 4, figsize=(5.2, 1.3 * N), layout="constrained")
-k_lim = np.abs(k5).max()
+fig, axes = plt.subplots(N, 7, figsize=(9, 1.3 * N), layout="constrained")
+k_lim, dk_lim = np.abs(k5).max(), np.abs(dk5).max()
 for t in range(N):
     axes[t, 0].imshow(image[t, 0], cmap="gray")
     axes[t, 0].set_ylabel(f"t = {t}")
     for i in range(3):
         im = axes[t, 1 + i].imshow(k5[t, 0, i], cmap="RdBu_r", vmin=-k_lim, vmax=k_lim)
-for ax, title in zip(axes[0], ["image"] + [f"k[t, 0, {i}]" for i in range(3)]):
-    ax.set_title(title)
+        im_d = axes[t, 4 + i].imshow(dk5[t, 0, i], cmap="PuOr_r", vmin=-dk_lim, vmax=dk_lim)
+for ax, title in zip(axes[0], ["image"] + [f"k[t, 0, {i}]" for i in range(3)] + [f"dk[t, 0, {i}]" for i in range(3)]):
+    ax.set_title(title, fontsize=8)
 for ax in axes.flat:
     ax.set_xticks([])
     ax.set_yticks([])
-fig.colorbar(im, ax=axes[:, 1:], shrink=0.8, label="kernel tap")
+fig.colorbar(im, ax=axes[:, 1:4], shrink=0.8, label="kernel tap")
+fig.colorbar(im_d, ax=axes[:, 4:], shrink=0.8, label="gradient of the tap")
 plt.show()
 
+# How much a gradient varies within its 3x3 patch, over every (sample, input map) patch:
+patches = dk5[:, 0].reshape(N * dk5.shape[2], -1)
+spread = patches.std(axis=1) / np.abs(patches.mean(axis=1))
+amax, amin = np.abs(patches).max(axis=1), np.abs(patches).min(axis=1)
+print(f"within a patch: std/|mean| from {spread.min():.2f} to {spread.max():.2f}; "
+      f"max|dk|/min|dk| up to {(amax / amin).max():.1f}")
+
 # %% [markdown]
-# Their gradients (eq 7) are smooth 3×3 patches — shifting the window of $\bar x$ by one pixel
-# barely changes the correlation — so as images they look nearly uniform. Plotted as the rows
+# The gradients are not uniform patches: in the stored run (the line printed above), a patch's
+# standard deviation is 0.21–0.62 of its mean's magnitude, and its largest tap is up to 6.6
+# times its smallest (in magnitude). Plotted as the rows
 # `dl/dk_flat[t]` (the flat layout of §4: 27 taps, then the bias), the samples differ clearly,
 # and none of them is the batch mean that the literal reading of eq 7 would hand every sample.
 
@@ -443,8 +460,9 @@ exercises.try_it(exercises.check_dynamic_1x1, dynamic_1x1)
 # ### Exercise 2 — eq 7 as printed
 #
 # Implement `eq7_literal(dy, x, pad)`: for every sample, $(\partial l/\partial y_j^t) * \tilde x_i^t$ with
-# a true convolution (no sum over $t$), shape $(N, F, C, k_h, k_w)$. The check wants the per-sample
-# kernel gradient rotated by 180°; why is it rotated, and why must it not be summed over $t$?
+# a true convolution (no sum over $t$), shape $(N, F, C, k_h, k_w)$. Before running the check,
+# predict how your result relates to the per-sample kernel gradient `dk` of eq 7 (the check
+# compares them), and say why it must not be summed over $t$.
 
 # %%
 def eq7_literal(dy, x, pad):

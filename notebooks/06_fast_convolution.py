@@ -18,13 +18,15 @@
 #
 # **What you will learn**
 #
-# * why the textbook *im2col + GEMM* convolution spends as much time writing its unfolded matrix
-#   as multiplying it;
+# * what the textbook *im2col + GEMM* convolution does, and how long its unfolding takes next to
+#   its matrix product (timed separately in §0);
 # * how three lines of index algebra turn eq 1 into a **sum of $k_h k_w$ matrix products on
-#   shifted views of the input** — views a BLAS routine reads in place, so nothing is unfolded;
+#   shifted views of the input** — views a BLAS routine (§0) reads in place, so nothing is unfolded;
 # * that the same identity gives eq 2 (the input gradient) and eq 3 (the kernel gradient);
 # * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
 #   and where the measured speeds live (`benchmarks/README.md`).
+#
+# The notebook ends with two exercises, each checked by `notebooks/exercises.py`.
 #
 # Notation as in the table at the top of notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
 # channel $i$, output channel $j$, kernel taps $(u, v)$. Every check is an `assert`.
@@ -35,12 +37,75 @@ import os
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import kernels, reference
+from dynconv.kernels import im2col as im2col_kernels
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"
 rng = np.random.default_rng(6)
+plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
+
+# %% [markdown]
+# ## 0. The textbook way: im2col + GEMM
+#
+# **im2col** ("image to columns") copies every $C \times k_h \times k_w$ window of $\bar x$ into
+# one column of a matrix of shape $(C k_h k_w,\; H_o W_o)$; eq 1 for all output pixels is then a
+# single matrix product with the kernel reshaped to $(F,\; C k_h k_w)$. A matrix product is the
+# one operation CPUs run near their peak speed, through **BLAS** (Basic Linear Algebra
+# Subprograms, the tuned library NumPy's `@` calls) and its **GEMM** ("general matrix–matrix
+# multiply"; `sgemm` and `dgemm` are its float32 and float64 versions) — at the price of a copy
+# $k_h k_w$ times the size of the input. The next cell builds the matrix for one small sample
+# and checks the single product against `dynconv.reference`.
+
+# %%
+def im2col(xp_t, kh, kw):
+    """Columns of every (C, kh, kw) window of one padded sample xp_t (C, Hp, Wp): (C*kh*kw, Ho*Wo)."""
+    C_, Hp, Wp = xp_t.shape
+    Ho, Wo = Hp - kh + 1, Wp - kw + 1
+    return np.stack([xp_t[:, r:r + kh, c:c + kw].ravel() for r in range(Ho) for c in range(Wo)], axis=1)
+
+
+x0, w0, b0, pad0 = rng.standard_normal((1, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4), 1
+y0, _ = reference.conv2d_forward(x0, w0, b0, pad=pad0)
+cols = im2col(np.pad(x0[0], ((0, 0), (pad0, pad0), (pad0, pad0))), 3, 2)
+assert cols.shape == (3 * 3 * 2, y0.shape[2] * y0.shape[3])
+assert np.allclose((w0.reshape(4, -1) @ cols).reshape(y0.shape[1:]) + b0[:, None, None], y0[0])
+
+fig, ax = plt.subplots(figsize=(8, 2.4))
+lim = np.abs(cols).max()
+im = ax.imshow(cols, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+ax.set_xlabel(f"output pixel (row-major)  ({cols.shape[1]} columns)")
+ax.set_ylabel(f"(i, u, v)  ({cols.shape[0]} rows)")
+ax.set_title("im2col: one column per window of the padded input")
+fig.colorbar(im, ax=ax, label="value of $\\bar x$")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Unfolding against multiplying, timed apart.** For DCNN's 64→32 5×5 layer on 25×25 inputs
+# (8 samples, float32), the cell times `dynconv.kernels.im2col.unfold` (the numba unfolding the
+# kernels use) and the GEMM on its result separately, best of 7 runs each. On this shared 2-core
+# machine, earlier runs of this code gave unfold / GEMM = 0.30, 0.78 and 1.75 (unfold 8–21 ms,
+# GEMM 5–41 ms): the ratio moves with the load, but the unfolding is always the same order as
+# the product, not a negligible copy. The stored output below is another run. Timing belongs in
+# `benchmarks/`; this is one run to show the split, nothing is asserted about it.
+
+# %%
+xu = rng.standard_normal((8, 64, 25, 25)).astype(np.float32)
+wu = rng.standard_normal((32, 64, 5, 5)).astype(np.float32).reshape(32, -1)
+im2col_kernels.unfold(xu[:1], 5, 5, 0, 0)  # compile / warm up
+t_unfold, t_gemm = [], []
+for _ in range(7):
+    t0 = time.perf_counter()
+    cols_u = im2col_kernels.unfold(xu, 5, 5, 0, 0)
+    t1 = time.perf_counter()
+    wu @ cols_u
+    t_unfold.append(t1 - t0)
+    t_gemm.append(time.perf_counter() - t1)
+print(f"cols {cols_u.shape}: unfold {min(t_unfold) * 1e3:.1f} ms, GEMM {min(t_gemm) * 1e3:.1f} ms, "
+      f"unfold / GEMM = {min(t_unfold) / min(t_gemm):.2f}")
 
 # %% [markdown]
 # ## 1. Eq 1 as a sum of shifted 1×1 convolutions
@@ -48,34 +113,37 @@ rng = np.random.default_rng(6)
 # Eq 1, with $\bar x$ the input zero-padded by $p$ (height $H_p$, width $W_p$):
 #
 # $$
-# y_{t,j}[r,s] = b_j + \sum_{u,v} \sum_i w_{j,i}[u,v]\;\bar x_{t,i}[r+u,\,s+v].
+# y_{t,j}[r,c] = b_j + \sum_{u,v} \sum_i w_{j,i}[u,v]\;\bar x_{t,i}[r+u,\,c+v].
 # $$
 #
 # **Step 1 — swap the sums.** The sum over taps $(u,v)$ can go outside: for a fixed tap,
 # $\sum_i w_{j,i}[u,v]\,\bar x_{t,i}[\cdot]$ is a *1×1 convolution* — a matrix product of the
-# $(F, C)$ matrix $W_{uv} = w[:, :, u, v]$ with the channels of the input.
+# $(F, C)$ tap matrix $K_{uv} = w[:, :, u, v]$ with the channels of the input.
 #
-# **Step 2 — flatten.** Store each padded channel row after row: $\bar x_{t,i}[a, b] = X_{t}[i,\, a W_p + b]$,
-# and put output pixel $(r, s)$ at the *wide* position $q = r W_p + s$. Then
-#
-# $$
-# \bar x_{t,i}[r+u,\,s+v] = X_t[i,\; q + o_{uv}], \qquad o_{uv} = u W_p + v,
-# $$
-#
-# a *constant shift* of the flat index. So, with $Y_t[j, q] = y_{t,j}[r, s]$,
+# **Step 2 — flatten.** Store each padded channel row after row: $\bar x_{t,i}[m, n] = X_{t}[i,\, m W_p + n]$,
+# and put output pixel $(r, c)$ at the *wide* position $q = r W_p + c$. Then
 #
 # $$
-# Y_t \;=\; \sum_{u,v} W_{uv}\; X_t[:,\; o_{uv} : o_{uv} + L] \;+\; b,
+# \bar x_{t,i}[r+u,\,c+v] = X_t[i,\; q + o_{uv}], \qquad o_{uv} = u W_p + v,
+# $$
+#
+# a *constant shift* of the flat index. So, with $Y_t[j, q] = y_{t,j}[r, c]$,
+#
+# $$
+# Y_t \;=\; \sum_{u,v} K_{uv}\; X_t[:,\; o_{uv} : o_{uv} + L] \;+\; b,
 # \qquad L = (H_o - 1) W_p + W_o .
 # $$
 #
 # **Step 3 — read it as BLAS sees it.** $X_t[:, o : o + L]$ is a $(C, L)$ matrix whose rows are
 # $H_p W_p$ elements apart: a plain strided matrix, no copy. Each term is one GEMM accumulating
-# into $Y_t$ (`beta = 1`). The wide positions with $s \ge W_o$ wrap into the next row; they are
-# computed and cropped — the price is $W_p / W_o$ more multiply-adds (about 1.2 for SRCNN's
-# 5×5 layer), against the $k_h k_w$-fold copy of im2col.
+# into $Y_t$: BLAS's GEMM computes $C \leftarrow \alpha A B + \beta C$, and `beta = 1` makes it
+# add to what $Y_t$ already holds instead of overwriting it. The wide positions with $c \ge W_o$
+# wrap into the next row; they are computed and cropped — the price is $L / (H_o W_o)$ times the
+# multiply-adds (about $W_p / W_o$, 1.2 for SRCNN's 5×5 layer), against the $k_h k_w$-fold copy
+# of im2col.
 #
-# Here it is in NumPy: `as_strided` makes the shifted view, `@` is the GEMM.
+# Here it is in NumPy: a plain slice `X[:, o:o + L]` of the flattened channels is the shifted
+# view (NumPy returns a strided view, no copy), `@` is the GEMM.
 
 # %%
 def kn2row_forward(x, w, b, pad):
@@ -109,14 +177,47 @@ print(f"max |kn2row - reference| = {err:.2e}")
 assert err < 1e-12
 
 # %% [markdown]
+# The picture of the wide grid for this example ($H_p = 9$, $W_p = 8$, a 3×2 kernel, so
+# $H_o = 7$, $W_o = 7$, $L = 6 \cdot 8 + 7 = 55$). Left: the $H_o \times W_p$ wide positions
+# $q = r W_p + c$; the last column ($c \ge W_o$) is computed but belongs to no output pixel —
+# its window wraps from the end of one row of $\bar x$ into the start of the next — and is cropped.
+# Right: the slice `X[:, o:o + L]` of tap $(u, v) = (1, 1)$ drawn on the padded input: it starts at
+# $o = W_p + 1$ and runs through $L$ consecutive pixels, wrapping at every row end.
+
+# %%
+Hp, Wp, kh_, kw_ = 9, 8, 3, 2
+Ho, Wo = Hp - kh_ + 1, Wp - kw_ + 1
+L = (Ho - 1) * Wp + Wo
+q = np.arange(Ho * Wp).reshape(Ho, Wp)
+kind = np.where(q >= L, 0, np.where(q % Wp >= Wo, 1, 2))  # 0 never computed, 1 wrapped, 2 kept
+u, v = 1, 1
+o = u * Wp + v
+covered = np.zeros(Hp * Wp, dtype=int)
+covered[o:o + L] = 2
+covered[o:o + L][(np.arange(L) % Wp) >= Wo] = 1  # the slice entries that feed wrapped positions
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+cmap = plt.matplotlib.colors.ListedColormap(["white", "tab:red", "tab:blue"])
+for ax, img, title in [(axes[0], kind, f"wide grid Y: {L} computed, {Ho * Wo} kept"),
+                       (axes[1], covered.reshape(Hp, Wp), f"tap (1, 1): X[:, {o}:{o + L}] on the padded input")]:
+    ax.imshow(img, cmap=cmap, vmin=0, vmax=2)
+    ax.set_xticks(range(img.shape[1]))
+    ax.set_yticks(range(img.shape[0]))
+    ax.set_title(title)
+axes[0].set_xlabel("c (blue: output pixel, red: wrapped, cropped; white: beyond L)")
+axes[1].set_xlabel("column of $\\bar x$ (red: read only for wrapped positions)")
+fig.tight_layout()
+plt.show()
+assert (kind == 2).sum() == Ho * Wo and (kind > 0).sum() == L
+
+# %% [markdown]
 # ## 2. The same identity for eqs 2 and 3
 #
-# **Eq 3 (kernel gradient).** Differentiate $Y_t = \sum_{uv} W_{uv} X_t[:, o_{uv}:o_{uv}+L]$ with
-# respect to $W_{uv}$: with $\partial l / \partial Y_t = D_t$ (the output gradient on the wide grid,
+# **Eq 3 (kernel gradient).** Differentiate $Y_t = \sum_{uv} K_{uv} X_t[:, o_{uv}:o_{uv}+L]$ with
+# respect to $K_{uv}$: with $\partial l / \partial Y_t = D_t$ (the output gradient on the wide grid,
 # **zero** at the wrapped positions, which fed nothing),
 #
 # $$
-# \frac{\partial l}{\partial W_{uv}} = \sum_t D_t \; X_t[:,\; o_{uv}:o_{uv}+L]^\top ,
+# \frac{\partial l}{\partial K_{uv}} = \sum_t D_t \; X_t[:,\; o_{uv}:o_{uv}+L]^\top ,
 # $$
 #
 # one GEMM per tap with the long dimension $L$ as its depth.
@@ -166,7 +267,8 @@ assert np.allclose(dx, rdx, atol=1e-12) and np.allclose(dw, rdw, atol=1e-12)
 # Python per call); samples — or, for one large image, blocks of output rows — run in parallel,
 # each thread calling BLAS serially: **one level of parallelism at a time**
 # (`kernels.set_threads(n)` sets it). For a 1-channel input (SRCNN's first layer) a GEMM of depth
-# $C = 1$ would be a rank-1 update, so there a few taps are stacked into one deeper GEMM — a
+# $C = 1$ would be a rank-1 update (an $(F, 1)$ column times a $(1, L)$ row: one multiply-add
+# per output element read, too little work per byte for BLAS to reach speed), so there a few taps are stacked into one deeper GEMM — a
 # cache-sized im2col of one row block.
 #
 # Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in
@@ -201,6 +303,16 @@ for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
 # `benchmarks/results/kernels.json`; `benchmarks/README.md` holds the tables and the machine
 # load of each run. The table below is read from that file when it exists; a small timing on
 # this machine follows (one run, not a benchmark — other processes share the cores).
+#
+# **Why im2col is the slowest here.** The stored table was measured at load 10.9 on 2 cores (its
+# first line), where im2col took 9× kn2row's time forward and 8× backward, and more than the
+# direct loops. Splitting im2col's forward on this layer (64 samples, float32, chunks of 5
+# samples; `im2col.unfold`, the GEMM and the copy back to batch-major order timed apart, one run
+# on a less loaded machine) gave: kn2row 45 ms, im2col 98 ms, of which unfold 64 ms, GEMM 31 ms
+# (93 GFLOP/s) and the copy 1 ms. So the GEMM itself is fast; two thirds of im2col's time is
+# writing the unfolded matrix, 17.6 times the size of the input ($25 \cdot 21^2 = 11025$ values
+# per channel against the input's $25^2 = 625$), work kn2row never does. How large the gap is depends on the load: the
+# small timing below, on this machine at the time it ran, shows today's ratio.
 
 # %%
 result_file = Path("../benchmarks/results/kernels.json")
@@ -228,19 +340,50 @@ for algo in kernels.ALGORITHMS:
     print(f"64->32 5x5, N={N}, {algo:7s}: {dt * 1e3:7.1f} ms  ({gflop / dt:5.1f} GFLOP/s)")
 
 # %% [markdown]
-# ## Exercises
-#
-# 1. The wide grid wastes $W_p/W_o$ of the work. For SRCNN's 9×9 first layer on 33×33 patches,
-#    what is the fraction? *(Solution below.)*
-# 2. Show that with $k_h = k_w = 1$ and $p = 0$ the kn2row sum has one term and no waste: the
-#    convolution *is* one GEMM.
+# One more check of §1's identity: with $k_h = k_w = 1$ and $p = 0$ the kn2row sum has one term,
+# $o = 0$, $W_p = W_o$ and $L = H_o W_o$ — no waste: the convolution *is* one GEMM,
+# $Y = K_{00} X$.
 
 # %%
-# Solution 1: Wp = 33, Wo = 25 -> L = 24 * 33 + 25 wide positions for 25 * 25 outputs.
-L = 24 * 33 + 25
-print(f"9x9 on 33x33: {L} wide positions for {25 * 25} outputs = {L / 625:.2f}x the work")
-assert abs(L / 625 - 1.307) < 1e-3
-# Solution 2: one tap (u, v) = (0, 0), o = 0, Wp = Wo, L = Ho * Wo: Y = W00 @ X.
 x1, w1 = rng.standard_normal((1, 4, 5, 6)), rng.standard_normal((3, 4, 1, 1))
 assert np.allclose(kn2row_forward(x1, w1, np.zeros(3), 0)[0].reshape(3, -1),
                    w1[:, :, 0, 0] @ x1[0].reshape(4, -1))
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is checked by `notebooks/exercises.py`; the solutions are in
+# `notebooks/solutions/s06.py`.
+
+# %%
+import exercises
+
+# %% [markdown]
+# ### Exercise 1 — what the wide grid costs
+#
+# The wide grid of §1 computes $L$ positions for the $H_o W_o$ output pixels. Write
+# `wide_grid_cost(Hp, Wp, kh, kw)` returning `(ratio, waste)`: the ratio of computed positions
+# to kept ones, and the fraction of the computed work that is cropped. For SRCNN's 9×9 first
+# layer on 33×33 patches, compare the two numbers.
+
+# %%
+def wide_grid_cost(Hp, Wp, kh, kw):
+    raise NotImplementedError  # (ratio, waste)
+
+
+exercises.try_it(exercises.check_wide_grid_cost, wide_grid_cost)
+
+# %% [markdown]
+# ### Exercise 2 — kn2row's kernel gradient for the dynamic layer
+#
+# The dynamic layer of notebook 02 gives every sample $t$ its own kernel $k_t$ (eq 5); its kernel
+# gradient (eq 7) is one $(F, C, k_h, k_w)$ array per sample. Write
+# `kn2row_dynamic_dk(dy, x, pad, kh, kw)` returning `dk` of shape $(N, F, C, k_h, k_w)$ with the
+# shifted slices of §2 — one matrix product per sample and tap, no unfolded matrix.
+
+# %%
+def kn2row_dynamic_dk(dy, x, pad, kh, kw):
+    raise NotImplementedError  # dk, (N, F, C, kh, kw)
+
+
+exercises.try_it(exercises.check_kn2row_dynamic_dk, kn2row_dynamic_dk)

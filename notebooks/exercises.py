@@ -344,3 +344,37 @@ EXERCISES = {
     check_psnr_shaved: ("05", "psnr_shaved"),
     check_register_unsharp: ("05", "register_unsharp"),
 }
+
+
+# --------------------------------------------------------------------------- notebook 06
+# (kept apart from the other notebooks' checks so that additions elsewhere merge cleanly)
+def check_wide_grid_cost(fn):
+    """``fn(Hp, Wp, kh, kw)`` -> ``(ratio, waste)`` for kn2row's wide grid on a padded
+    ``Hp x Wp`` input: ``ratio`` = positions computed / outputs kept, ``L / (Ho Wo)``, and
+    ``waste`` = the fraction of the computed positions that is cropped."""
+    for Hp, Wp, kh, kw in [(33, 33, 9, 9), (25, 25, 5, 5), (9, 8, 3, 2), (6, 6, 1, 1)]:
+        Ho, Wo = Hp - kh + 1, Wp - kw + 1
+        L = (Ho - 1) * Wp + Wo
+        ratio, waste = fn(Hp, Wp, kh, kw)
+        where = f"Hp, Wp, kh, kw = {Hp}, {Wp}, {kh}, {kw}"
+        assert math.isclose(ratio, L / (Ho * Wo), rel_tol=1e-12), f"{where}: ratio {ratio}, expected L/(Ho Wo)"
+        assert math.isclose(waste, 1 - Ho * Wo / L, rel_tol=1e-12, abs_tol=1e-15), \
+            f"{where}: waste {waste}; the waste is a fraction of the L computed positions"
+
+
+def check_kn2row_dynamic_dk(fn):
+    """``fn(dy, x, pad, kh, kw)`` -> ``dk`` (N, F, C, kh, kw): eq 7, the kernel gradient of the
+    dynamic layer (one kernel per sample), by kn2row's shifted slices of the flattened input."""
+    rng = np.random.default_rng(11)
+    N, C, F, H, W, kh, kw, pad = 3, 2, 4, 6, 5, 3, 2, 1
+    x, k = rng.standard_normal((N, C, H, W)), rng.standard_normal((N, F, C, kh, kw))
+    y, cache = reference.dynamic_conv2d_forward(x, k, pad=pad)
+    dy = rng.standard_normal(y.shape)
+    dk_ref = reference.dynamic_conv2d_backward(dy, cache)[1]
+    _close(fn(dy, x, pad, kh, kw), dk_ref, "dk (eq 7, one kernel per sample)")
+
+
+EXERCISES.update({
+    check_wide_grid_cost: ("06", "wide_grid_cost"),
+    check_kn2row_dynamic_dk: ("06", "kn2row_dynamic_dk"),
+})

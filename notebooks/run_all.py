@@ -8,7 +8,10 @@ The jupytext ``py:percent`` files (``notebooks/NN_name.py``) are the source of t
   (``sys.executable``) — never on whatever a ``python3`` kernel spec elsewhere on the machine
   points to — with the notebooks folder as working directory, a timeout per cell and errors
   fatal,
-* and, unless ``--check``, writes the executed notebook to the paired ``.ipynb``.
+* and, unless ``--check``, writes the executed notebook to the paired ``.ipynb``, with the
+  SHA-256 of the ``.py`` source it ran in ``metadata["dynconv"]["source_sha256"]`` (and the
+  mode, ``"fast"`` or ``"full"``), so ``tests/test_notebook_staleness.py`` can tell stored
+  outputs that no longer belong to the source.
 
 ``DYNCONV_FAST=1`` is set in the kernel's environment with ``--fast`` and removed otherwise, so
 that ``make notebooks`` always stores the full run. ``tests/test_notebooks.py`` imports this file
@@ -23,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -42,6 +46,20 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent
 PATTERN = "[0-9][0-9]_*.py"
 #: Seconds a single cell may run before the execution fails.
 CELL_TIMEOUT = 1800  # full mode trains for minutes; a busy 2-core machine is slower
+
+
+#: Key of the notebook metadata that records which source produced the stored outputs.
+METADATA_KEY = "dynconv"
+
+
+def source_sha256(path):
+    """SHA-256 (hex) of the bytes of the ``py:percent`` source ``path``: what the outputs came from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def regenerate_command(path):
+    """The command that re-executes ``path`` and rewrites its ``.ipynb`` (for error messages)."""
+    return f".venv/bin/python notebooks/run_all.py notebooks/{Path(path).with_suffix('.py').name}"
 
 
 def notebook_sources(directory=NOTEBOOK_DIR):
@@ -87,7 +105,9 @@ def execute_notebook(path, *, fast, timeout=CELL_TIMEOUT, cwd=NOTEBOOK_DIR):
     Raises ``nbclient.exceptions.CellExecutionError`` (naming the cell) on the first error, and
     ``nbclient.exceptions.CellTimeoutError`` when a cell runs longer than ``timeout`` seconds.
     """
+    digest = source_sha256(path)  # before executing: an edit during the run makes it stale
     nb = jupytext.read(path)
+    nb.metadata[METADATA_KEY] = {"source_sha256": digest, "mode": "fast" if fast else "full"}
     for index, cell in enumerate(nb.cells):  # stable ids: re-running changes no id in the .ipynb
         cell.id = f"cell-{index:03d}"
     client = NotebookClient(

@@ -53,6 +53,11 @@ WRONG = {
     "check_cosine_lr": lambda t, total, m: m + (1 - m) * 0.5 * (1 + np.cos(np.pi * t / total)),  # no clamp
     "check_psnr_shaved": lambda ref, est, scale: _solution(exercises.check_psnr_shaved)(ref, est, 0.5),
     "check_register_unsharp": lambda: None,  # registers nothing
+    "check_wide_grid_cost": lambda Hp, Wp, kh, kw: (lambda r: (r, r - 1))(
+        _solution(exercises.check_wide_grid_cost)(Hp, Wp, kh, kw)[0]),  # waste read off the ratio
+    "check_kn2row_dynamic_dk": lambda dy, x, pad, kh, kw: np.broadcast_to(_solution(
+        exercises.check_kn2row_dynamic_dk)(dy, x, pad, kh, kw).sum(axis=0), (len(x), dy.shape[1], x.shape[1], kh, kw)),
+    # ^ the static dw: the sample sum taken, every sample handed the batch's gradient
 }
 
 
@@ -77,7 +82,7 @@ def test_an_untried_exercise_does_not_stop_the_notebook(capsys):
     assert "not attempted yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[1-5]_*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[1-6]_*.py")), ids=lambda p: p.stem)
 def test_each_notebook_ends_with_two_to_six_checked_exercises(path):
     text = path.read_text()
     headings = re.findall(r"^# (#+) (.*)$", text, flags=re.M)
