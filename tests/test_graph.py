@@ -265,3 +265,22 @@ def test_a_layers_type_error_names_the_node_and_stays_a_type_error():
     g.add("act", ReLU(), inputs=["x"])
     with pytest.raises(TypeError, match=r"node 'act' \(ReLU\): input x"):
         g.forward({"x": "not an array"})
+
+
+# ------------------------------------------------------------------- training vs inference
+def test_training_forward_picks_training_kernels_inference_keeps_its_own(rng):
+    # 1-channel 3x3 with 8 outputs: "patch" in a training step, "kn2row" at inference.
+    g = Graph(inputs=["x", "target"], outputs=["loss"])
+    layer = g.add("conv1", conv(1, 8, 3, rng, pad=1), inputs=["x"])
+    g.add("conv2", conv(8, 1, 1, rng), inputs=["conv1"])
+    g.add("loss", MSELoss(), inputs=["conv2", "target"])
+    f = feeds(rng)
+    g.forward(f)
+    assert layer.training and layer._cache.algorithm == "patch"
+    g.backward()
+    g.forward(f, keep_cache=False)
+    assert not layer.training
+    y_eval = g.evaluate({"x": f["x"]}, ["conv1"])["conv1"]
+    assert not layer.training
+    y_train = g.forward(f, outputs=["conv1"])["conv1"]
+    np.testing.assert_allclose(y_train, y_eval, rtol=1e-12, atol=1e-12)

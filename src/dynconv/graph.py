@@ -177,6 +177,7 @@ class Graph:
         values = dict(feeds)
         for name in self._order:
             node = self.nodes[name]
+            node.layer.training = bool(keep_cache)
             values[name] = self._call(node, node.layer.forward, *(values[i] for i in node.inputs))
             if not keep_cache:
                 node.layer.clear_cache()
@@ -219,6 +220,7 @@ class Graph:
         for name in self._order:
             if name in needed:
                 node = self.nodes[name]
+                node.layer.training = False
                 vals[name] = self._call(node, node.layer.forward, *(vals[i] for i in node.inputs))
                 node.layer.clear_cache()
         return {o: vals[o] for o in outputs}

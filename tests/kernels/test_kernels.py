@@ -136,6 +136,18 @@ def test_choose_algorithm(F, C, kh, kw, expected):
     assert K.choose_dynamic_algorithm(F, C, kh, kw) in K.DYNAMIC_ALGORITHMS
 
 
+@pytest.mark.parametrize("F, C, kh, kw, expected", [
+    (1, 32, 5, 5, "direct"), (2, 1, 9, 9, "direct"), (64, 1, 9, 9, "patch"),
+    (32, 64, 1, 1, "patch"), (32, 64, 5, 5, "kn2row"), (64, 3, 3, 3, "kn2row"),
+])
+def test_choose_algorithm_for_training(F, C, kh, kw, expected):
+    # The training choice may differ from inference's; inference stays on kn2row (bit-identical
+    # outputs of the shipped models), as test_choose_algorithm checks.
+    assert K.choose_algorithm(F, C, kh, kw, training=True) == expected
+    with pytest.raises(TypeError, match="training must be a bool"):
+        K.choose_algorithm(F, C, kh, kw, training=1)
+
+
 @pytest.mark.parametrize("bad, kind", [("fft", ValueError), (3, TypeError)])
 def test_unknown_algorithm_is_refused(rng, bad, kind):
     x, w, k, b, bk, _ = _inputs(rng, GEOMETRIES[2], np.float64)

@@ -4,7 +4,7 @@ Same function names and signatures as :mod:`dynconv.reference` (the literal loop
 tested against), plus an ``algorithm=`` keyword:
 
 * :func:`conv2d_forward` / :func:`conv2d_backward` — eqs 1–3, by one of :data:`ALGORITHMS`
-  (shift-and-accumulate GEMM, im2col + GEMM, direct loops), picked by :func:`choose_algorithm`;
+  (shift-and-accumulate GEMM, im2col + GEMM, per-sample patch GEMM, direct loops), picked by :func:`choose_algorithm`;
 * :func:`dynamic_conv2d_forward` / :func:`dynamic_conv2d_backward` — eqs 5–7, one kernel per
   sample, by one of :data:`DYNAMIC_ALGORITHMS`;
 * :func:`sgd_update` — eq 4, in place;

@@ -34,7 +34,8 @@ def _as_dtype(a, dtype):
 def _reference_pair(forward, backward):
     """``forward``/``backward`` of :mod:`dynconv.reference` with results in the inputs' dtype."""
 
-    def fwd(x, k, b=None, *, pad=0):
+    def fwd(x, k, b=None, *, pad=0, algorithm=None):
+        # ``algorithm`` names a kernels algorithm; the reference has one (the literal loops).
         dtype = np.result_type(x, k)
         y, cache = forward(x, k, b, pad=pad)
         return y.astype(dtype, copy=False), (cache, dtype)

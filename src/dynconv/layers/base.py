@@ -135,6 +135,11 @@ class Layer:
         ``need_dx``). Inside a :class:`~dynconv.graph.Graph` the executor sets it.
     name : str
         Used in error messages; the graph sets it to the node name.
+    training : bool
+        Whether a backward pass may follow this forward (``Graph.forward`` with
+        ``keep_cache=True`` sets it; ``Graph.evaluate`` and inference clear it). Layers may pick
+        kernels that are faster for a training step by it (``Conv2D``: ``choose_algorithm``'s
+        ``training``); inference keeps its kernels, so its outputs stay bit-identical.
     """
 
     def __init__(self):
@@ -142,6 +147,7 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.need_input_grad: bool | tuple[bool, ...] = True
         self.name = type(self).__name__
+        self.training = False
         self._cache = None
         self._out = None  # (shape, dtype) of the last forward output, for checking dy
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dynconv.kernels import choose_algorithm
+
 from . import _backend as K
 from .base import (Layer, check_count, check_dtype, check_flag, check_init,
                    init_weight, shape_str)
@@ -115,7 +117,9 @@ class Conv2D(Layer):
         self._check_arity(inputs, 1, "one input x")
         (x,) = self._inputs(inputs, ["x"], self.params["w"].dtype)
         self.output_shape(x.shape)
-        y, cache = K.conv2d_forward(x, self.params["w"], self.params.get("b"), pad=self.pad)
+        w = self.params["w"]
+        algorithm = choose_algorithm(*w.shape, training=bool(self.training))
+        y, cache = K.conv2d_forward(x, w, self.params.get("b"), pad=self.pad, algorithm=algorithm)
         self._save(cache, y)
         return y
 
