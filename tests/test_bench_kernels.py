@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_kernels.py"
 KERNELS = {"conv1_9x9_1-64", "conv2_1x1_64-32", "conv2_5x5_64-32", "conv3_5x5_32-1_915",
            "conv3_5x5_32-1_955", "b_conv1_5x5_1-32", "b_conv2_1x1_32-32", "dyn_1x1_64-32",
@@ -62,6 +64,7 @@ def test_quick_run_writes_expected_json(tmp_path):
                                                    "SRCNN 9-5-5 step vs torch"}
 
 
+@pytest.mark.slow  # a second full --quick run (12 s); the first one stays in `make test`
 def test_without_torch_says_so(tmp_path):
     printed, res = run_quick(tmp_path, "--no-torch")
     assert "torch not installed" in printed
