@@ -77,7 +77,7 @@ class EuclideanLoss(_Loss):
         return 1.0 / (2 * shape[0])
 
 
-class FilteredMSELoss(Layer):
+class FilteredMSELoss(_Loss):
     r"""Mean squared error of the error filtered by a fixed 2-D kernel (e.g. WPSNR's CSF).
 
     With :math:`e = \hat y - y` of shape (N, C, H, W), :math:`f = h \star e` the zero-padded
@@ -105,13 +105,10 @@ class FilteredMSELoss(Layer):
         self.kernel = k
 
     def output_shape(self, *shapes):
-        self._check_arity(shapes, 2, "inputs (pred, target)")
-        if len(shapes[0]) != 4 or 0 in tuple(shapes[0]):
+        super().output_shape(*shapes)  # arity, non-empty, target shaped like pred
+        if len(shapes[0]) != 4:
             raise ValueError(f"{self.name}: input pred: expected a non-empty array of shape (N, C, H, W), "
                              f"got {shape_str(shapes[0])}")
-        if tuple(shapes[1]) != tuple(shapes[0]):
-            raise ValueError(f"{self.name}: input target: expected shape {shape_str(shapes[0])} "
-                             f"(that of pred), got {shape_str(shapes[1])}")
         return ()
 
     def macs(self, *shapes):
