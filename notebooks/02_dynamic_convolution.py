@@ -261,7 +261,7 @@ assert np.allclose(dk_tied.mean(axis=0), dw_static / len(x))
 
 # %%
 N, H = 4, 8
-init_args = dict(init="he", dtype=np.float64)  # He initialisation, notebook 01 §4
+init_args = dict(init="he", dtype=np.float64)  # He initialisation, notebook 08 §1
 # need_input_grad=False: the image needs no gradient, so these layers skip eq 2 (notebook 03, §2).
 layers = {
     "a_conv": Conv2D(1, 3, 3, pad="same", rng=rng, need_input_grad=False, **init_args),

@@ -114,7 +114,7 @@ def check_predict_eq3(fn):
 
 
 def stride2_forward(x, w):
-    """The layer of exercise 01.5: eq 1 (pad 0) keeping every second row and column."""
+    """The layer of exercise 08.3: eq 1 (pad 0) keeping every second row and column."""
     return reference.conv2d_forward(x, w)[0][:, :, ::2, ::2]
 
 
@@ -331,8 +331,6 @@ EXERCISES = {
     check_conv1d_kernel_grad: ("01", "conv1d_kernel_grad"),
     check_conv2d_grads: ("01", "conv2d_grads"),
     check_predict_eq3: ("01", "predict_eq3"),
-    check_stride2_input_grad: ("01", "stride2_input_grad"),
-    check_flip_blind_kernel: ("01", "flip_blind_kernel"),
     check_dynamic_1x1: ("02", "dynamic_1x1"),
     check_eq7_literal: ("02", "eq7_literal"),
     check_dynamic_backward_batched: ("02", "dynamic_backward_batched"),
@@ -377,4 +375,44 @@ def check_kn2row_dynamic_dk(fn):
 EXERCISES.update({
     check_wide_grid_cost: ("06", "wide_grid_cost"),
     check_kn2row_dynamic_dk: ("06", "kn2row_dynamic_dk"),
+})
+
+
+# --------------------------------------------------------------------------- notebook 08
+# (the stride-2 and flip-blind checks above moved here with their exercises, from notebook 01)
+def check_euclidean_grads(fn):
+    """``fn(pred, target)`` -> ``(dpred, dtarget)``: the gradients of ``EuclideanLoss`` with
+    upstream gradient 1."""
+    from dynconv.layers import EuclideanLoss
+
+    rng = np.random.default_rng(17)
+    for shape in [(2, 1, 3, 4), (5, 2, 2, 3)]:
+        pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
+        loss = EuclideanLoss()
+        loss.forward(pred, target)
+        want = loss.backward()
+        got = fn(pred.copy(), target.copy())
+        assert len(got) == 2, "return (dpred, dtarget)"
+        _close(got[0], want[0], f"dpred, batch of {shape[0]}")
+        _close(got[1], want[1], f"dtarget, batch of {shape[0]}")
+
+
+def check_center_crop_backward(fn):
+    """``fn(dy, x_shape)``: dl/dx of ``CenterCrop()`` cropping ``x_shape`` to ``dy``'s size."""
+    from dynconv.layers import CenterCrop
+
+    rng = np.random.default_rng(18)
+    for x_shape, hw in [((2, 1, 7, 6), (4, 3)), ((1, 2, 5, 5), (3, 3)), ((1, 1, 6, 4), (3, 4))]:
+        x, like = rng.standard_normal(x_shape), np.zeros((x_shape[0], 1, *hw))
+        crop = CenterCrop()
+        dy = rng.standard_normal(crop.forward(x, like).shape)
+        want = crop.backward(dy)[0]
+        _close(fn(dy.copy(), x_shape), want, f"dx for x {x_shape} cropped to {hw}")
+
+
+EXERCISES.update({
+    check_euclidean_grads: ("08", "euclidean_grads"),
+    check_center_crop_backward: ("08", "center_crop_backward"),
+    check_stride2_input_grad: ("08", "stride2_input_grad"),
+    check_flip_blind_kernel: ("08", "flip_blind_kernel"),
 })

@@ -1,7 +1,6 @@
 """Solutions to notebook 01's exercises."""
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
 
 
 def conv1d_input_grad(dy, w, pad):
@@ -35,27 +34,3 @@ def predict_eq3(dw):
     """Exercise 4: a true convolution of dy with the flipped padded input is eq 3 as printed,
     our kernel gradient rotated by 180 degrees (notebook 01, section 3)."""
     return dw[::-1, ::-1]
-
-
-def stride2_input_grad(dy, w, x_shape):
-    """Exercise 5: dx for stride 2 (pad 0). The stride-2 output is the stride-1 output at even
-    positions, so its gradient is the stride-1 gradient with dy spread onto the even positions
-    (zeros in between, a "dilated" dy) — then eq 2 as usual: a full convolution with the kernel."""
-    N, C, H, W = x_shape
-    F, _, kh, kw = w.shape
-    dy1 = np.zeros((N, F, H - kh + 1, W - kw + 1))
-    dy1[:, :, ::2, ::2] = dy
-    dx = np.zeros(x_shape)
-    for t in range(N):
-        for i in range(C):
-            for j in range(F):
-                dx[t, i] += signal.convolve2d(dy1[t, j], w[j, i], mode="full")
-    return dx
-
-
-def flip_blind_kernel(kh, kw):
-    """Exercise 6: a kernel equal to its own 180-degree rotation, e.g. w + rot180(w). For it,
-    correlating and convolving are the same, so a backward that forgets the flip gives the right
-    dx and gradcheck cannot tell — test with random (asymmetric) kernels."""
-    w = np.arange(1.0, kh * kw + 1).reshape(kh, kw)
-    return w + w[::-1, ::-1]
