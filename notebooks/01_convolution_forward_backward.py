@@ -315,18 +315,8 @@ assert np.allclose(dx, reference.eq2_input_gradient(dy, w, pad))
 # over pixels — and the layer returns the plain sum above, the exact derivative of whatever loss
 # produced $g$. Same number, one place for the $1/T$ (checked at the end of this section).
 #
-# **Eq 3 is also eq 1**, with other arrays in the roles of input and kernel. Eq 1 computes
-# `out[t', j', u, v]` $= \sum_{i'} \sum_{r, c}$ `kern[j', i', r, c] * inp[t', i', u + r, v + c]`.
-# Eq 3 has that form if we let the input channels $i$ play the samples $t'$, the samples $t$ play
-# the channels $i'$ that are summed over, and $g$ play the kernel:
-#
-# | eq 1 slot | `inp` $(N', C', \cdot, \cdot)$ | `kern` $(F', C', \cdot, \cdot)$ | `out` $(N', F', \cdot, \cdot)$ |
-# |---|---|---|---|
-# | eq 3 | $\bar x$ transposed: $(C, N, H + 2p, W + 2p)$ | $g$ transposed: $(F, N, H_o, W_o)$ | $(C, F, k_h, k_w)$ |
-#
-# The "kernel" $g$ is as large as the output, so the valid output is
-# $(H + 2p) - H_o + 1 = k_h$ by $k_w$: one tap each. Transposing `out` back gives
-# $\partial l/\partial w$, $(F, C, k_h, k_w)$ — checked in the next cell.
+# (Eq 3 can also be computed by the forward code of eq 1, with other arrays in the roles of input
+# and kernel: notebook 06, §2.)
 
 # %%
 def conv_kernel_grad(dy, x, kernel_shape, pad):
@@ -345,11 +335,6 @@ def conv_kernel_grad(dy, x, kernel_shape, pad):
 
 dw, db = conv_kernel_grad(dy, x, w.shape, pad)
 
-# Eq 3 as eq 1, with the roles of the table above: the batch sum is the layer's channel sum.
-inp, kern = pad2d(x, pad).transpose(1, 0, 2, 3), dy.transpose(1, 0, 2, 3)  # (C, N, ..), (F, N, ..)
-out = conv_forward(inp, kern, np.zeros(F))
-assert out.shape == (C, F, kh, kw)
-assert np.allclose(dw, out.transpose(1, 0, 2, 3))
 
 # %%
 # Eq 3 as printed: a true convolution of g with the flipped input, summed over the batch.
@@ -397,9 +382,10 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # ## 4. Checking against `dynconv.reference`, `dynconv.kernels` and finite differences
 #
 # The library's implementations — the literal loops of `dynconv.reference` and the fast
-# `dynconv.kernels` (float64 and float32) — must return the same three gradients. The fast kernels
-# have several algorithms (im2col, kn2row, …); notebook 06 derives them and checks every one
-# against the reference. Here the kernels use the one they choose for this shape.
+# `dynconv.kernels` — must return the same three gradients. The fast kernels have several
+# algorithms (im2col, kn2row, …); notebook 06 derives them and checks every one against the
+# reference, in float64 and in float32 (the training dtype). Here, float64 and the algorithm the
+# kernels choose for this shape.
 
 # %%
 dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy, cache_ref)
@@ -410,14 +396,6 @@ for name, mine, got in zip(("y", "dx", "dw", "db"), (y, dx, dw, db),
                            (y64, *kernels.conv2d_backward(dy, cache64))):
     assert np.allclose(got, mine, rtol=1e-10, atol=1e-10), name
 print(f"reference and kernels ({cache64.algorithm}) agree with the naive functions")
-
-# float32: the fast kernels' training dtype, to single precision.
-f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
-y32, cache32 = kernels.conv2d_forward(*f32[:3], pad=pad)
-dx32, dw32, db32 = kernels.conv2d_backward(f32[3], cache32)
-assert y32.dtype == dx32.dtype == dw32.dtype == np.float32
-for mine, got in [(y, y32), (dx, dx32), (dw, dw32), (db, db32)]:
-    assert np.allclose(got, mine, rtol=1e-4, atol=1e-4 * np.abs(mine).max())
 
 # %% [markdown]
 # **Finite differences.** Take the scalar $f(x, w, b) = \langle g, y(x, w, b)\rangle = \sum g \odot y$.

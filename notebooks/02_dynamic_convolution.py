@@ -298,8 +298,8 @@ def backward(L):
     dpred, _ = L["loss"].backward()
     d_features, dk_flat = L["dyn"].backward(dpred)
     L["a_conv"].backward(*L["a_relu"].backward(d_features))
-    (dh,) = L["b_fc"].backward(dk_flat)  # B's parameters collect the sum over samples here
-    L["b_conv"].backward(*L["b_relu"].backward(*L["b_pool"].backward(dh)))
+    (d_phi,) = L["b_fc"].backward(dk_flat)  # B's parameters collect the sum over samples here
+    L["b_conv"].backward(*L["b_relu"].backward(*L["b_pool"].backward(d_phi)))
     return dk_flat
 
 

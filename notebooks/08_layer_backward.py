@@ -254,8 +254,8 @@ print("residual: dl/dx = g + ReLU's backward of g, as finite differences say")
 # %% [markdown]
 # ## 6. CenterCrop
 #
-# `CenterCrop(border)` keeps the centre of each map, removing `border` $= \beta$ pixels on every
-# side ($\beta$, since $b$ is a bias); `CenterCrop()` crops $x$ to the size of a second input
+# `CenterCrop(border)` keeps the centre of each map, removing `border` pixels on every side
+# (top = left = `border`); `CenterCrop()` crops $x$ to the size of a second input
 # `like`, with offsets `top`, `left`. Either way the output is a window of the input,
 #
 # $$
