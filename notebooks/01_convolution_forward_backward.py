@@ -29,8 +29,9 @@
 #   numba) and finite differences (the gradient estimated from the change of the loss, §4);
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
 #
-# The notebook ends with exercises, each checked by `notebooks/exercises.py`. Every check below is
-# an `assert`: if a derivation were wrong, this notebook would fail in the test suite.
+# Every check below is an `assert`: if a derivation were wrong, this notebook would fail in the
+# test suite. The exercises on eqs 2 and 3 come later, once the fast algorithms have derived them a
+# second time: notebook 06 (exercises 3–6) and notebook 08 (exercises 3–4).
 #
 # **Notation**, used in every notebook (02–07 refer back to this table). The paper writes maps as
 # $x_i^t$ and kernels as $k_{ij}$; the code stores arrays with the sample first and, for a kernel,
@@ -571,74 +572,3 @@ assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  
 #   out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
-
-# %% [markdown]
-# ## Exercises
-#
-# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
-# attempted yet" until you do). Worked solutions: `notebooks/solutions/s01.py`. Try exercises 1–3
-# before rereading §2–3: they are eqs 2 and 3 again, derived by you.
-#
-# ### Exercise 1 — the input gradient in 1-D
-#
-# `exercises.conv1d_forward(x, w, pad)` is eq 1 in 1-D with one channel:
-# $y[r] = \sum_u w[u]\, \bar x[r+u]$ ("valid" on $x$ padded by `pad`). Write
-# `conv1d_input_grad(dy, w, pad)`, the gradient with respect to $x$ (length `len(dy) + len(w) - 1 -
-# 2 * pad`). Start from one output $y[r]$: which inputs does it read, with which taps? Is the answer
-# `np.convolve` or `np.correlate` — and with which mode?
-
-# %%
-import exercises
-
-
-def conv1d_input_grad(dy, w, pad):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_conv1d_input_grad, conv1d_input_grad)
-
-# %% [markdown]
-# ### Exercise 2 — the kernel gradient in 1-D
-#
-# Same layer: write `conv1d_kernel_grad(dy, x, taps, pad)`, the gradient with respect to the `taps`
-# of $w$. Each tap $w[u]$ is used at every output; which input does it multiply there?
-
-# %%
-def conv1d_kernel_grad(dy, x, taps, pad):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
-
-# %% [markdown]
-# ### Exercise 3 — both gradients in 2-D, many channels, no loop over pixels
-#
-# Write `conv2d_grads(dy, x, w, pad)` returning `(dx, dw)` (eqs 2 and 3; `x` $(N, C, H, W)$, `w`
-# $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
-# Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
-# $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
-# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
-# of the channel axes (§2).
-
-# %%
-def conv2d_grads(dy, x, w, pad):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
-
-# %% [markdown]
-# ### Exercise 4 — predict, then run
-#
-# One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
-# $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
-# anything** (and without rereading §3), predict what
-# `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` returns, and write the prediction as
-# `predict_eq3(dw)`. The check then runs `convolve2d` and compares.
-
-# %%
-def predict_eq3(dw):
-    raise NotImplementedError  # your prediction, in terms of dw
-
-
-exercises.try_it(exercises.check_predict_eq3, predict_eq3)

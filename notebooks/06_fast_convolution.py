@@ -26,7 +26,8 @@
 # * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
 #   and where the measured speeds live (`benchmarks/README.md`).
 #
-# The notebook ends with two exercises, each checked by `notebooks/exercises.py`.
+# The notebook ends with six exercises, each checked by `notebooks/exercises.py`: two on kn2row,
+# and four on eqs 2 and 3 of notebook 01.
 #
 # Notation as in the table at the top of notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
 # channel $i$, output channel $j$, kernel taps $(u, v)$. Every check is an `assert`.
@@ -377,7 +378,8 @@ assert np.allclose(kn2row_forward(x1, w1, np.zeros(3), 0)[0].reshape(3, -1),
 # ## Exercises
 #
 # Each exercise is checked by `notebooks/exercises.py`; the solutions are in
-# `notebooks/solutions/s06.py`.
+# `notebooks/solutions/s06.py`. Exercises 1–2 are about kn2row; exercises 3–6 derive eqs 2 and 3
+# of notebook 01 once more, by you — try them before rereading notebook 01, §2–3.
 
 # %%
 import exercises
@@ -411,3 +413,65 @@ def kn2row_dynamic_dk(dy, x, pad, kh, kw):
 
 
 exercises.try_it(exercises.check_kn2row_dynamic_dk, kn2row_dynamic_dk)
+
+# %% [markdown]
+# ### Exercise 3 — eq 2, the input gradient, in 1-D
+#
+# `exercises.conv1d_forward(x, w, pad)` is eq 1 in 1-D with one channel:
+# $y[r] = \sum_u w[u]\, \bar x[r+u]$ ("valid" on $x$ padded by `pad`). Write
+# `conv1d_input_grad(dy, w, pad)`, the gradient with respect to $x$ (length `len(dy) + len(w) - 1 -
+# 2 * pad`). Start from one output $y[r]$: which inputs does it read, with which taps? Is the answer
+# `np.convolve` or `np.correlate` — and with which mode?
+
+# %%
+def conv1d_input_grad(dy, w, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv1d_input_grad, conv1d_input_grad)
+
+# %% [markdown]
+# ### Exercise 4 — eq 3, the kernel gradient, in 1-D
+#
+# Same layer: write `conv1d_kernel_grad(dy, x, taps, pad)`, the gradient with respect to the `taps`
+# of $w$. Each tap $w[u]$ is used at every output; which input does it multiply there?
+
+# %%
+def conv1d_kernel_grad(dy, x, taps, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
+
+# %% [markdown]
+# ### Exercise 5 — both gradients in 2-D, many channels, no loop over pixels
+#
+# Write `conv2d_grads(dy, x, w, pad)` returning `(dx, dw)` (eqs 2 and 3; `x` $(N, C, H, W)$, `w`
+# $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
+# Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
+# $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
+# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
+# of the channel axes (notebook 01, §2).
+
+# %%
+def conv2d_grads(dy, x, w, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
+
+# %% [markdown]
+# ### Exercise 6 — predict, then run
+#
+# One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
+# $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
+# anything** (and without rereading notebook 01, §3), predict what
+# `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` returns, and write the prediction as
+# `predict_eq3(dw)`. The check then runs `convolve2d` and compares.
+
+# %%
+def predict_eq3(dw):
+    raise NotImplementedError  # your prediction, in terms of dw
+
+
+exercises.try_it(exercises.check_predict_eq3, predict_eq3)
