@@ -11,7 +11,7 @@ What is measured (float32, NCHW, stride 1, no padding as in SRCNN, B = 128 patch
   algorithm of ``dynconv.kernels.ALGORITHMS`` (static) or ``DYNAMIC_ALGORITHMS`` (dynamic), in
   four directions: ``fwd``; ``dx`` = eq 2 alone (the algorithm's input-gradient routine,
   ``kn2row.input_grad`` / the direct loops; im2col computes dx and dw from one unfold, so it has
-  no dx-only row); ``dw`` = dw, db (``need_dx=False``, as for a first layer); ``bwd`` = dx, dw
+  no dx-only row); ``dw`` = dw, db (``need_input_grad=False``, as for a first layer); ``bwd`` = dx, dw
   (dk), db. Every layer has a bias. The algorithm ``choose_algorithm`` picks is marked.
 
 * **FLOP counting** — ``MACs = N·F·C·kh·kw·Ho·Wo`` (valid output positions only; bias adds
@@ -83,7 +83,7 @@ LAYERS = [
     ("dyn_1x1_64-32", 64, 32, 1, 25, True, "dynamic 64→32 1×1 (25→25)"),
     ("dyn_5x5_32-1", 32, 1, 5, 25, True, "dynamic 32→1 5×5 (25→21)"),
 ]
-DIRECTIONS = ("fwd", "dx", "dw", "bwd")  # bwd = dx+dw+db; dw = dw+db (need_dx=False)
+DIRECTIONS = ("fwd", "dx", "dw", "bwd")  # bwd = dx+dw+db; dw = dw+db (need_input_grad=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
     """{peer: zero-arg callable} for one (layer, direction): one per dynconv algorithm
     ("dynconv:<algorithm>") and torch; plus a checker returning each peer's relative error
     against torch (or, without torch, against the first algorithm)."""
-    need_dx = direction in ("bwd", "dx")
+    need_input_grad = direction in ("bwd", "dx")
     peers, outputs = {}, {}
     if dynamic:
         fwd, bwd, algorithms = K.dynamic_conv2d_forward, K.dynamic_conv2d_backward, K.DYNAMIC_ALGORITHMS
@@ -128,7 +128,7 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
             outputs[name] = lambda algo=algo: (fwd(x, w, b, pad=0, algorithm=algo)[0],)
         else:
             _, cache = fwd(x, w, b, pad=0, algorithm=algo)
-            peers[name] = lambda cache=cache: bwd(dy, cache, need_dx=need_dx)
+            peers[name] = lambda cache=cache: bwd(dy, cache, need_input_grad=need_input_grad)
             outputs[name] = peers[name]
     if torch is not None:
         tf = torch.nn.functional
@@ -152,7 +152,7 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
 
         def t_bwd():
             return cb(tdy, tx, tw, [tb.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], groups,
-                      [need_dx, direction != "dx", direction != "dx"])
+                      [need_input_grad, direction != "dx", direction != "dx"])
 
         if direction == "dx":
             peers["torch"] = t_bwd

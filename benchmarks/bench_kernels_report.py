@@ -68,8 +68,8 @@ def compile_probe():
                 c1, t1 = time.process_time(), time.perf_counter()
                 y, cache = fwd(*args, pad=pad, algorithm=algo)
                 t2 = time.perf_counter()
-                bwd(np.ones_like(y), cache, need_dx=True)
-                bwd(np.ones_like(y), cache, need_dx=False)
+                bwd(np.ones_like(y), cache, need_input_grad=True)
+                bwd(np.ones_like(y), cache, need_input_grad=False)
                 c3, t3 = time.process_time(), time.perf_counter()
                 calls[f"{np.dtype(dt).name} {label}"] = {"fwd_s": t2 - t1, "bwd_s": t3 - t2,
                                                          "cpu_s": c3 - c1}

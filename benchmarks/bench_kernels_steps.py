@@ -41,14 +41,14 @@ def _full_conv_dx(dy, w_nf, pad, H, W, dynamic):
     return dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-def np_conv_backward(dy, cache, need_dx=True):
+def np_conv_backward(dy, cache, need_input_grad=True):
     """Eqs 2, 3: (dx, dw, db)."""
     x, w, pad = cache
     kh, kw = w.shape[2:]
     win = sliding_window_view(_padded(x, pad), (kh, kw), axis=(2, 3))
     dw = np.einsum("nchwuv,nfhw->fcuv", win, dy, optimize=True)
     db = dy.sum(axis=(0, 2, 3))
-    dx = _full_conv_dx(dy, w, pad, x.shape[2], x.shape[3], False) if need_dx else None
+    dx = _full_conv_dx(dy, w, pad, x.shape[2], x.shape[3], False) if need_input_grad else None
     return dx, dw, db
 
 
@@ -90,7 +90,7 @@ def kernel_step(K, params, x, t, marks=None):
     g1, dw2, db2 = K.conv2d_backward(g2, c2)
     mark("conv2 bwd")
     g1 *= a1 > 0
-    _, dw1, db1 = K.conv2d_backward(g1, c1, need_dx=False)
+    _, dw1, db1 = K.conv2d_backward(g1, c1, need_input_grad=False)
     mark("conv1 bwd (no dx)")
     return [dw1, db1, dw2, db2, dw3, db3]
 
@@ -107,7 +107,7 @@ def numpy_step(params, x, t):
     g2 = g2 * (a2 > 0)
     g1, dw2, db2 = np_conv_backward(g2, c2)
     g1 = g1 * (a1 > 0)
-    _, dw1, db1 = np_conv_backward(g1, c1, need_dx=False)
+    _, dw1, db1 = np_conv_backward(g1, c1, need_input_grad=False)
     return [dw1, db1, dw2, db2, dw3, db3]
 
 

@@ -29,8 +29,9 @@
 #   numba) and finite differences (the gradient estimated from the change of the loss, §4);
 # * what the flip looks like, and what one gradient-descent step (eq 4) does.
 #
-# The notebook ends with exercises, each checked by `notebooks/exercises.py`. Every check below is
-# an `assert`: if a derivation were wrong, this notebook would fail in the test suite.
+# Every check below is an `assert`: if a derivation were wrong, this notebook would fail in the
+# test suite. The exercises on eqs 2 and 3 come later, once the fast algorithms have derived them a
+# second time: notebook 06 (exercises 3–6) and notebook 08 (exercises 3–4).
 #
 # **Notation**, used in every notebook (02–07 refer back to this table). The paper writes maps as
 # $x_i^t$ and kernels as $k_{ij}$; the code stores arrays with the sample first and, for a kernel,
@@ -136,7 +137,7 @@ assert np.allclose(y, y_fast, rtol=0, atol=1e-12)
 # pixel at a time, stride 1. A layer with stride $s$ reads $\bar x[s\,r + u]$ instead, keeping
 # every $s$-th output: $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows. The paper's layers, and
 # every layer in dynconv, have stride 1; stride 2 would halve the output, and its backward pass
-# must first spread $g$ back onto the positions the forward pass kept (exercise 5).
+# must first spread $g$ back onto the positions the forward pass kept (notebook 08, exercise 3).
 #
 # **Valid, same, full.** How far the window may hang over the edge sets the output size. In 1-D,
 # with $n$ inputs and a kernel of $k$ taps: *valid* keeps only windows fully inside the input,
@@ -315,18 +316,8 @@ assert np.allclose(dx, reference.eq2_input_gradient(dy, w, pad))
 # over pixels — and the layer returns the plain sum above, the exact derivative of whatever loss
 # produced $g$. Same number, one place for the $1/T$ (checked at the end of this section).
 #
-# **Eq 3 is also eq 1**, with other arrays in the roles of input and kernel. Eq 1 computes
-# `out[t', j', u, v]` $= \sum_{i'} \sum_{r, c}$ `kern[j', i', r, c] * inp[t', i', u + r, v + c]`.
-# Eq 3 has that form if we let the input channels $i$ play the samples $t'$, the samples $t$ play
-# the channels $i'$ that are summed over, and $g$ play the kernel:
-#
-# | eq 1 slot | `inp` $(N', C', \cdot, \cdot)$ | `kern` $(F', C', \cdot, \cdot)$ | `out` $(N', F', \cdot, \cdot)$ |
-# |---|---|---|---|
-# | eq 3 | $\bar x$ transposed: $(C, N, H + 2p, W + 2p)$ | $g$ transposed: $(F, N, H_o, W_o)$ | $(C, F, k_h, k_w)$ |
-#
-# The "kernel" $g$ is as large as the output, so the valid output is
-# $(H + 2p) - H_o + 1 = k_h$ by $k_w$: one tap each. Transposing `out` back gives
-# $\partial l/\partial w$, $(F, C, k_h, k_w)$ — checked in the next cell.
+# (Eq 3 can also be computed by the forward code of eq 1, with other arrays in the roles of input
+# and kernel: notebook 06, §2.)
 
 # %%
 def conv_kernel_grad(dy, x, kernel_shape, pad):
@@ -345,11 +336,6 @@ def conv_kernel_grad(dy, x, kernel_shape, pad):
 
 dw, db = conv_kernel_grad(dy, x, w.shape, pad)
 
-# Eq 3 as eq 1, with the roles of the table above: the batch sum is the layer's channel sum.
-inp, kern = pad2d(x, pad).transpose(1, 0, 2, 3), dy.transpose(1, 0, 2, 3)  # (C, N, ..), (F, N, ..)
-out = conv_forward(inp, kern, np.zeros(F))
-assert out.shape == (C, F, kh, kw)
-assert np.allclose(dw, out.transpose(1, 0, 2, 3))
 
 # %%
 # Eq 3 as printed: a true convolution of g with the flipped input, summed over the batch.
@@ -397,9 +383,10 @@ assert np.allclose(batch, np.mean(per_sample, axis=0))
 # ## 4. Checking against `dynconv.reference`, `dynconv.kernels` and finite differences
 #
 # The library's implementations — the literal loops of `dynconv.reference` and the fast
-# `dynconv.kernels` (float64 and float32) — must return the same three gradients. The fast kernels
-# have several algorithms (im2col, kn2row, …); notebook 06 derives them and checks every one
-# against the reference. Here the kernels use the one they choose for this shape.
+# `dynconv.kernels` — must return the same three gradients. The fast kernels have several
+# algorithms (im2col, kn2row, …); notebook 06 derives them and checks every one against the
+# reference, in float64 and in float32 (the training dtype). Here, float64 and the algorithm the
+# kernels choose for this shape.
 
 # %%
 dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy, cache_ref)
@@ -410,14 +397,6 @@ for name, mine, got in zip(("y", "dx", "dw", "db"), (y, dx, dw, db),
                            (y64, *kernels.conv2d_backward(dy, cache64))):
     assert np.allclose(got, mine, rtol=1e-10, atol=1e-10), name
 print(f"reference and kernels ({cache64.algorithm}) agree with the naive functions")
-
-# float32: the fast kernels' training dtype, to single precision.
-f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
-y32, cache32 = kernels.conv2d_forward(*f32[:3], pad=pad)
-dx32, dw32, db32 = kernels.conv2d_backward(f32[3], cache32)
-assert y32.dtype == dx32.dtype == dw32.dtype == np.float32
-for mine, got in [(y, y32), (dx, dx32), (dw, dw32), (db, db32)]:
-    assert np.allclose(got, mine, rtol=1e-4, atol=1e-4 * np.abs(mine).max())
 
 # %% [markdown]
 # **Finite differences.** Take the scalar $f(x, w, b) = \langle g, y(x, w, b)\rangle = \sum g \odot y$.
@@ -453,20 +432,12 @@ for which, (name, analytic) in enumerate([("x", dx), ("w", dw), ("b", db)]):
 
 # %% [markdown]
 # `dynconv.gradcheck` does the same for any layer or graph, in float64 on a copy; here the
-# `Conv2D` layer around the fast kernels, with this notebook's geometry.
-#
-# The layer draws its own initial kernel. `init="he"` is **He initialisation** (He et al., 2015):
-# every weight from $\mathcal N(0,\, 2/n_{\text{in}})$, with $n_{\text{in}} = C k_h k_w$ the
-# number of inputs one output pixel sums. For inputs of unit scale a pre-activation then has
-# variance 2, and a ReLU (which zeroes the negative half) brings the mean square back to 1, so
-# activations keep their scale through many layers. The paper instead draws
-# $\mathcal N(0,\, 0.001^2)$ (`init="gaussian"`, dynconv's default), the choice of SRCNN — the
-# static super-resolution network of Dong et al. that the paper builds on (notebook 03 builds one).
+# `Conv2D` layer around the fast kernels, with this notebook's geometry. (`init="he"` draws the
+# layer's initial kernel with He initialisation, explained in notebook 08, §1; notebook 08 also
+# checks the other layers' backward passes this way.)
 
 # %%
 layer = Conv2D(C, F, (kh, kw), pad=pad, init="he", rng=rng, dtype=np.float64)
-big = Conv2D(64, 64, 3, init="he", rng=rng)  # many weights: their spread is close to the formula
-assert abs(big.params["w"].std() / np.sqrt(2 / (64 * 3 * 3)) - 1) < 0.05
 report = gradcheck(layer, [x], rng=0)
 print(report)
 assert report.ok
@@ -601,104 +572,3 @@ assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  
 #   out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
-
-# %% [markdown]
-# ## Exercises
-#
-# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
-# attempted yet" until you do). Worked solutions: `notebooks/solutions/s01.py`. Try exercises 1–3
-# before rereading §2–3: they are eqs 2 and 3 again, derived by you.
-#
-# ### Exercise 1 — the input gradient in 1-D
-#
-# `exercises.conv1d_forward(x, w, pad)` is eq 1 in 1-D with one channel:
-# $y[r] = \sum_u w[u]\, \bar x[r+u]$ ("valid" on $x$ padded by `pad`). Write
-# `conv1d_input_grad(dy, w, pad)`, the gradient with respect to $x$ (length `len(dy) + len(w) - 1 -
-# 2 * pad`). Start from one output $y[r]$: which inputs does it read, with which taps? Is the answer
-# `np.convolve` or `np.correlate` — and with which mode?
-
-# %%
-import exercises
-
-
-def conv1d_input_grad(dy, w, pad):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_conv1d_input_grad, conv1d_input_grad)
-
-# %% [markdown]
-# ### Exercise 2 — the kernel gradient in 1-D
-#
-# Same layer: write `conv1d_kernel_grad(dy, x, taps, pad)`, the gradient with respect to the `taps`
-# of $w$. Each tap $w[u]$ is used at every output; which input does it multiply there?
-
-# %%
-def conv1d_kernel_grad(dy, x, taps, pad):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
-
-# %% [markdown]
-# ### Exercise 3 — both gradients in 2-D, many channels, no loop over pixels
-#
-# Write `conv2d_grads(dy, x, w, pad)` returning `(dx, dw)` (eqs 2 and 3; `x` $(N, C, H, W)$, `w`
-# $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
-# Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
-# $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
-# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
-# of the channel axes (§2).
-
-# %%
-def conv2d_grads(dy, x, w, pad):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
-
-# %% [markdown]
-# ### Exercise 4 — predict, then run
-#
-# One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
-# $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
-# anything** (and without rereading §3), predict what
-# `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` returns, and write the prediction as
-# `predict_eq3(dw)`. The check then runs `convolve2d` and compares.
-
-# %%
-def predict_eq3(dw):
-    raise NotImplementedError  # your prediction, in terms of dw
-
-
-exercises.try_it(exercises.check_predict_eq3, predict_eq3)
-
-# %% [markdown]
-# ### Exercise 5 — the input gradient of a stride-2 layer
-#
-# `exercises.stride2_forward(x, w)` is eq 1 (no padding) with stride 2: it keeps every second
-# output row and column (§1). Derive its input gradient and implement
-# `stride2_input_grad(dy, w, x_shape)`. Hint: which stride-1 output pixels does the stride-2 layer
-# keep, and what gradient do the others receive?
-
-# %%
-def stride2_input_grad(dy, w, x_shape):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_stride2_input_grad, stride2_input_grad)
-
-# %% [markdown]
-# ### Exercise 6 — a kernel that hides a wrong backward
-#
-# `exercises.no_flip_input_grad` makes the classic mistake of §2: eq 2 as a correlation, without
-# the flip. `dynconv.gradcheck` catches it with random kernels — but not with every kernel. Write
-# `flip_blind_kernel(kh, kw)`, a non-zero kernel for which the wrong backward gives the right
-# answer. What does that say about testing a backward pass with hand-made kernels?
-
-# %%
-def flip_blind_kernel(kh, kw):
-    raise NotImplementedError  # your code
-
-
-exercises.try_it(exercises.check_flip_blind_kernel, flip_blind_kernel)

@@ -261,7 +261,7 @@ assert np.allclose(dk_tied.mean(axis=0), dw_static / len(x))
 
 # %%
 N, H = 4, 8
-init_args = dict(init="he", dtype=np.float64)  # He initialisation, notebook 01 §4
+init_args = dict(init="he", dtype=np.float64)  # He initialisation, notebook 08 §1
 # need_input_grad=False: the image needs no gradient, so these layers skip eq 2 (notebook 03, §2).
 layers = {
     "a_conv": Conv2D(1, 3, 3, pad="same", rng=rng, need_input_grad=False, **init_args),
@@ -298,8 +298,8 @@ def backward(L):
     dpred, _ = L["loss"].backward()
     d_features, dk_flat = L["dyn"].backward(dpred)
     L["a_conv"].backward(*L["a_relu"].backward(d_features))
-    (dh,) = L["b_fc"].backward(dk_flat)  # B's parameters collect the sum over samples here
-    L["b_conv"].backward(*L["b_relu"].backward(*L["b_pool"].backward(dh)))
+    (d_phi,) = L["b_fc"].backward(dk_flat)  # B's parameters collect the sum over samples here
+    L["b_conv"].backward(*L["b_relu"].backward(*L["b_pool"].backward(d_phi)))
     return dk_flat
 
 
@@ -475,9 +475,11 @@ exercises.try_it(exercises.check_eq7_literal, eq7_literal)
 # ### Exercise 3 — the backward pass for every sample at once
 #
 # `dynamic_backward` in §2 loops over the samples. Write `dynamic_backward_batched(dy, x, k, pad)`
-# returning `(dx, dk)` (5-D `k`, no bias) with no Python loop over samples or pixels. Hint: your
-# answer to notebook 01's exercise 3, with the sample index $t$ kept on the kernel in both
-# `einsum`s; `numpy.lib.stride_tricks.sliding_window_view` gives every window of $\bar x$.
+# returning `(dx, dk)` (5-D `k`, no bias) with no Python loop over samples or pixels. Hint:
+# `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
+# $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` over it gives
+# eq 7 with the sample index $t$ kept; for eq 6, take the windows of `dy` padded by $k - 1$ (full
+# mode), with the kernel flipped and the channel axes swapped (notebook 01, §2).
 
 # %%
 def dynamic_backward_batched(dy, x, k, pad):

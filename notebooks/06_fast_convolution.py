@@ -26,7 +26,8 @@
 # * how `dynconv.kernels` exposes the choice (`ALGORITHMS`, `choose_algorithm`, `algorithm=`)
 #   and where the measured speeds live (`benchmarks/README.md`).
 #
-# The notebook ends with two exercises, each checked by `notebooks/exercises.py`.
+# The notebook ends with six exercises, each checked by `notebooks/exercises.py`: two on kn2row,
+# and four on eqs 2 and 3 of notebook 01.
 #
 # Notation as in the table at the top of notebook 01: `x` is $(N, C, H, W)$, `w` is $(F, C, k_h, k_w)$; sample $t$, input
 # channel $i$, output channel $j$, kernel taps $(u, v)$. Every check is an `assert`.
@@ -136,8 +137,9 @@ print(f"cols {cols_u.shape}: unfold {min(t_unfold) * 1e3:.1f} ms, GEMM {min(t_ge
 #
 # **Step 3 — read it as BLAS sees it.** $X_t[:, o : o + L]$ is a $(C, L)$ matrix whose rows are
 # $H_p W_p$ elements apart: a plain strided matrix, no copy. Each term is one GEMM accumulating
-# into $Y_t$: BLAS's GEMM computes $C \leftarrow \alpha A B + \beta C$, and `beta = 1` makes it
-# add to what $Y_t$ already holds instead of overwriting it. The wide positions with $c \ge W_o$
+# into $Y_t$: BLAS's GEMM computes $Z \leftarrow \alpha A B + \beta Z$ for matrices $A$, $B$, $Z$
+# and scalars $\alpha$, $\beta$ (BLAS's names, unrelated to eq 4's rate); `beta = 1` makes it
+# add to what $Y_t$ (its $Z$) already holds instead of overwriting it. The wide positions with $c \ge W_o$
 # wrap into the next row; they are computed and cropped — the price is $L / (H_o W_o)$ times the
 # multiply-adds (about $W_p / W_o$, 1.2 for SRCNN's 5×5 layer), against the $k_h k_w$-fold copy
 # of im2col.
@@ -260,6 +262,28 @@ print(f"eq 2: {np.abs(dx - rdx).max():.2e}   eq 3: {np.abs(dw - rdw).max():.2e}"
 assert np.allclose(dx, rdx, atol=1e-12) and np.allclose(dw, rdw, atol=1e-12)
 
 # %% [markdown]
+# **Eq 3 is eq 1 too**, with other arrays in the roles of input and kernel, so a library can
+# compute it with its forward code (and its fast algorithm). Eq 1 computes
+# `out[t', j', u, v]` $= \sum_{i'} \sum_{r, c}$ `kern[j', i', r, c] * inp[t', i', u + r, v + c]`.
+# Eq 3, $\partial l/\partial w_{j,i}[u,v] = \sum_t \sum_{r,c} g_{t,j}[r,c]\,\bar x_{t,i}[r+u,\,c+v]$,
+# has that form if the input channels $i$ play the samples $t'$, the samples $t$ play the
+# channels $i'$ that are summed over, and $g$ plays the kernel:
+#
+# | eq 1 slot | `inp` $(N', C', \cdot, \cdot)$ | `kern` $(F', C', \cdot, \cdot)$ | `out` $(N', F', \cdot, \cdot)$ |
+# |---|---|---|---|
+# | eq 3 | $\bar x$ transposed: $(C, N, H_p, W_p)$ | $g$ transposed: $(F, N, H_o, W_o)$ | $(C, F, k_h, k_w)$ |
+#
+# The "kernel" $g$ is as large as the output, so the valid output is $H_p - H_o + 1 = k_h$ by
+# $k_w$: one tap each, and the batch sum of eq 3 is the channel sum of eq 1. Transposing `out`
+# back gives $\partial l/\partial w$, $(F, C, k_h, k_w)$:
+
+# %%
+inp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).transpose(1, 0, 2, 3)  # (C, N, Hp, Wp)
+kern = dy.transpose(1, 0, 2, 3)                                            # (F, N, Ho, Wo)
+out = kn2row_forward(inp, kern, np.zeros(kern.shape[0]), 0)
+assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw, atol=1e-12)
+
+# %% [markdown]
 # ## 3. In `dynconv.kernels`
 #
 # The fast version (`dynconv/kernels/_kn2row.py`) is these loops in numba, with each `@` a call
@@ -301,7 +325,8 @@ for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
 # Speed is measured in `benchmarks/`, never asserted in tests: `make bench` times every
 # algorithm on every SRCNN and DCNN layer against PyTorch in the same process and writes
 # `benchmarks/results/kernels.json`; `benchmarks/README.md` holds the tables and the machine
-# load of each run. The table below is read from that file when it exists; a small timing on
+# load of each run; speeds are in GFLOP/s, $10^9$ floating-point operations per second, a
+# multiply-add counting as two. The table below is read from that file when it exists; a small timing on
 # this machine follows (one run, not a benchmark — other processes share the cores).
 #
 # **Why im2col is the slowest here.** The stored table was measured at load 10.9 on 2 cores (its
@@ -353,7 +378,8 @@ assert np.allclose(kn2row_forward(x1, w1, np.zeros(3), 0)[0].reshape(3, -1),
 # ## Exercises
 #
 # Each exercise is checked by `notebooks/exercises.py`; the solutions are in
-# `notebooks/solutions/s06.py`.
+# `notebooks/solutions/s06.py`. Exercises 1–2 are about kn2row; exercises 3–6 derive eqs 2 and 3
+# of notebook 01 once more, by you — try them before rereading notebook 01, §2–3.
 
 # %%
 import exercises
@@ -387,3 +413,65 @@ def kn2row_dynamic_dk(dy, x, pad, kh, kw):
 
 
 exercises.try_it(exercises.check_kn2row_dynamic_dk, kn2row_dynamic_dk)
+
+# %% [markdown]
+# ### Exercise 3 — eq 2, the input gradient, in 1-D
+#
+# `exercises.conv1d_forward(x, w, pad)` is eq 1 in 1-D with one channel:
+# $y[r] = \sum_u w[u]\, \bar x[r+u]$ ("valid" on $x$ padded by `pad`). Write
+# `conv1d_input_grad(dy, w, pad)`, the gradient with respect to $x$ (length `len(dy) + len(w) - 1 -
+# 2 * pad`). Start from one output $y[r]$: which inputs does it read, with which taps? Is the answer
+# `np.convolve` or `np.correlate` — and with which mode?
+
+# %%
+def conv1d_input_grad(dy, w, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv1d_input_grad, conv1d_input_grad)
+
+# %% [markdown]
+# ### Exercise 4 — eq 3, the kernel gradient, in 1-D
+#
+# Same layer: write `conv1d_kernel_grad(dy, x, taps, pad)`, the gradient with respect to the `taps`
+# of $w$. Each tap $w[u]$ is used at every output; which input does it multiply there?
+
+# %%
+def conv1d_kernel_grad(dy, x, taps, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
+
+# %% [markdown]
+# ### Exercise 5 — both gradients in 2-D, many channels, no loop over pixels
+#
+# Write `conv2d_grads(dy, x, w, pad)` returning `(dx, dw)` (eqs 2 and 3; `x` $(N, C, H, W)$, `w`
+# $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
+# Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
+# $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
+# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
+# of the channel axes (notebook 01, §2).
+
+# %%
+def conv2d_grads(dy, x, w, pad):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_conv2d_grads, conv2d_grads)
+
+# %% [markdown]
+# ### Exercise 6 — predict, then run
+#
+# One sample, one input and one output map: `dy` $(H_o, W_o)$, the padded input `xp`
+# $(H + 2p, W + 2p)$ and the kernel gradient `dw` $(k_h, k_w)$ of eq 3. **Before running
+# anything** (and without rereading notebook 01, §3), predict what
+# `scipy.signal.convolve2d(dy, xp[::-1, ::-1], mode="valid")` returns, and write the prediction as
+# `predict_eq3(dw)`. The check then runs `convolve2d` and compares.
+
+# %%
+def predict_eq3(dw):
+    raise NotImplementedError  # your prediction, in terms of dw
+
+
+exercises.try_it(exercises.check_predict_eq3, predict_eq3)

@@ -15,48 +15,10 @@ import numpy as np
 from dynconv import metrics, optim, reference, sr
 from dynconv.gradcheck import gradcheck
 from dynconv.layers import Layer
+from exercise_tools import _close, _vjp_fd, try_it  # noqa: F401 (notebooks call exercises.try_it)
 
 
-def try_it(check, fn):
-    """Run ``check(fn)`` and print the verdict; returns True when the answer is right."""
-    try:
-        check(fn)
-    except NotImplementedError:
-        print(f"{check.__name__}: not attempted yet (the solution is in notebooks/solutions/)")
-        return False
-    except AssertionError as exc:
-        print(f"{check.__name__}: not yet — {exc}")
-        return False
-    except Exception as exc:  # a bug in an attempt must not stop "Run all"
-        print(f"{check.__name__}: your function raised {type(exc).__name__}: {exc}")
-        return False
-    print(f"{check.__name__}: correct")
-    return True
-
-
-def _close(got, want, what, tol=1e-9):
-    got = np.asarray(got)
-    if got.dtype.kind == "f":
-        # A correct answer computed in float32 is only good to ~1e-7: never ask for more than its dtype holds.
-        tol = max(tol, 100 * float(np.finfo(got.dtype).eps))
-    got = got.astype(np.float64)
-    assert got.shape == np.shape(want), f"{what}: shape {got.shape}, expected {np.shape(want)}"
-    err = np.abs(got - want).max() / max(1.0, np.abs(want).max())
-    assert err <= tol, f"{what}: off by {err:.2e} (relative)"
-
-
-def _vjp_fd(f, x, g, h=1e-6):
-    """Central differences of <g, f(x)> with respect to every entry of x."""
-    out = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += h
-        down[idx] -= h
-        out[idx] = (np.vdot(g, f(up)) - np.vdot(g, f(down))) / (2 * h)
-    return out
-
-
-# --------------------------------------------------------------------------- notebook 01
+# --------------------------------------------------------------------------- eqs 2-3 (notebooks 06, 08)
 def conv1d_forward(x, w, pad=0):
     """Eq 1 in 1-D, one channel: y[r] = sum_u w[u] * xp[r + u], xp = x zero-padded by ``pad``."""
     xp = np.pad(np.asarray(x, dtype=np.float64), pad)
@@ -114,7 +76,7 @@ def check_predict_eq3(fn):
 
 
 def stride2_forward(x, w):
-    """The layer of exercise 01.5: eq 1 (pad 0) keeping every second row and column."""
+    """The layer of exercise 08.3: eq 1 (pad 0) keeping every second row and column."""
     return reference.conv2d_forward(x, w)[0][:, :, ::2, ::2]
 
 
@@ -327,12 +289,10 @@ def check_register_unsharp(fn):
 
 #: Every exercise: check -> (notebook number, name of the solution in solutions/s<NN>.py).
 EXERCISES = {
-    check_conv1d_input_grad: ("01", "conv1d_input_grad"),
-    check_conv1d_kernel_grad: ("01", "conv1d_kernel_grad"),
-    check_conv2d_grads: ("01", "conv2d_grads"),
-    check_predict_eq3: ("01", "predict_eq3"),
-    check_stride2_input_grad: ("01", "stride2_input_grad"),
-    check_flip_blind_kernel: ("01", "flip_blind_kernel"),
+    check_conv1d_input_grad: ("06", "conv1d_input_grad"),
+    check_conv1d_kernel_grad: ("06", "conv1d_kernel_grad"),
+    check_conv2d_grads: ("06", "conv2d_grads"),
+    check_predict_eq3: ("06", "predict_eq3"),
     check_dynamic_1x1: ("02", "dynamic_1x1"),
     check_eq7_literal: ("02", "eq7_literal"),
     check_dynamic_backward_batched: ("02", "dynamic_backward_batched"),
@@ -377,4 +337,43 @@ def check_kn2row_dynamic_dk(fn):
 EXERCISES.update({
     check_wide_grid_cost: ("06", "wide_grid_cost"),
     check_kn2row_dynamic_dk: ("06", "kn2row_dynamic_dk"),
+})
+
+
+# --------------------------------------------------------------------------- notebook 08
+def check_euclidean_grads(fn):
+    """``fn(pred, target)`` -> ``(dpred, dtarget)``: the gradients of ``EuclideanLoss`` with
+    upstream gradient 1."""
+    from dynconv.layers import EuclideanLoss
+
+    rng = np.random.default_rng(17)
+    for shape in [(2, 1, 3, 4), (5, 2, 2, 3)]:
+        pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
+        loss = EuclideanLoss()
+        loss.forward(pred, target)
+        want = loss.backward()
+        got = fn(pred.copy(), target.copy())
+        assert len(got) == 2, "return (dpred, dtarget)"
+        _close(got[0], want[0], f"dpred, batch of {shape[0]}")
+        _close(got[1], want[1], f"dtarget, batch of {shape[0]}")
+
+
+def check_center_crop_backward(fn):
+    """``fn(dy, x_shape)``: dl/dx of ``CenterCrop()`` cropping ``x_shape`` to ``dy``'s size."""
+    from dynconv.layers import CenterCrop
+
+    rng = np.random.default_rng(18)
+    for x_shape, hw in [((2, 1, 7, 6), (4, 3)), ((1, 2, 5, 5), (3, 3)), ((1, 1, 6, 4), (3, 4))]:
+        x, like = rng.standard_normal(x_shape), np.zeros((x_shape[0], 1, *hw))
+        crop = CenterCrop()
+        dy = rng.standard_normal(crop.forward(x, like).shape)
+        want = crop.backward(dy)[0]
+        _close(fn(dy.copy(), x_shape), want, f"dx for x {x_shape} cropped to {hw}")
+
+
+EXERCISES.update({
+    check_euclidean_grads: ("08", "euclidean_grads"),
+    check_center_crop_backward: ("08", "center_crop_backward"),
+    check_stride2_input_grad: ("08", "stride2_input_grad"),
+    check_flip_blind_kernel: ("08", "flip_blind_kernel"),
 })

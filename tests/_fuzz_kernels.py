@@ -95,10 +95,10 @@ def api(dynamic):
     return K.conv2d_forward, K.conv2d_backward, R.conv2d_forward, R.conv2d_backward
 
 
-def check_backward(bwd, dy, cache, need_dx, oracle):
+def check_backward(bwd, dy, cache, need_input_grad, oracle):
     """Backward on a (possibly forged) cache: a clean exception, or what the oracle computes."""
     try:
-        got = bwd(dy, cache, need_dx=need_dx)
+        got = bwd(dy, cache, need_input_grad=need_input_grad)
     except CLEAN:
         COUNTS["exception"] += 1
         return
@@ -140,7 +140,7 @@ def run_forged(data, dynamic):
     x, w, b, dy, pad, algo = data.draw(problem(dynamic))
     _, cache = fwd(x, w, b, pad=pad, algorithm=algo)
     changes = data.draw(forgery(cache, dynamic))
-    need_dx = data.draw(st.booleans())
+    need_input_grad = data.draw(st.booleans())
     forged = cache._replace(**changes)
     log("forged", "dynamic" if dynamic else "static", algo, {k: (getattr(v, "shape", v), getattr(v, "dtype", ""))
                                                             for k, v in changes.items()})
@@ -155,7 +155,7 @@ def run_forged(data, dynamic):
         out = rbwd(np.asarray(dy, np.float64), rc)
         return out if forged.has_bias else out[:2] + (None,)
 
-    check_backward(bwd, dy, forged, need_dx, oracle)
+    check_backward(bwd, dy, forged, need_input_grad, oracle)
 
 
 def run_hostile_forward(data, dynamic):

@@ -1,4 +1,4 @@
-"""Graph executor: wiring, fan-out accumulation, automatic need_dx, errors, summary, training."""
+"""Graph executor: wiring, fan-out accumulation, automatic need_input_grad, errors, summary, training."""
 from __future__ import annotations
 
 import io
@@ -66,7 +66,7 @@ def test_srcnn_graph_passes_gradcheck(rng):
     assert report.ok, f"max relative error {report.max_error:.2e}\n{report}"
 
 
-# --------------------------------------------------------------------------- need_dx and caches
+# --------------------------------------------------------------------------- need_input_grad and caches
 def test_first_layer_skips_dx_unless_input_requires_grad(rng):
     g = tiny_graph(rng)
     g.forward(feeds(rng))

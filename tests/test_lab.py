@@ -44,7 +44,7 @@ def test_make_lab_serves_the_notebooks(tmp_path):
         assert listing is not None, "JupyterLab did not answer"
         names = {c["name"] for c in listing["content"]}
         expected = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py")}
-        assert len(expected) == 7 and expected <= names
+        assert len(expected) == 8 and expected <= names
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,5 +1,6 @@
-"""The notebooks' exercises: every notebook ends with 2-6 of them, every one has a solution in
-``notebooks/solutions/``, and its check accepts the solution and rejects a wrong answer."""
+"""The notebooks' exercises: every notebook from 02 on ends with 2-6 of them (01's are 06's 3-6),
+every one has a solution in ``notebooks/solutions/``, and its check accepts the solution and
+rejects a wrong answer."""
 from __future__ import annotations
 
 import importlib
@@ -58,6 +59,10 @@ WRONG = {
     "check_kn2row_dynamic_dk": lambda dy, x, pad, kh, kw: np.broadcast_to(_solution(
         exercises.check_kn2row_dynamic_dk)(dy, x, pad, kh, kw).sum(axis=0), (len(x), dy.shape[1], x.shape[1], kh, kw)),
     # ^ the static dw: the sample sum taken, every sample handed the batch's gradient
+    "check_euclidean_grads": lambda pred, target: (lambda d: (2 * d[0], d[1]))(
+        _solution(exercises.check_euclidean_grads)(pred, target)),  # dpred: the 1/2 forgotten
+    "check_center_crop_backward": lambda dy, shape: np.pad(dy, [(0, 0), (0, 0), (0, shape[2] - dy.shape[2]),
+                                                              (0, shape[3] - dy.shape[3])]),  # top-left corner
 }
 
 
@@ -82,7 +87,7 @@ def test_an_untried_exercise_does_not_stop_the_notebook(capsys):
     assert "not attempted yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[1-6]_*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[2-68]_*.py")), ids=lambda p: p.stem)
 def test_each_notebook_ends_with_two_to_six_checked_exercises(path):
     text = path.read_text()
     headings = re.findall(r"^# (#+) (.*)$", text, flags=re.M)

@@ -1,1 +1,1 @@
-"""Worked solutions of the notebooks' exercises, one module per notebook (``s01`` ... ``s05``)."""
+"""Worked solutions of the notebooks' exercises, one module per notebook (``s01``, ``s02``, ...)."""

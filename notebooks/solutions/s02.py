@@ -18,7 +18,7 @@ def dynamic_1x1(x, k):
 
 def eq7_literal(dy, x, pad):
     """Exercise 2: eq 7 as written, per sample: dy[t, j] * x~[t, i] (valid true convolution).
-    It is dk rotated by 180 degrees, for the same reason as eq 3 (notebook 01, exercise 4)."""
+    It is dk rotated by 180 degrees, for the same reason as eq 3 as printed (notebook 01, §3)."""
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     N, F = dy.shape[:2]
     C = x.shape[1]
@@ -27,8 +27,8 @@ def eq7_literal(dy, x, pad):
 
 
 def dynamic_backward_batched(dy, x, k, pad):
-    """Exercise 3: eqs 6 and 7 for all samples at once — notebook 01's einsums with the sample
-    index t kept on the kernel: dk[t] is never summed over t, dx[t] uses k[t]."""
+    """Exercise 3: eqs 6 and 7 for all samples at once — the einsums of s06.conv2d_grads with
+    the sample index t kept on the kernel: dk[t] is never summed over t, dx[t] uses k[t]."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     kh, kw = k.shape[-2:]

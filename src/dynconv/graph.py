@@ -21,7 +21,7 @@ Rules:
   ``requires_grad`` (default: none — inputs are images and targets), or a node output whose
   layer has parameters or one of whose inputs needs a gradient. Each layer's
   ``need_input_grad`` is set from that, automatically: a first convolution fed by the image
-  therefore runs with ``need_dx=False``.
+  therefore runs with ``need_input_grad=False``.
 * ``backward`` accumulates (``+=``) the gradients of a value consumed by several nodes, then
   releases every cache. Parameter gradients land in each layer's ``grads``; a layer that
   received no gradient gets zeros.

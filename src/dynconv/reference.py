@@ -185,7 +185,7 @@ def _correlate_valid(a, g):
     return out
 
 
-def conv2d_backward(dy, cache, *, need_dx=True):
+def conv2d_backward(dy, cache, *, need_input_grad=True):
     r"""Equations 2 and 3: input, kernel and bias gradients of :func:`conv2d_forward`.
 
     Equation 2, the input gradient, is the full convolution of :math:`\partial l/\partial y`
@@ -214,7 +214,7 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     ----------
     dy : ndarray, shape (N, F, Ho, Wo)
     cache : Conv2DCache
-    need_dx : bool
+    need_input_grad : bool
         When False, ``dx`` is not computed and ``None`` is returned in its place.
 
     Returns
@@ -232,7 +232,7 @@ def conv2d_backward(dy, cache, *, need_dx=True):
         raise ValueError(f"dy must have shape {expected}, got {dy.shape}")
     xp = _pad(x, pad)
     dx = None
-    if need_dx:
+    if need_input_grad:
         dxp = np.zeros_like(xp)
         for t in range(N):
             for i in range(C):
@@ -309,7 +309,7 @@ def dynamic_conv2d_forward(x, k, b=None, *, pad=0):
     return y, DynamicConv2DCache(x, k, b is not None, pad)
 
 
-def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
+def dynamic_conv2d_backward(dy, cache, *, need_input_grad=True):
     r"""Equations 6 and 7: gradients of :func:`dynamic_conv2d_forward`.
 
     Equation 6 (to network A) is eq 2 with the sample's own kernel:
@@ -346,7 +346,7 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
         raise ValueError(f"dy must have shape {expected}, got {dy.shape}")
     xp = _pad(x, pad)
     dx = None
-    if need_dx:
+    if need_input_grad:
         dxp = np.zeros_like(xp)
         for t in range(N):
             for i in range(C):

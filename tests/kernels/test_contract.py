@@ -6,6 +6,7 @@ Forged caches (crash-prone when a check is missing) are fuzzed in a subprocess b
 """
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -129,16 +130,27 @@ def test_validation_comes_before_any_copy(case):
     assert time.perf_counter() - t0 < 5.0  # nothing of the virtual size was touched
 
 
-@pytest.mark.parametrize("need_dx", ["no", 0, None, 1.0])
-def test_need_dx_must_be_a_bool(rng, need_dx):
+@pytest.mark.parametrize("need_input_grad", ["no", 0, None, 1.0])
+def test_need_input_grad_must_be_a_bool(rng, need_input_grad):
     x, w, k, dy, pad = _problem(rng, GEOMS[0])
     _, cache = K.conv2d_forward(x, w, pad=pad)
-    with pytest.raises(TypeError, match="need_dx must be a bool"):
-        K.conv2d_backward(dy, cache, need_dx=need_dx)
+    with pytest.raises(TypeError, match="need_input_grad must be a bool"):
+        K.conv2d_backward(dy, cache, need_input_grad=need_input_grad)
     _, dcache = K.dynamic_conv2d_forward(x, k, pad=pad)
-    with pytest.raises(TypeError, match="need_dx must be a bool"):
-        K.dynamic_conv2d_backward(dy, dcache, need_dx=need_dx)
-    assert K.conv2d_backward(dy, cache, need_dx=np.bool_(False))[0] is None
+    with pytest.raises(TypeError, match="need_input_grad must be a bool"):
+        K.dynamic_conv2d_backward(dy, dcache, need_input_grad=need_input_grad)
+    assert K.conv2d_backward(dy, cache, need_input_grad=np.bool_(False))[0] is None
+
+
+def test_the_flag_has_one_name(rng):
+    """The layers' attribute and the kernels' keyword are both ``need_input_grad`` (issue 25)."""
+    x, w, k, dy, pad = _problem(rng, GEOMS[0])
+    _, cache = K.conv2d_forward(x, w, pad=pad)
+    with pytest.raises(TypeError, match="need_dx"):
+        K.conv2d_backward(dy, cache, need_dx=False)
+    for fn in (K.conv2d_backward, K.dynamic_conv2d_backward, R.conv2d_backward,
+               R.dynamic_conv2d_backward):
+        assert "need_input_grad" in inspect.signature(fn).parameters, fn.__qualname__
 
 
 @pytest.mark.parametrize("lr, w, dw, kind, match", [

@@ -53,7 +53,7 @@ def _unsupported(algorithm, w):
     return algorithm == "winograd" and max(w.shape[-2:]) > winograd.MAX_TAPS
 
 
-def _compare_static(x, w, b, dy, pad, need_dx=True, algorithm=None):
+def _compare_static(x, w, b, dy, pad, need_input_grad=True, algorithm=None):
     tol = FAST_VS_REFERENCE[x.dtype]
     if _unsupported(algorithm, w):
         with pytest.raises(ValueError, match="'winograd' supports kernels up to 5x5"):
@@ -63,9 +63,9 @@ def _compare_static(x, w, b, dy, pad, need_dx=True, algorithm=None):
     ry, rcache = R.conv2d_forward(x, w, b, pad=pad)
     assert y.dtype == x.dtype and y.shape == ry.shape
     assert_close(y, ry, tol, "eq 1 y")
-    dx, dw, db = K.conv2d_backward(dy, cache, need_dx=need_dx)
+    dx, dw, db = K.conv2d_backward(dy, cache, need_input_grad=need_input_grad)
     rdx, rdw, rdb = R.conv2d_backward(dy, rcache)
-    if need_dx:
+    if need_input_grad:
         assert dx.dtype == x.dtype and dx.flags.c_contiguous
         assert_close(dx, rdx, tol, "eq 2 dx")
     else:
@@ -78,15 +78,15 @@ def _compare_static(x, w, b, dy, pad, need_dx=True, algorithm=None):
         assert_close(db, rdb, tol, "db")
 
 
-def _compare_dynamic(x, k, b, dy, pad, need_dx=True, algorithm=None):
+def _compare_dynamic(x, k, b, dy, pad, need_input_grad=True, algorithm=None):
     tol = FAST_VS_REFERENCE[x.dtype]
     y, cache = K.dynamic_conv2d_forward(x, k, b, pad=pad, algorithm=algorithm)
     ry, rcache = R.dynamic_conv2d_forward(x, k, b, pad=pad)
     assert y.dtype == x.dtype
     assert_close(y, ry, tol, "eq 5 y")
-    dx, dk, db = K.dynamic_conv2d_backward(dy, cache, need_dx=need_dx)
+    dx, dk, db = K.dynamic_conv2d_backward(dy, cache, need_input_grad=need_input_grad)
     rdx, rdk, rdb = R.dynamic_conv2d_backward(dy, rcache)
-    if need_dx:
+    if need_input_grad:
         assert dx.dtype == x.dtype and dx.flags.c_contiguous
         assert_close(dx, rdx, tol, "eq 6 dx")
     else:
@@ -121,8 +121,8 @@ def test_dynamic_fast_matches_reference(rng, geom, dtype, algorithm):
 @pytest.mark.parametrize("geom", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[3], GEOMETRIES[6]], ids=str)
 def test_without_bias_and_without_dx(rng, geom, algorithm):
     x, w, k, _, _, dy = _inputs(rng, geom, np.float64, bias=False)
-    _compare_static(x, w, None, dy, geom[-1], need_dx=False, algorithm=algorithm)
-    _compare_dynamic(x, k, None, dy, geom[-1], need_dx=False,
+    _compare_static(x, w, None, dy, geom[-1], need_input_grad=False, algorithm=algorithm)
+    _compare_dynamic(x, k, None, dy, geom[-1], need_input_grad=False,
                      algorithm=algorithm if algorithm in DYNAMIC else None)
 
 

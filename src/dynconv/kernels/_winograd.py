@@ -217,12 +217,12 @@ def _forward(xp, u, bias, bth, btw, ath, atw, nb, y, n0, n1):
                 output_transform(m, f * tc, F * tc, ath, atw, th, tw, S, bias[f], y, s0, f, p, q)
 
 
-def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_dx, pad, du, dx, blk, n0, n1):
-    """Eqs 3 and 2 for samples ``[n0, n1)``: ``du[blk, ξ] = Σ dM[ξ] V[ξ]^T`` and, with ``need_dx``,
-    ``dx[n]`` from ``E[ξ] = U[ξ]^T dM[ξ]`` scattered back and cropped by ``pad``.
+def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_input_grad, pad, du, dx, blk, n0, n1):
+    """Eqs 3 and 2 for samples ``[n0, n1)``: ``du[blk, ξ] = Σ dM[ξ] V[ξ]^T`` and, with
+    ``need_input_grad``, ``dx[n]`` from ``E[ξ] = U[ξ]^T dM[ξ]`` scattered back and cropped by ``pad``.
 
     dy (N, F, Ho, Wo); xp (N, C, Hp, Wp); u (α_h α_w, F, C); du (ranges, α_h α_w, F, C);
-    dx (N, C, Hp - 2 pad, Wp - 2 pad), fully written (ignored without ``need_dx``).
+    dx (N, C, Hp - 2 pad, Wp - 2 pad), fully written (ignored without ``need_input_grad``).
     """
     C = xp.shape[1]
     nxi, F = u.shape[0], u.shape[1]
@@ -235,7 +235,7 @@ def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_dx, pad, du, dx, blk, n0, 
         dyb = np.empty((F, 2 * th, 2 * tw * nb), dtype=xp.dtype)
         v = np.empty(nxi * C * th * tw * nb, dtype=xp.dtype)
         dm = np.empty(nxi * F * th * tw * nb, dtype=xp.dtype)
-        e = np.empty(nxi * C * th * tw * nb if need_dx else 1, dtype=xp.dtype)
+        e = np.empty(nxi * C * th * tw * nb if need_input_grad else 1, dtype=xp.dtype)
         z = np.empty((ah, 2 * half * nb), dtype=xp.dtype)
         p = np.empty((ah, 2, tw * nb), dtype=xp.dtype)
         q = np.empty(tw * nb, dtype=xp.dtype)
@@ -255,7 +255,7 @@ def _backward(dy, xp, u, bth, btw, ath, atw, nb, need_dx, pad, du, dx, blk, n0, 
             for xi in range(nxi):  # dU[xi] (F, C) += dM[xi] (F, tc) @ V[xi]^T (tc, C)
                 gemm(T, N, C, F, tc, v, xi * C * tc, tc, dm, xi * F * tc, tc,
                      duf, (blk * nxi + xi) * F * C, C, beta, scr, ab)
-            if need_dx:
+            if need_input_grad:
                 for xi in range(nxi):  # E[xi] (C, tc) = U[xi]^T (C, F) @ dM[xi] (F, tc)
                     gemm(N, T, tc, C, F, dm, xi * F * tc, tc, uf, xi * F * C, C, e, xi * C * tc, tc,
                          0.0, scr, ab)

@@ -236,7 +236,7 @@ def check_cache(cache):
     return (N, C, H, W), w, bool(has_bias), pad, algorithm, xp
 
 
-def conv2d_backward(dy, cache, *, need_dx=True):
+def conv2d_backward(dy, cache, *, need_input_grad=True):
     r"""Equations 2 and 3, fast: ``(dx, dw, db)`` for :func:`conv2d_forward`.
 
     .. math::
@@ -254,7 +254,7 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     dy : ndarray, shape (N, F, Ho, Wo), dtype of the forward pass
     cache : Conv2DCache
         As returned by :func:`conv2d_forward`; every field is re-checked.
-    need_dx : bool
+    need_input_grad : bool
         False skips eq 2 (e.g. for a first layer fed by the image) and returns ``dx = None``.
 
     Returns
@@ -263,35 +263,35 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     dw : ndarray (F, C, kh, kw)
     db : ndarray (F,) or None
     """
-    need_dx = check_bool(need_dx, "need_dx")
+    need_input_grad = check_bool(need_input_grad, "need_input_grad")
     (N, C, H, W), w, has_bias, pad, algorithm, xp = check_cache(cache)
     F, _, kh, kw = w.shape
     dy = check_dy(dy, (N, F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1), w.dtype)
     db = dy.sum(axis=(0, 2, 3)) if has_bias else None
     if algorithm == "kn2row":
         dw = kn2row.weight_grad(dy, xp, kh, kw, per_sample=False)
-        dx = kn2row.input_grad(dy, w[None], pad) if need_dx else None
+        dx = kn2row.input_grad(dy, w[None], pad) if need_input_grad else None
         return dx, dw, db
     if algorithm == "tiled":
         dw = tiled.weight_grad(dy, xp, kh, kw)
-        dx = tiled.input_grad(dy, w, pad, H, W) if need_dx else None
+        dx = tiled.input_grad(dy, w, pad, H, W) if need_input_grad else None
         return dx, dw, db
     if algorithm == "winograd":
-        dw, dx = winograd.backward(dy, xp, w, pad, need_dx)
+        dw, dx = winograd.backward(dy, xp, w, pad, need_input_grad)
         return dx, dw, db
     if algorithm == "patch":
         dw = patch.weight_grad(dy, xp, kh, kw)
-        dx = patch.input_grad(dy, w, pad, H, W) if need_dx else None
+        dx = patch.input_grad(dy, w, pad, H, W) if need_input_grad else None
         return dx, dw, db
     if algorithm == "im2col":
-        dw, dx = im2col.backward(dy, xp, w, pad, need_dx)
+        dw, dx = im2col.backward(dy, xp, w, pad, need_input_grad)
         return dx, dw, db
     # Direct loops: per-sample kernel gradients (eq 7's form), then eq 3's batch sum, so no two
     # threads ever add into the same dw element.
     dk = np.empty((N,) + w.shape, dtype=w.dtype)
     parallel(_loops.direct_backward_dk, N, dy, xp, dk)
     dx = None
-    if need_dx:
+    if need_input_grad:
         dxp = np.empty(xp.shape, dtype=xp.dtype)
         parallel(_loops.direct_backward_dx, N, dy, w[None], dxp)
         dx = np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])

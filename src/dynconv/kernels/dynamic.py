@@ -134,7 +134,7 @@ def check_cache(cache):
     return xp, k, bool(has_bias), pad, algorithm
 
 
-def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
+def dynamic_conv2d_backward(dy, cache, *, need_input_grad=True):
     r"""Equations 6 and 7, fast: ``(dx, dk, db)`` for :func:`dynamic_conv2d_forward`.
 
     .. math::
@@ -149,11 +149,11 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
 
     Returns
     -------
-    dx : ndarray (N, C, H, W) or None (when ``need_dx`` is False)
+    dx : ndarray (N, C, H, W) or None (when ``need_input_grad`` is False)
     dk : ndarray (N, F, C, kh, kw)
     db : ndarray (N, F) or None
     """
-    need_dx = check_bool(need_dx, "need_dx")
+    need_input_grad = check_bool(need_input_grad, "need_input_grad")
     xp, k, has_bias, pad, algorithm = check_cache(cache)
     N, F, C, kh, kw = k.shape
     Hp, Wp = xp.shape[2], xp.shape[3]
@@ -161,12 +161,12 @@ def dynamic_conv2d_backward(dy, cache, *, need_dx=True):
     db = dy.sum(axis=(2, 3)) if has_bias else None
     if algorithm == "kn2row":
         dk = kn2row.weight_grad(dy, xp, kh, kw, per_sample=True)
-        dx = kn2row.input_grad(dy, k, pad) if need_dx else None
+        dx = kn2row.input_grad(dy, k, pad) if need_input_grad else None
         return dx, dk, db
     dk = np.empty(k.shape, dtype=k.dtype)
     parallel(_loops.direct_backward_dk, N, dy, xp, dk)
     dx = None
-    if need_dx:
+    if need_input_grad:
         dxp = np.empty(xp.shape, dtype=xp.dtype)
         parallel(_loops.direct_backward_dx, N, dy, k, dxp)
         dx = np.ascontiguousarray(dxp[:, :, pad:Hp - pad, pad:Wp - pad])

@@ -71,10 +71,10 @@ def forward(xp, w, Ho, Wo):
     return y
 
 
-def backward(dy, xp, w, pad, need_dx):
+def backward(dy, xp, w, pad, need_input_grad):
     """Eqs 3 and 2 chunk by chunk; ``xp`` (padded by ``pad``) is unfolded again, in cache.
 
-    Returns ``(dw, dx)``, ``dx = None`` unless ``need_dx``.
+    Returns ``(dw, dx)``, ``dx = None`` unless ``need_input_grad``.
     """
     N, C, Hp, Wp = xp.shape
     H, W = Hp - 2 * pad, Wp - 2 * pad
@@ -83,13 +83,13 @@ def backward(dy, xp, w, pad, need_dx):
     P, CKK = Ho * Wo, C * kh * kw
     w2 = w.reshape(F, CKK)
     pointwise = kh == kw == 1 and pad == 0
-    gather = need_dx and C > F and not pointwise
+    gather = need_input_grad and C > F and not pointwise
     per_sample = (CKK + F) * P + (F * kh * kw + C) * H * W
     nb = chunk_size(N, per_sample, xp.itemsize)
     cols_buf = np.empty(CKK * nb * P, dtype=xp.dtype)
     dy_buf = np.empty(F * nb * P, dtype=xp.dtype)
     dw2 = np.zeros((F, CKK), dtype=xp.dtype)
-    dx = np.empty((N, C, H, W), dtype=xp.dtype) if need_dx else None
+    dx = np.empty((N, C, H, W), dtype=xp.dtype) if need_input_grad else None
     if gather:
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
         dycols_buf = np.empty(F * kh * kw * nb * H * W, dtype=xp.dtype)
@@ -101,7 +101,7 @@ def backward(dy, xp, w, pad, need_dx):
         np.copyto(dy2, dy[n0:n1].reshape(m, F, P).transpose(1, 0, 2))
         dy2 = dy2.reshape(F, m * P)
         dw2 += dy2 @ cols.T
-        if not need_dx:
+        if not need_input_grad:
             continue
         if pointwise:
             _batch_major(w2.T @ dy2, m, dx[n0:n1].reshape(m, C, H * W))

@@ -153,11 +153,11 @@ def correlate(xp, w, bias, Ho, Wo):
     return y
 
 
-def backward(dy, xp, w, pad, need_dx):
+def backward(dy, xp, w, pad, need_input_grad):
     """Eqs 3 and 2: ``(dw, dx)`` for ``dy`` (N, F, Ho, Wo), ``xp`` (N, C, Hp, Wp), ``w`` (F, C, kh, kw).
 
     ``dw`` (F, C, kh, kw) is the batch sum; ``dx`` (N, C, Hp - 2 pad, Wp - 2 pad), or None
-    without ``need_dx``.
+    without ``need_input_grad``.
     """
     N, C, Hp, Wp = xp.shape
     F, _, kh, kw = w.shape
@@ -165,11 +165,11 @@ def backward(dy, xp, w, pad, need_dx):
     u = kernel_transform(w, gh, gw)
     du = np.zeros((len(ranges(N)), u.shape[0], F, C), dtype=xp.dtype)
     H, W = Hp - 2 * pad, Wp - 2 * pad
-    dx = np.empty((N, C, H, W) if need_dx else (1, 1, 1, 1), dtype=xp.dtype)
+    dx = np.empty((N, C, H, W) if need_input_grad else (1, 1, 1, 1), dtype=xp.dtype)
     with serial_blas():
-        parallel(_winograd.backward, N, dy, xp, u, bth, btw, ath, atw, _block(N), need_dx, pad,
+        parallel(_winograd.backward, N, dy, xp, u, bth, btw, ath, atw, _block(N), need_input_grad, pad,
                  du, dx, index=True)
     ah, aw = gh.shape[0], gw.shape[0]
     dus = du.sum(axis=0, dtype=np.float64).reshape(ah, aw, F, C)
     dw = np.einsum("au,abfc,bv->fcuv", gh, dus, gw, optimize=True)
-    return np.ascontiguousarray(dw, dtype=xp.dtype), (dx if need_dx else None)
+    return np.ascontiguousarray(dw, dtype=xp.dtype), (dx if need_input_grad else None)

@@ -40,9 +40,9 @@ def _reference_pair(forward, backward):
         y, cache = forward(x, k, b, pad=pad)
         return y.astype(dtype, copy=False), (cache, dtype)
 
-    def bwd(dy, cache, *, need_dx=True):
+    def bwd(dy, cache, *, need_input_grad=True):
         cache, dtype = cache
-        return tuple(_as_dtype(g, dtype) for g in backward(dy, cache, need_dx=need_dx))
+        return tuple(_as_dtype(g, dtype) for g in backward(dy, cache, need_input_grad=need_input_grad))
 
     return fwd, bwd
 

@@ -131,8 +131,8 @@ class Layer:
         Parameters and their gradients (same names, shapes and dtypes).
     need_input_grad : bool or tuple of bool
         Whether ``backward`` must return the gradient of each input (a single bool applies to
-        all inputs). Layers that can skip work use it (``Conv2D`` maps it to the kernel's
-        ``need_dx``). Inside a :class:`~dynconv.graph.Graph` the executor sets it.
+        all inputs). Layers that can skip work use it (``Conv2D`` passes it to the kernel's
+        keyword of the same name). Inside a :class:`~dynconv.graph.Graph` the executor sets it.
     name : str
         Used in error messages; the graph sets it to the node name.
     training : bool

@@ -77,8 +77,8 @@ class Conv2D(Layer):
     rng : numpy.random.Generator, int or None
     dtype : float32 or float64
     need_input_grad : bool
-        False skips dx in backward (``need_dx=False`` in the kernel, half the multiply–adds): for a
-        first layer fed by the image. Inside a Graph this is set automatically.
+        False skips dx in backward (the kernel's ``need_input_grad=False``, half the
+        multiply–adds): for a first layer fed by the image. Inside a Graph this is set automatically.
 
     Notes
     -----
@@ -125,7 +125,7 @@ class Conv2D(Layer):
 
     def backward(self, dy):
         cache, dy = self._take(dy)
-        dx, dw, db = K.conv2d_backward(dy, cache, need_dx=self.needs_grad(0))
+        dx, dw, db = K.conv2d_backward(dy, cache, need_input_grad=self.needs_grad(0))
         self._set_grad("w", dw)
         if db is not None:
             self._set_grad("b", db)
@@ -166,7 +166,7 @@ class DynamicConv2D(Layer):
     bias : bool
         Whether the kernels come with a per-sample bias.
     need_input_grad : bool or tuple of bool
-        Per input (x, k[, b]); only x's can be skipped (``need_dx``). Set by the Graph.
+        Per input (x, k[, b]); only x's can be skipped (the kernel's keyword). Set by the Graph.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, pad=0, bias=False,
@@ -240,7 +240,7 @@ class DynamicConv2D(Layer):
 
     def backward(self, dy):
         (cache, flat), dy = self._take(dy)
-        dx, dk, db = K.dynamic_conv2d_backward(dy, cache, need_dx=self.needs_grad(0))
+        dx, dk, db = K.dynamic_conv2d_backward(dy, cache, need_input_grad=self.needs_grad(0))
         if flat:
             dk = dk.reshape(dk.shape[0], -1)
             return (dx, dk if db is None else np.concatenate([dk, db], axis=1))
