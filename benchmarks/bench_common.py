@@ -117,3 +117,31 @@ def pct_of_peak(gflops, peak):
     if gflops is None or not peak or not peak.get("gflops"):
         return None
     return 100.0 * gflops / peak["gflops"]
+
+
+#: Above this 1-minute load average at the start, a run's PyTorch ratios are marked (issue 22).
+BUSY_LOAD = 1.0
+BUSY_NOTE = "busy machine"
+
+
+def is_busy(load1):
+    """Whether a run that started at 1-minute load ``load1`` is on a busy machine.
+
+    PyTorch's threads wait at barriers for a core another process holds, so on a busy machine
+    its ratios flatter dynconv; such runs are marked and never quoted in the README tables.
+    """
+    return load1 is not None and load1 > BUSY_LOAD
+
+
+def blas_env():
+    """``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` where set (never set or unset here)."""
+    return {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+
+
+def write_json_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

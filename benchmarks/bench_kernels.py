@@ -17,7 +17,13 @@ What is measured (float32, NCHW, stride 1, no padding as in SRCNN, B = 128 patch
 * **FLOP counting** — ``MACs = N·F·C·kh·kw·Ho·Wo`` (valid output positions only; bias adds
   and the ReLU/loss are not counted). ``fwd`` = ``dx`` = ``dw`` = 2·MACs, ``bwd`` = 4·MACs.
   GFLOP/s = that count / median time; "% sgemm" relative to NumPy's float32 ``a @ b`` on
-  2048² matrices measured at the start and end of the run.
+  2048² matrices measured at the start and end of the run; "% peak" relative to the machine's
+  fp32 peak for the threads used (cores × FMA units × lanes × 2 × clock,
+  ``bench_common.machine_peak``).
+
+* **Load** — the 1-minute load average at the start is recorded; above 1.0 the run is a busy
+  machine (``meta.busy``) and its PyTorch ratios are printed marked "busy machine": PyTorch's
+  threads wait at barriers for cores other processes hold, so such ratios flatter dynconv.
 
 * **Peers** (timed round-robin, one call of each per round, the starting one rotating, medians
   after warm-up — the box is a noisy shared 2-core machine): PyTorch CPU with
@@ -66,7 +72,8 @@ try:  # the package is installed editable in .venv; fall back to the source tree
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(HERE.parent / "src"))
 
-from bench_common import _cpu_name, _loadavg, interleaved, med, relerr, sgemm_gflops  # noqa: E402
+from bench_common import (BUSY_NOTE, _cpu_name, _loadavg, interleaved, is_busy, machine_peak, med,  # noqa: E402
+                          pct_of_peak, relerr, sgemm_gflops, write_json_atomic)
 from bench_kernels_report import (SRCNN_LAYERS, blas_meta, bench_compile, compile_probe,  # noqa: E402,F401
                                   evaluate_targets, markdown)
 from bench_kernels_steps import DTYPE, NETS, bench_steps  # noqa: E402,F401
@@ -262,7 +269,7 @@ class Config:
         self.sgemm_reps = 3 if quick else 7
 
 
-def main(argv=None):
+def _parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: B = 8, few repeats, no compile probe")
@@ -274,7 +281,37 @@ def main(argv=None):
                     help="run the cold/warm compile probe (default: on, off with --quick)")
     ap.add_argument("--no-compile", dest="compile", action="store_false")
     ap.add_argument("--_compile-probe", dest="probe", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    ap.add_argument("--_load", dest="load", type=float, default=None,
+                    help=argparse.SUPPRESS)  # tests: stands for the measured 1-minute load
+    return ap.parse_args(argv)
+
+
+def _meta(args, cfg, torch):
+    """The ``meta`` section: versions, threads, BLAS, load at the start (busy or not), peak."""
+    import numba
+    blas_env, blas_libs, blas_arch = blas_meta()
+    load = _loadavg() if args.load is None else [args.load] * 3
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "blas_env": blas_env, "blas_libraries": blas_libs, "blas_architecture": blas_arch,
+        "torch": torch.__version__ if torch else None,
+        "torch_threads": torch.get_num_threads() if torch else None,
+        "cpu": _cpu_name(), "cpus": os.cpu_count(), "B": cfg.B, "dtype": "float32",
+        "quick": cfg.quick, "loadavg_start": load, "busy": is_busy((load or [None])[0]),
+        "peak": machine_peak(cores=min(max(1, args.threads), os.cpu_count() or 1)),
+        "flop_counting": "MACs = N*F*C*kh*kw*Ho*Wo; fwd = dx = dw = 2 MACs, "
+                         "bwd (dx + dw) = 4 MACs; bias, ReLU and loss not counted",
+        "ratios": "ratio_vs_torch = torch ms / dynconv ms (per algorithm)",
+        "timing": "medians of round-robin interleaved repeats after warm-up",
+        "torch_peer": "F.conv2d forward, aten.convolution_backward backward; dynamic conv = "
+                      "grouped conv (groups = N); training step = nn.Sequential + autograd",
+    }
+
+
+def main(argv=None):
+    args = _parse(argv)
     if args.probe:
         compile_probe()
         return 0
@@ -282,11 +319,8 @@ def main(argv=None):
     cfg = Config(args.quick)
     run_compile = (not args.quick) if args.compile is None else args.compile
 
-    import numba
-
     import dynconv.kernels as K
     K.set_threads(max(1, args.threads), blas=max(1, args.threads))  # sgemm reference: all threads
-    blas_env, blas_libs, blas_arch = blas_meta()
     torch = None
     if not args.no_torch:
         try:
@@ -296,23 +330,11 @@ def main(argv=None):
             torch = None
     print(f"dynconv kernel benchmark: B = {cfg.B}{' (quick)' if cfg.quick else ''}, torch "
           f"{torch.__version__ if torch else 'not installed'}", flush=True)
-
-    result = {"meta": {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "blas_env": blas_env, "blas_libraries": blas_libs, "blas_architecture": blas_arch,
-        "torch": torch.__version__ if torch else None,
-        "torch_threads": torch.get_num_threads() if torch else None,
-        "cpu": _cpu_name(), "cpus": os.cpu_count(), "B": cfg.B, "dtype": "float32",
-        "quick": cfg.quick, "loadavg_start": _loadavg(),
-        "flop_counting": "MACs = N*F*C*kh*kw*Ho*Wo; fwd = dx = dw = 2 MACs, "
-                         "bwd (dx + dw) = 4 MACs; bias, ReLU and loss not counted",
-        "ratios": "ratio_vs_torch = torch ms / dynconv ms (per algorithm)",
-        "timing": "medians of round-robin interleaved repeats after warm-up",
-        "torch_peer": "F.conv2d forward, aten.convolution_backward backward; dynamic conv = "
-                      "grouped conv (groups = N); training step = nn.Sequential + autograd",
-    }}
+    result = {"meta": _meta(args, cfg, torch)}
+    meta = result["meta"]
+    if meta["busy"]:
+        print(f"{BUSY_NOTE}: load {meta['loadavg_start'][0]:.2f} > 1.0 at the start, the PyTorch "
+              "ratios are not quiet-machine figures", flush=True)
     problems = []
     print("sgemm ...", flush=True)
     sg = sgemm_gflops(cfg.sgemm_n, cfg.sgemm_reps)
@@ -327,16 +349,18 @@ def main(argv=None):
     result["sgemm"] = {"n": cfg.sgemm_n, "gflops": med(sg), "samples": sg}
     for r in result["kernels"]:
         r["frac_sgemm"] = r["gflops"] / result["sgemm"]["gflops"]
+        r["pct_peak"] = pct_of_peak(r["gflops"], meta["peak"])
+    for s in result["training_step"].values():
+        s["pct_peak"] = pct_of_peak(s["gflops"], meta["peak"])
     result["compile"] = None
     if run_compile:
         print("compile (cold, warm subprocesses) ...", flush=True)
         result["compile"] = bench_compile()
-    result["meta"]["loadavg_end"] = _loadavg()
-    result["meta"]["wall_s"] = time.perf_counter() - t_start
+    meta["loadavg_end"] = _loadavg()
+    meta["wall_s"] = time.perf_counter() - t_start
     result["targets"] = evaluate_targets(result)
     result["problems"] = problems
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    write_json_atomic(args.out, json.dumps(result, indent=1, default=float) + "\n")
     print()
     print(markdown(result))
     for msg in problems:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_common import _loadavg, fmt
+from bench_common import BUSY_NOTE, _loadavg, fmt
 
 BENCH = Path(__file__).resolve().parent / "bench_kernels.py"
 TARGETS = {"9-1-5_vs_torch": 1.3, "9-5-5_vs_torch": 1.0, "layer_vs_torch": 1.0,
@@ -113,41 +113,67 @@ def bench_compile():
     return out
 
 
-def markdown(result):
-    lines = []
-    meta = result["meta"]
-    sg = result["sgemm"]["gflops"]
+def _pct(v):
+    return "n/a" if v is None else f"{v:.0f}%"
+
+
+def _ratio(v):
+    return "n/a" if v is None else f"{v:.2f}×"
+
+
+def _md_header(meta, sg):
+    """The run's facts: machine, BLAS, load (and the busy-machine note), peak."""
     torch_note = meta["torch"] or "torch not installed"
     blas = meta.get("blas_env", {})
-    lines.append(f"dynconv kernels, float32, B = {meta['B']}, {meta['cpu']} ({meta['cpus']} cores), "
-                 f"{meta['numba_threads']} threads; numpy {meta['numpy']} sgemm {sg:.0f} GFLOP/s; "
-                 f"numba {meta['numba']}; torch: {torch_note}. OPENBLAS_CORETYPE="
-                 f"{blas.get('OPENBLAS_CORETYPE', '(unset)')}, OPENBLAS_L2_SIZE="
-                 f"{blas.get('OPENBLAS_L2_SIZE', '(unset)')}; BLAS kernels: "
-                 f"{meta.get('blas_architecture') or 'unknown (no threadpoolctl)'}. Medians of "
-                 f"interleaved repeats; load average {meta.get('loadavg_start')} → "
-                 f"{meta.get('loadavg_end')}. GFLOP = 2·MACs per product (bwd = dx + dw). × torch = torch ms / dynconv ms; * = the algorithm "
-                 f"`choose_algorithm` picks.")
-    lines.append("")
-    lines.append("| kernel | dir | algorithm | dynconv ms | GFLOP/s | % sgemm | torch ms | × torch |")
-    lines.append("|---|---|---|---:|---:|---:|---:|---:|")
+    lines = [f"dynconv kernels, float32, B = {meta['B']}, {meta['cpu']} ({meta['cpus']} cores), "
+             f"{meta['numba_threads']} threads; numpy {meta['numpy']} sgemm {sg:.0f} GFLOP/s; "
+             f"numba {meta['numba']}; torch: {torch_note}. OPENBLAS_CORETYPE="
+             f"{blas.get('OPENBLAS_CORETYPE', '(unset)')}, OPENBLAS_L2_SIZE="
+             f"{blas.get('OPENBLAS_L2_SIZE', '(unset)')}; BLAS kernels: "
+             f"{meta.get('blas_architecture') or 'unknown (no threadpoolctl)'}. Medians of "
+             f"interleaved repeats; load average {meta.get('loadavg_start')} → "
+             f"{meta.get('loadavg_end')}. GFLOP = 2·MACs per product (bwd = dx + dw). "
+             "× torch = torch ms / dynconv ms; * = the algorithm `choose_algorithm` picks.", ""]
+    peak = meta.get("peak") or {}
+    if peak.get("gflops"):
+        lines.append(f"fp32 peak of the {peak['cores']} core(s) used: {peak['gflops']:.1f} GFLOP/s "
+                     f"({peak['fma_units_assumed']} FMA units × {peak['fp32_lanes']} lanes × 2 × "
+                     f"{peak['mhz']:.0f} MHz per core).")
+    if meta.get("busy"):
+        lines.append(f"**{BUSY_NOTE}** (1-minute load {meta['loadavg_start'][0]:.2f} > 1.0 at the "
+                     "start): the × torch columns are not quiet-machine ratios.")
+    return lines + [""]
+
+
+def _md_tables(result, ratio_col):
+    """The kernel table and the training-step table."""
+    sg = result["sgemm"]["gflops"]
+    lines = [f"| kernel | dir | algorithm | dynconv ms | GFLOP/s | % sgemm | % peak | torch ms | {ratio_col} |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["kernels"]:
         gf = r["gflops"]
         lines.append(
             f"| {r['label']} | {r['direction']} | {r['algorithm']}{' *' if r['chosen'] else ''} | "
-            f"{r['ms']:.2f} | {gf:.1f} | {100 * gf / sg:.0f}% | {fmt(r['torch_ms'], '.2f', 'n/a')} | "
-            f"{fmt(r['ratio_vs_torch'], '.2f', 'n/a')}{'×' if r['ratio_vs_torch'] is not None else ''} |")
-    lines.append("")
-    lines.append("| SRCNN training step (fwd+bwd) | dynconv patches/s | numpy patches/s | "
-                 "torch patches/s | × numpy | × torch |")
-    lines.append("|---|---:|---:|---:|---:|---:|")
+            f"{r['ms']:.2f} | {gf:.1f} | {100 * gf / sg:.0f}% | {_pct(r.get('pct_peak'))} | "
+            f"{fmt(r['torch_ms'], '.2f', 'n/a')} | {_ratio(r['ratio_vs_torch'])} |")
+    lines += ["", "| SRCNN training step (fwd+bwd) | dynconv patches/s | GFLOP/s | % peak | "
+              f"numpy patches/s | torch patches/s | × numpy | {ratio_col} |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for net, s in result["training_step"].items():
         p = s["patches_per_s"]
-        lines.append(f"| {net} | {p['dynconv']:.0f} | {p['numpy']:.0f} | "
+        lines.append(f"| {net} | {p['dynconv']:.0f} | {fmt(s.get('gflops'), '.1f', 'n/a')} | "
+                     f"{_pct(s.get('pct_peak'))} | {p['numpy']:.0f} | "
                      f"{fmt(p.get('torch'), '.0f', 'n/a')} | {s['ratio_vs_numpy']:.1f}× | "
-                     f"{fmt(s['ratio_vs_torch'], '.2f', 'n/a')}"
-                     f"{'×' if s['ratio_vs_torch'] is not None else ''} |")
-    lines.append("")
+                     f"{_ratio(s['ratio_vs_torch'])} |")
+    return lines + [""]
+
+
+def markdown(result):
+    """The whole report as Markdown: header, kernels, steps, step profile, compile, targets."""
+    meta = result["meta"]
+    busy = meta.get("busy")
+    lines = _md_header(meta, result["sgemm"]["gflops"])
+    lines += _md_tables(result, f"× torch ({BUSY_NOTE})" if busy else "× torch")
     prof_rows = []
     for net, s in result["training_step"].items():
         pd, pt = s["profile_dynconv_ms"], s.get("profile_torch_ms") or {}
@@ -176,7 +202,8 @@ def markdown(result):
     lines.append("| target | measured | goal | |")
     lines.append("|---|---:|---:|---|")
     for t in result["targets"]:
-        lines.append(f"| {t['name']} | {t['measured']} | {t['goal']} | {t['status']} |")
+        mark = f" ({BUSY_NOTE})" if busy and "torch" in t["name"] else ""
+        lines.append(f"| {t['name']} | {t['measured']}{mark} | {t['goal']} | {t['status']} |")
     return "\n".join(lines)
 
 

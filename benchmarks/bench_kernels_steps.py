@@ -60,6 +60,17 @@ def net_shapes(ks):
     return [(1, 64, ks[0]), (64, 32, ks[1]), (32, 1, ks[2])]
 
 
+def step_flops(ks, B, size=33):
+    """FLOPs of one SRCNN step on B sub-images (issue 22): per layer forward 2·B·F·C·k²·Ho²,
+    dw the same, dx the same except for layer 1 (fed by the image, no dx)."""
+    total, H = 0, size
+    for i, (C, F, k) in enumerate(net_shapes(ks)):
+        H -= k - 1
+        flop = 2 * B * F * C * k * k * H * H
+        total += flop * (2 if i == 0 else 3)
+    return total
+
+
 def make_net(rng, ks):
     params = []
     for C, F, k in net_shapes(ks):
@@ -189,8 +200,10 @@ def bench_steps(K, torch, cfg, rng):
         ms = {p: med(v) * 1e3 for p, v in times.items()}
         ms_min = {p: min(v) * 1e3 for p, v in times.items()}
         pps = {p: cfg.B / (v * 1e-3) for p, v in ms.items()}
+        flop = step_flops(ks, cfg.B)
         res = {
             "layers": [{"C": C, "F": F, "k": k} for C, F, k in net_shapes(ks)],
+            "step_gflop": flop / 1e9, "gflops": flop / (ms["dynconv"] * 1e-3) / 1e9,
             "ms": ms, "ms_min": ms_min, "patches_per_s": pps,
             "repeats": {p: len(v) for p, v in times.items()},
             "ratio_vs_numpy": pps["dynconv"] / pps["numpy"],

@@ -13,7 +13,10 @@ Measures three architectures:
 
 For each:
 
-* training patches/s (forward + backward + Adam step, batch of 33x33 sub-images), dynconv vs a
+* training patches/s (forward + backward + Adam step, batch of 33x33 sub-images) of the
+  framework step (``Graph`` + layers + loss + Adam, what ``dynconv train`` runs), of the bare
+  kernel step (only the model's convolution kernels, called directly: see
+  ``bench_model_steps.py``) with the ratio framework / bare, and of a
   PyTorch CPU model of the same architecture (when torch is installed), repeats interleaved
   round-robin so that both see the same machine load; ratio of medians. The PyTorch peer
   computes the same function: before timing, a copy of the dynconv model with perturbed
@@ -22,6 +25,13 @@ For each:
   benchmark stops. Timing then starts both from the same (dynconv's) initial parameters.
   Dynamic 1x1 layers run as ``torch.bmm`` per sample, dynamic kxk layers as a grouped
   convolution (one group per sample), ``PeriodicityPool`` with torch ops (autograd);
+* GFLOP/s of each step and its percentage of the machine's fp32 peak (cores x FMA units x
+  lanes x 2 x clock, ``bench_common.machine_peak`` for the threads used), the step's FLOPs
+  counted analytically per layer and direction (``bench_model_steps.step_flops``: forward, dw,
+  and dx except where the graph needs none); the same count divides PyTorch's time;
+* the 1-minute load average at the start: above 1.0 the PyTorch ratios are printed marked
+  "busy machine" and ``machine.busy`` is true in the JSON; ``OPENBLAS_CORETYPE`` and
+  ``OPENBLAS_L2_SIZE`` are recorded (``machine.blas_env``) where set;
 * peak memory of one training step (tracemalloc: NumPy allocations are traced);
 * inference time of a 512x512 image at x3 (the `dynconv upscale` path, `Model.predict`).
 
@@ -48,6 +58,8 @@ def _parse():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train.json"))
+    p.add_argument("--_load", dest="load", type=float, default=None,
+                   help=argparse.SUPPRESS)  # tests: stands for the measured 1-minute load
     return p.parse_args()
 
 
@@ -60,27 +72,13 @@ from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import machine_peak  # noqa: E402
+from bench_common import BUSY_NOTE, blas_env, is_busy, machine_peak, pct_of_peak, write_json_atomic  # noqa: E402,E501
+from bench_model_steps import bare_kernel_step, batch_data, framework_step, step_flops  # noqa: E402
 
 try:
     import torch
 except ImportError:  # optional peer
     torch = None
-
-
-def dynconv_step(model, batch, rng):
-    x = rng.random((batch, 1, 33, 33), dtype=np.float32)
-    n = 33 - 2 * model.radius  # valid convolutions: the output of a 33x33 sub-image
-    y = rng.random((batch, 1, n, n), dtype=np.float32)
-    loss, opt = MSELoss(), Adam(model.graph, lr=1e-4)
-
-    def step():
-        pred = model.graph.forward({"x": x})[model.output]
-        loss.forward(pred, y)
-        model.graph.backward({model.output: loss.backward()[0]})
-        opt.step()
-
-    return step
 
 
 class TorchPeriodicityPool(torch.nn.Module if torch else object):
@@ -269,6 +267,53 @@ def peak_memory(fn):
     return peak
 
 
+def machine_facts(threads):
+    """The machine section of the JSON: versions, threads, load at start, BLAS variables, peak."""
+    load = list(os.getloadavg()) if ARGS.load is None else [ARGS.load] * 3
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "torch": getattr(torch, "__version__", None), "threads": threads,
+            "loadavg_start": load, "busy": is_busy(load[0]), "blas_env": blas_env(),
+            "peak": machine_peak(cores=threads)}  # fp32 peak of the cores this run uses
+
+
+def train_row(name, model, batch, repeats, rng, machine):
+    """Time the framework, bare-kernel and PyTorch steps of one model, interleaved; one row."""
+    x, y = batch_data(model, batch, rng)
+    fns = {"dynconv": framework_step(model, x, y)}
+    fns["dynconv"]()  # the first forward sets need_input_grad, which the bare step and FLOPs read
+    fns["bare"] = bare_kernel_step(model, x, rng)
+    if torch is not None:
+        fns["torch"] = torch_step(name, model, batch, rng)
+    med = interleaved(fns, repeats)
+    _, flop = step_flops(model, batch)
+    row = {"step_gflop": flop / 1e9}
+    for k, v in med.items():
+        gflops = flop / v / 1e9
+        row[f"{k}_patches_per_s"] = batch / v
+        row[f"{k}_gflops"] = gflops
+        row[f"{k}_pct_peak"] = pct_of_peak(gflops, machine["peak"])
+    row["framework_over_bare"] = med["bare"] / med["dynconv"]
+    if torch is not None:
+        row["ratio_vs_torch"] = med["torch"] / med["dynconv"]
+        row["bare_ratio_vs_torch"] = med["torch"] / med["bare"]
+    row["dynconv_peak_mib"] = peak_memory(fns["dynconv"]) / 2**20
+    return row
+
+
+def print_row(name, batch, row, busy):
+    def one(k):
+        pct = row[f"{k}_pct_peak"]
+        return (f"{row[f'{k}_patches_per_s']:,.0f} patches/s, {row[f'{k}_gflops']:.1f} GFLOP/s"
+                + ("" if pct is None else f", {pct:.0f} % of peak"))
+    line = (f"train {name:12s} B={batch} ({row['step_gflop'] * 1e3 / batch:.1f} MFLOP/sub-image): "
+            f"framework {one('dynconv')}; bare kernels {one('bare')}; "
+            f"framework / bare {row['framework_over_bare']:.2f}")
+    if "ratio_vs_torch" in row:
+        line += (f"; torch {one('torch')}; x torch framework {row['ratio_vs_torch']:.2f}, "
+                 f"bare {row['bare_ratio_vs_torch']:.2f}" + (f" ({BUSY_NOTE})" if busy else ""))
+    print(line + f"; peak memory {row['dynconv_peak_mib']:.1f} MiB", flush=True)
+
+
 def main():
     batch = 8 if ARGS.quick else ARGS.batch
     repeats = 2 if ARGS.quick else ARGS.repeats
@@ -277,37 +322,20 @@ def main():
     kernels.set_threads(threads)  # numba's pool and NumPy's BLAS; the kernels' BLAS runs serial
     if torch is not None:
         torch.set_num_threads(threads)
-    out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "numpy": np.__version__, "torch": getattr(torch, "__version__", None),
-                       "threads": threads, "loadavg_start": os.getloadavg(),
-                       "blas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-                                    if k in os.environ}},
-           "batch": batch, "train": {}, "inference": {}}
-    out["machine"]["peak"] = machine_peak(cores=threads)  # fp32 peak of the cores this run uses
-    # PyTorch's threads wait at barriers for a core another process holds: on a busy machine
-    # its ratios say little (issue 22), so they are marked.
-    busy = out["machine"]["loadavg_start"][0] > 1.0
-    out["machine"]["busy"] = busy
-    print(f"load average at start {out['machine']['loadavg_start'][0]:.2f}"
-          + (" — busy machine: PyTorch ratios are not quiet-machine figures" if busy else "")
-          + f"; fp32 peak of {threads} core(s): {out['machine']['peak']['gflops'] or float('nan'):.1f} GFLOP/s",
-          flush=True)
+    machine = machine_facts(threads)
+    out = {"machine": machine, "batch": batch, "train": {}, "inference": {}}
+    busy = machine["busy"]
+    print(f"load average at start {machine['loadavg_start'][0]:.2f}"
+          + (f" — {BUSY_NOTE}: PyTorch ratios are not quiet-machine figures" if busy else "")
+          + f"; fp32 peak of {threads} core(s): {machine['peak']['gflops'] or float('nan'):.1f} GFLOP/s"
+          + f"; BLAS variables: {machine['blas_env'] or 'none set'}", flush=True)
     arches = {"srcnn": models.srcnn(residual=True),
               "srcnn-955": models.srcnn(f2=5, residual=True),
               "dcnn": models.build(shipped.ARCHITECTURES["dcnn-x234"]),
               "dcnn-paper-b": models.dcnn(residual=True)}
     for name, model in arches.items():
-        fns = {"dynconv": dynconv_step(model, batch, rng)}
-        if torch is not None:
-            fns["torch"] = torch_step(name, model, batch, rng)
-        med = interleaved(fns, repeats)
-        row = {f"{k}_patches_per_s": batch / v for k, v in med.items()}
-        if torch is not None:
-            row["ratio_vs_torch"] = med["torch"] / med["dynconv"]
-        row["dynconv_peak_mib"] = peak_memory(fns["dynconv"]) / 2**20
-        out["train"][name] = row
-        print(f"train {name:12s} B={batch}: " + ", ".join(f"{k} {v:,.2f}" for k, v in row.items())
-              + (" (busy machine)" if busy and torch is not None else ""), flush=True)
+        out["train"][name] = train_row(name, model, batch, repeats, rng, machine)
+        print_row(name, batch, out["train"][name], busy)
     size = 128 if ARGS.quick else 512
     img = rng.random((size, size))
     for name, model in arches.items():
@@ -316,11 +344,9 @@ def main():
         model.predict(img, 3, tile=256)
         out["inference"][name] = {"size": size, "scale": 3, "seconds": time.perf_counter() - t}
         print(f"inference {name:12s} {size}x{size} x3: {out['inference'][name]['seconds']:.2f} s", flush=True)
-    out["machine"]["loadavg_end"] = os.getloadavg()
-    path = Path(ARGS.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+    machine["loadavg_end"] = os.getloadavg()
+    write_json_atomic(ARGS.out, json.dumps(out, indent=2))
+    print(f"wrote {ARGS.out}")
     return 0
 
 

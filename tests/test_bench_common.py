@@ -19,3 +19,30 @@ def test_peak_without_avx_or_clock():
     assert machine_peak("flags\t: fpu sse\ncpu MHz : 1000\n", cores=1)["gflops"] == 8.0
     assert machine_peak("", cores=1)["gflops"] is None
     assert pct_of_peak(10.0, machine_peak("", cores=1)) is None
+
+
+def test_busy_above_a_load_of_one():
+    from bench_common import is_busy
+    assert is_busy(1.01) and is_busy(4.0)
+    assert not is_busy(1.0) and not is_busy(0.42) and not is_busy(None)
+
+
+def test_blas_env_records_only_what_is_set(monkeypatch):
+    from bench_common import blas_env
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "524288")
+    assert blas_env() == {"OPENBLAS_L2_SIZE": "524288"}
+
+
+def test_step_flops_match_issue_22():
+    """22.8 MFLOP per 33x33 sub-image for 9-1-5 and 150 for 9-5-5 (no dx for layer 1)."""
+    import numpy as np
+
+    from bench_model_steps import batch_data, framework_step, step_flops
+    from dynconv import models
+    for f2, want in ((1, 22_756_800), (5, 149_822_400)):
+        model = models.srcnn(f2=f2, residual=True)
+        x, y = batch_data(model, 2, np.random.default_rng(0))
+        framework_step(model, x, y)()
+        per_node, total = step_flops(model, 2)
+        assert total == 2 * want and per_node["conv1"]["dx"] == 0
