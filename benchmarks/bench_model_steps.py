@@ -4,7 +4,7 @@
 * :func:`bare_kernel_step` — only the model's convolution kernels (every ``Conv2D`` and
   ``DynamicConv2D`` node, with the shapes, parameters and algorithms the graph uses), called
   directly from :mod:`dynconv.kernels` on inputs captured from one graph forward: forward in
-  topological order, then backward in reverse (``need_dx`` as the graph sets it). No graph,
+  topological order, then backward in reverse (``need_input_grad`` as the graph sets it). No graph,
   layers, ReLU, pooling, ``Linear``, loss or Adam.
 * :func:`step_flops` — the FLOPs of one step, counted analytically per product layer and
   direction (issue 22): forward ``2·B·F·C·kh·kw·Ho·Wo``, dw (or dk) the same, dx the same
@@ -83,8 +83,8 @@ def bare_kernel_step(model, x, rng):
 
     def step():
         caches = [fwd()[1] for fwd, *_ in convs]
-        for (_, bwd, dy, need_dx), cache in zip(reversed(convs), reversed(caches)):
-            bwd(dy, cache, need_dx=need_dx)
+        for (_, bwd, dy, need_input_grad), cache in zip(reversed(convs), reversed(caches)):
+            bwd(dy, cache, need_input_grad=need_input_grad)
 
     return step
 

@@ -110,7 +110,7 @@ assert np.allclose(shuffled.forward(feeds)["loss"], net.forward(feeds)["loss"])
 # layer the gradient of its output and routing the gradients it returns to its inputs. Parameter
 # gradients land in each layer's `grads`. The executor also decides which gradients are needed
 # at all: nothing asks for $\partial l/\partial x$ (the image is not a parameter), so `conv1` runs
-# with `need_dx=False`. That saves about **half** of its backward arithmetic: every product
+# with `need_input_grad=False`. That saves about **half** of its backward arithmetic: every product
 # $g_{t,j}[r,c]\, w_{j,i}[u,v]$ of eq 2 has a twin $g_{t,j}[r,c]\, \bar x_{t,i}[r+u,c+v]$ in eq 3, so
 # the two cost the same number of multiply–adds ($N F C k_h k_w H_o W_o$ each), and the bias
 # gradient is negligible. The cell after next measures the time saved on the first layer of the
@@ -129,11 +129,11 @@ x_big = rng.standard_normal((8 if FAST else 16, 1, 33, 33)).astype(np.float32)
 _, cache_big = kernels.conv2d_forward(x_big, rng.standard_normal((64, 1, 9, 9)).astype(np.float32))
 dy_big = rng.standard_normal((len(x_big), 64, 25, 25)).astype(np.float32)
 seconds = {}
-for need_dx in (True, False, True, False):  # the first pair compiles and warms up
+for need_input_grad in (True, False, True, False):  # the first pair compiles and warms up
     t0 = time.perf_counter()
     for _ in range(3):
-        kernels.conv2d_backward(dy_big, cache_big, need_dx=need_dx)
-    seconds[need_dx] = (time.perf_counter() - t0) / 3
+        kernels.conv2d_backward(dy_big, cache_big, need_input_grad=need_input_grad)
+    seconds[need_input_grad] = (time.perf_counter() - t0) / 3
 print(f"backward with dx {1e3 * seconds[True]:.1f} ms, without {1e3 * seconds[False]:.1f} ms: "
       f"{1 - seconds[False] / seconds[True]:.0%} of the time saved, half of the multiply-adds")
 
@@ -153,7 +153,7 @@ d_c3, _ = L["loss"].backward(1.0)              # the seed dl/dl = 1; the target'
 (d_r1,) = L["conv2"].backward(L["relu2"].backward(d_r2)[0])
 (d_x,) = L["conv1"].backward(L["relu1"].backward(d_r1)[0])
 L["crop"].clear_cache()
-assert d_x is None                              # need_dx=False: the image gets no gradient
+assert d_x is None                              # need_input_grad=False: the image gets no gradient
 for name, _, grad in net.parameters():
     assert np.allclose(grad, from_graph[name]), name
 print("by hand == executor for", ", ".join(from_graph))
