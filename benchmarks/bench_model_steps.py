@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dynconv import graph_report
 from dynconv import kernels as K
 from dynconv.layers import Conv2D, DynamicConv2D, Linear, MSELoss
 from dynconv.optim import Adam
@@ -47,7 +48,7 @@ def framework_step(model, x, y, lr=1e-4):
 def node_inputs(model, x):
     """{node: (layer, [input arrays], output array)} in topological order, from one forward."""
     g = model.graph
-    order = list(g.output_shapes({"x": x.shape}))
+    order = list(graph_report.output_shapes(g, {"x": x.shape}))
     values = dict(g.forward({"x": x}, outputs=order))
     g.backward({model.output: np.zeros_like(values[model.output])})  # releases the caches
     values["x"] = x
@@ -97,7 +98,7 @@ def step_flops(model, batch):
     """
     g = model.graph
     shapes = {"x": (batch, 1, SIZE, SIZE)}
-    shapes.update(g.output_shapes(shapes))
+    shapes.update(graph_report.output_shapes(g, shapes))
     per_node = {}
     for name, out in list(shapes.items())[1:]:
         layer = g.nodes[name].layer

@@ -214,7 +214,7 @@ def check_same_function(model, net, rng, n=4, tol=1e-4):
     net.load_dynconv(probe)
     size = model.window or 33
     x = rng.random((n, 1, size, size), dtype=np.float32)
-    ref = probe.graph.evaluate(probe.feeds(x), [probe.output])[probe.output]
+    ref = probe.graph.forward(probe.feeds(x), outputs=[probe.output], keep_cache=False)[probe.output]
     with torch.no_grad():
         got = net(torch.from_numpy(x)).numpy()
     if got.shape != ref.shape:

@@ -48,6 +48,7 @@ from scipy import ndimage
 from dynconv import kernels
 from dynconv.gradcheck import clear_of_kinks, gradcheck
 from dynconv.graph import Graph
+from dynconv.graph_report import summary
 from dynconv.layers import (Add, CenterCrop, Conv2D, DynamicConv2D, EuclideanLoss, GlobalAvgPool2D,
                             Linear, MSELoss, ReLU)
 from dynconv.optim import SGD
@@ -89,7 +90,7 @@ def draw():
 
 
 net, feeds = clear_of_kinks(draw)  # a model and feeds whose ReLU inputs keep 1e-3 away from 0
-net.summary(shapes={"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)});
+summary(net, shapes={"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)});
 
 # %% [markdown]
 # Nodes may be added in any order: at the first forward the executor sorts them topologically —
@@ -360,7 +361,7 @@ def build_dcnn(rng, dtype=np.float64, features=4):
 
 dcnn, dcnn_feeds = clear_of_kinks(lambda: (build_dcnn(rng), {"x": rng.standard_normal((2, 1, 8, 8)),
                                                              "target": rng.standard_normal((2, 1, 8, 8))}))
-dcnn.summary(shapes={"x": (2, 1, 8, 8), "target": (2, 1, 8, 8)})
+summary(dcnn, shapes={"x": (2, 1, 8, 8), "target": (2, 1, 8, 8)})
 print("dyn's inputs:", dcnn.nodes["dyn"].inputs)
 
 # The two-input node by itself: forward takes (features, flat kernels), backward returns both gradients.
@@ -459,8 +460,9 @@ plt.show()
 # %% [markdown]
 # ## Where this lives in dynconv
 #
-# * `dynconv.graph.Graph`: `add`, `forward`, `backward`, `parameters`, `summary`; the rules on which
-#   gradients are computed and on fan-out accumulation are in its module docstring;
+# * `dynconv.graph.Graph`: `add`, `forward` (also partial runs), `backward`, `parameters`; the rules on which
+#   gradients are computed and on fan-out accumulation are in its module docstring; `dynconv.graph_report`
+#   sizes a graph without running it (`output_shapes`, `macs`, `summary`);
 # * `dynconv.optim.SGD` (eq 4, with Caffe's momentum and weight decay), `Adam`, parameter groups,
 #   gradient clipping and schedules; `dynconv.kernels.sgd_update` is eq 4 in place;
 # * `dynconv.gradcheck.gradcheck`: finite differences for any layer or graph.

@@ -49,6 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import data, image, inference, models, reference, reproduce, sr, train
+from dynconv.graph_report import summary
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: seconds instead of minutes
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -136,11 +137,11 @@ DCNN_OPTIONS = dict(b_log=True, b_log_eps=0.01, b_periods=[2, 3, 4], dynamic_lay
 dcnn = models.dcnn(**WIDTHS, **B_WIDTHS, **DCNN_OPTIONS, residual=True, name="small-dcnn")
 for m in (srcnn, dcnn):
     print(f"{m.name}: {m.num_params():,} parameters, {m.macs_per_pixel():,.0f} MACs per output pixel")
-dcnn.graph.summary(shapes={"x": (64, 1, 33, 33)});
+summary(dcnn.graph, shapes={"x": (64, 1, 33, 33)});
 
 x = patches.inputs[:64]
 for m in (srcnn, dcnn):
-    pred = m.graph.evaluate({"x": x}, [m.output])[m.output]
+    pred = m.graph.forward({"x": x}, outputs=[m.output], keep_cache=False)[m.output]
     assert pred.shape == (64, 1, 21, 21) and np.array_equal(pred, x[:, :, 6:-6, 6:-6]), m.name
 
 # %% [markdown]
@@ -279,7 +280,7 @@ assert kern.shape == (len(rows) * len(cols), n2, f3, f3) and bias.shape == (len(
 w = len(kern) // 2                                    # a window in the middle of the image
 i, j = rows[w // len(cols)], cols[w % len(cols)]
 win = padded[i:i + 33, j:j + 33][None, None].astype(np.float32)
-out = dyn.graph.evaluate({"x": win}, ["relu2", dyn.output])
+out = dyn.graph.forward({"x": win}, outputs=["relu2", dyn.output], keep_cache=False)
 by_hand, _ = reference.dynamic_conv2d_forward(out["relu2"], kern[w][None, None], bias[w][None, None])
 by_hand += win[:, :, r:-r, r:-r]
 assert np.allclose(by_hand, out[dyn.output], atol=1e-5)

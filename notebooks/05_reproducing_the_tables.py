@@ -251,7 +251,7 @@ def b_features(dataset, batches):
     b = dcnn.radius
     for t in range(batches):
         x, y, s = crops(t)
-        out = dcnn.graph.evaluate({"x": x}, list(PROBED))
+        out = dcnn.graph.forward({"x": x}, outputs=list(PROBED), keep_cache=False)
         for n in PROBED:
             values[n].append(out[n].astype(np.float64))
         factors.append(s)

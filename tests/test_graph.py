@@ -8,6 +8,7 @@ import pytest
 
 from dynconv.gradcheck import clear_of_kinks, gradcheck, srcnn_graph
 from dynconv.graph import Graph, GraphError
+from dynconv.graph_report import summary
 from dynconv.layers import Add, CenterCrop, Conv2D, EuclideanLoss, MSELoss, ReLU, Reshape
 from dynconv.optim import SGD
 
@@ -202,14 +203,14 @@ def test_parameters_summary_and_astype(rng):
     names = [n for n, _, _ in g.parameters()]
     assert names == ["conv1.w", "conv1.b", "conv2.w", "conv2.b"]
     buf = io.StringIO()
-    text = g.summary({"x": (2, 1, 6, 6), "target": (2, 1, 6, 6)}, out=buf)
+    text = summary(g, {"x": (2, 1, 6, 6), "target": (2, 1, 6, 6)}, out=buf)
     assert buf.getvalue() == text
     conv1_macs = 2 * 4 * 6 * 6 * 1 * 3 * 3
     assert any(line.split()[0] == "conv1" and "(2, 4, 6, 6)" in line and "40" in line.split()
                and f"{conv1_macs:,}" in line for line in text.splitlines()), text
     assert f"{g.num_params():,}" in text.splitlines()[-1]
     with pytest.raises(GraphError, match="pass shapes= or run forward"):
-        tiny_graph(rng).summary(out=None)
+        summary(tiny_graph(rng), out=None)
     g.astype(np.float32)
     assert g.dtype == np.float32
     assert all(p.dtype == np.float32 == d.dtype for _, p, d in g.parameters())
@@ -280,7 +281,20 @@ def test_training_forward_picks_training_kernels_inference_keeps_its_own(rng):
     g.backward()
     g.forward(f, keep_cache=False)
     assert not layer.training
-    y_eval = g.evaluate({"x": f["x"]}, ["conv1"])["conv1"]
+    y_eval = g.forward({"x": f["x"]}, outputs=["conv1"], keep_cache=False)["conv1"]
     assert not layer.training
     y_train = g.forward(f, outputs=["conv1"])["conv1"]
     np.testing.assert_allclose(y_train, y_eval, rtol=1e-12, atol=1e-12)
+
+
+def test_partial_forward_runs_only_the_nodes_it_needs(rng):
+    g = tiny_graph(rng)
+    f = feeds(rng)
+    full = g.forward(f, outputs=["relu", "conv2"], keep_cache=False)
+    calls = []
+    g["conv1"].forward = lambda *a: calls.append("conv1")  # would be wrong, and must not run
+    part = g.forward({"relu": full["relu"]}, outputs=["conv2"], keep_cache=False)
+    assert calls == []
+    np.testing.assert_array_equal(part["conv2"], full["conv2"])
+    with pytest.raises(GraphError, match="backward"):
+        g.backward()

@@ -129,13 +129,15 @@ def test_bad_configs_are_reported():
         models.dcnn(window=12)
 
 
-def test_graph_evaluate_runs_only_what_is_needed(rng):
+def test_partial_forward_runs_only_what_is_needed(rng):
     m = models.dcnn(**SMALL, seed=0)
     x = rng.random((2, 1, 33, 33)).astype(np.float32)
     full = m.graph.forward({"x": x}, outputs=["relu2", "b_pool", "dyn"], keep_cache=False)
-    part = m.graph.evaluate({"relu2": full["relu2"], "b_pool": full["b_pool"]}, ["dyn"])
+    part = m.graph.forward({"relu2": full["relu2"], "b_pool": full["b_pool"]}, outputs=["dyn"], keep_cache=False)
     np.testing.assert_allclose(part["dyn"], full["dyn"], rtol=1e-6)
-    with pytest.raises(GraphError, match="need graph input 'x'"):
-        m.graph.evaluate({"relu2": full["relu2"]}, ["dyn"])
-    with pytest.raises(GraphError, match="unknown value 'nope'"):
-        m.graph.evaluate({"nope": x}, ["dyn"])
+    with pytest.raises(GraphError, match="missing feed for graph input 'x'"):
+        m.graph.forward({"relu2": full["relu2"]}, outputs=["dyn"], keep_cache=False)
+    with pytest.raises(GraphError, match="feed 'nope' is not a graph input"):
+        m.graph.forward({"nope": x}, outputs=["dyn"], keep_cache=False)
+    with pytest.raises(GraphError, match="intermediate values are fed only with keep_cache=False"):
+        m.graph.forward({"x": x, "relu2": full["relu2"]})

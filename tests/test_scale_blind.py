@@ -39,7 +39,7 @@ def test_graph_feeds_hold_no_scale(small_dcnn, rng):
     x = rng.random((2, 1, 33, 33)).astype(np.float32)
     for s in TOLD:
         assert set(small_dcnn.feeds(x, s)) == {"x"}
-    _same([small_dcnn.graph.evaluate(small_dcnn.feeds(x, s), [small_dcnn.output])[small_dcnn.output] for s in TOLD])
+    _same([small_dcnn.graph.forward(small_dcnn.feeds(x, s), outputs=[small_dcnn.output], keep_cache=False)[small_dcnn.output] for s in TOLD])
 
 
 @pytest.mark.parametrize("name", ["dcnn", "dcnn-x234"])

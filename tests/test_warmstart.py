@@ -32,8 +32,8 @@ def test_a_grown_b_starts_as_the_parent_exactly(parent, rng):
     np.testing.assert_array_equal(w_new[:, :w_old.shape[1]], w_old)
     assert not w_new[:, w_old.shape[1]:].any()
     x = rng.random((3, 1, 33, 33)).astype(np.float32)
-    np.testing.assert_allclose(new.graph.evaluate({"x": x}, [new.output])[new.output],
-                               old.graph.evaluate({"x": x}, [old.output])[old.output], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(new.graph.forward({"x": x}, outputs=[new.output], keep_cache=False)[new.output],
+                               old.graph.forward({"x": x}, outputs=[old.output], keep_cache=False)[old.output], rtol=0, atol=1e-6)
 
 
 def test_a_mismatch_names_the_parameter(parent):

@@ -21,7 +21,7 @@ def b_input_mean(model, img):
     parts = []
     for b0 in range(0, len(pos), 64):
         x = np.stack([padded[i:i + win, j:j + win] for i, j in pos[b0:b0 + 64]])[:, None]
-        parts.append(model.graph.evaluate(model.feeds(x.astype(model.graph.dtype)), ["b_cat"])["b_cat"])
+        parts.append(model.graph.forward(model.feeds(x.astype(model.graph.dtype)), outputs=["b_cat"], keep_cache=False)["b_cat"])
     return np.concatenate(parts).mean(0)
 
 

@@ -38,8 +38,22 @@ class GraphError(ValueError):
     """A wiring, feed or shape error, naming the node or input concerned."""
 
 
-def _fmt(shape):
+def fmt_shape(shape):
+    """``(2, *, 33)``: a shape with ``None`` (any size) shown as ``*``."""
     return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+
+
+def call(node, fn, *args):
+    """Call a layer method of ``node``, making sure an error names the node."""
+    try:
+        return fn(*args)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        msg = str(exc)
+        if not msg.startswith(node.layer.name):
+            msg = f"{node.layer.name}: {msg}"
+        if isinstance(exc, TypeError):  # keep the kind: a wrong type stays a TypeError
+            raise TypeError(msg) from exc
+        raise GraphError(msg) from exc
 
 
 class _Node:
@@ -154,89 +168,74 @@ class Graph:
         self._order, self._needs_grad = order, needs
 
     # ----------------------------------------------------------------------- running
-    def forward(self, feeds, *, keep_cache=True, outputs=None):
-        """Run every node; returns ``{output name: array}``.
+    def order(self):
+        """The node names in topological order (computed once, after the last change)."""
+        self._compile()
+        return list(self._order)
 
-        ``keep_cache=False`` (inference) releases each cache at once; backward is then refused.
-        ``outputs`` names other values to return instead of the declared outputs (e.g. feature
-        maps to inspect); backward still seeds the declared outputs.
+    def forward(self, feeds, *, keep_cache=True, outputs=None):
+        """Run the graph; returns ``{name: array}`` for ``outputs`` (default: the declared outputs).
+
+        Parameters
+        ----------
+        feeds : dict str -> array
+            Every graph input, for a training run. With ``keep_cache=False`` (inference) the
+            feeds may also name intermediate values, and only the nodes that the outputs depend
+            on and that are not fed run: a partial run, e.g. a dynamic network's kernel
+            generator on pooled features.
+        keep_cache : bool
+            False releases each cache at once; backward is then refused.
+        outputs : sequence of str, optional
+            Values to return instead of the declared outputs (e.g. feature maps to inspect);
+            backward still seeds the declared outputs.
         """
         self._compile()
-        for n in self.inputs:
-            if n not in feeds:
-                raise GraphError(f"missing feed for graph input {n!r}")
+        outputs = self.outputs if outputs is None else tuple(outputs)
         for n in feeds:
-            if n not in self.input_shapes:
-                raise GraphError(f"feed {n!r} is not a graph input; inputs are {list(self.inputs)}")
-        for n, want in self.input_shapes.items():
-            got = np.shape(feeds[n])
-            if want is not None and (len(got) != len(want) or
-                                     any(w is not None and w != g for w, g in zip(want, got))):
-                raise GraphError(f"graph input {n!r}: expected shape {_fmt(want)}, got {_fmt(got)}")
+            if n not in self.input_shapes and not (n in self.nodes and not keep_cache):
+                hint = " (intermediate values are fed only with keep_cache=False)" if n in self.nodes else ""
+                raise GraphError(f"feed {n!r} is not a graph input{hint}; inputs are {list(self.inputs)}")
+        for o in outputs:
+            if o not in self.nodes and o not in self.input_shapes:
+                raise GraphError(f"forward(outputs=...): unknown value {o!r}")
+        run = set(self._order) if keep_cache else self._needed(feeds, outputs)
+        self._check_feeds(feeds, run, keep_cache)
         self._pending = False
         values = dict(feeds)
         for name in self._order:
-            node = self.nodes[name]
-            node.layer.training = bool(keep_cache)
-            values[name] = self._call(node, node.layer.forward, *(values[i] for i in node.inputs))
-            if not keep_cache:
-                node.layer.clear_cache()
+            if name in run:
+                node = self.nodes[name]
+                node.layer.training = bool(keep_cache)
+                values[name] = call(node, node.layer.forward, *(values[i] for i in node.inputs))
+                if not keep_cache:
+                    node.layer.clear_cache()
         self._shapes = {k: np.shape(v) for k, v in values.items()}
         self._dtypes = {k: np.asarray(v).dtype for k, v in values.items()}
         self._pending = keep_cache
-        for o in outputs or ():
-            if o not in values:
-                raise GraphError(f"forward(outputs=...): unknown value {o!r}")
-        return {o: values[o] for o in (self.outputs if outputs is None else outputs)}
+        return {o: values[o] for o in outputs}
 
-    def evaluate(self, values, outputs):
-        """Inference on part of the graph: compute ``outputs`` from ``values``.
-
-        ``values`` may name graph inputs *or* intermediate nodes; only the nodes the outputs
-        depend on, and that are not given, run. No cache is kept (backward is not possible).
-        E.g. a dynamic network's kernel generator can be run on pooled features directly.
-        """
-        self._compile()
-        for n in values:
-            if n not in self.nodes and n not in self.input_shapes:
-                raise GraphError(f"evaluate: unknown value {n!r}")
-        needed = set()
-
-        def need(name):
-            if name in values or name in needed:
-                return
-            if name in self.input_shapes:
-                raise GraphError(f"evaluate: {list(outputs)} need graph input {name!r}, which was not given")
-            if name not in self.nodes:
-                raise GraphError(f"evaluate: unknown value {name!r}")
+    def _needed(self, feeds, outputs):
+        """The nodes that ``outputs`` depend on, stopping at fed values."""
+        needed, stack = set(), [o for o in outputs if o not in feeds]
+        while stack:
+            name = stack.pop()
+            if name in needed or name in self.input_shapes:
+                continue
             needed.add(name)
-            for i in self.nodes[name].inputs:
-                need(i)
+            stack.extend(i for i in self.nodes[name].inputs if i not in feeds)
+        return needed
 
-        for o in outputs:
-            need(o)
-        del need  # the recursive closure is a reference cycle holding `values` until the next GC
-        vals = dict(values)
-        for name in self._order:
-            if name in needed:
-                node = self.nodes[name]
-                node.layer.training = False
-                vals[name] = self._call(node, node.layer.forward, *(vals[i] for i in node.inputs))
-                node.layer.clear_cache()
-        return {o: vals[o] for o in outputs}
-
-    @staticmethod
-    def _call(node, fn, *args):
-        """Call a layer method, making sure an error names the node."""
-        try:
-            return fn(*args)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            msg = str(exc)
-            if not msg.startswith(node.layer.name):
-                msg = f"{node.layer.name}: {msg}"
-            if isinstance(exc, TypeError):  # keep the kind: a wrong type stays a TypeError
-                raise TypeError(msg) from exc
-            raise GraphError(msg) from exc
+    def _check_feeds(self, feeds, run, keep_cache):
+        """Every graph input that a running node reads is fed, with its declared shape."""
+        for n, want in self.input_shapes.items():
+            if n not in feeds:
+                if keep_cache or any(n in self.nodes[m].inputs for m in run):
+                    raise GraphError(f"missing feed for graph input {n!r}")
+                continue
+            got = np.shape(feeds[n])
+            if want is not None and (len(got) != len(want) or
+                                     any(w is not None and w != g for w, g in zip(want, got))):
+                raise GraphError(f"graph input {n!r}: expected shape {fmt_shape(want)}, got {fmt_shape(got)}")
 
     def backward(self, seeds=None):
         r"""Backpropagate from the outputs; returns ``{input name: gradient}`` for ``requires_grad``.
@@ -255,14 +254,14 @@ class Graph:
             nonscalar = [o for o in self.outputs if self._shapes[o] != ()]
             if nonscalar:
                 raise GraphError(f"backward() without seeds needs scalar outputs; output "
-                                 f"{nonscalar[0]!r} has shape {_fmt(self._shapes[nonscalar[0]])}")
+                                 f"{nonscalar[0]!r} has shape {fmt_shape(self._shapes[nonscalar[0]])}")
             seeds = {o: 1.0 for o in self.outputs}
         grads, owned = {}, set()
 
         def accumulate(name, g, source):
             if np.shape(g) != self._shapes[name]:
-                raise GraphError(f"{source}: gradient for {name!r} has shape {_fmt(np.shape(g))}, "
-                                 f"expected {_fmt(self._shapes[name])}")
+                raise GraphError(f"{source}: gradient for {name!r} has shape {fmt_shape(np.shape(g))}, "
+                                 f"expected {fmt_shape(self._shapes[name])}")
             if name not in grads:
                 grads[name] = g
             else:  # fan-out: copy once, since layers may return aliases (Add hands dy to all)
@@ -282,7 +281,7 @@ class Graph:
                 node.layer.clear_cache()
                 node.layer.zero_grad()
                 continue
-            dxs = self._call(node, node.layer.backward, dy)
+            dxs = call(node, node.layer.backward, dy)
             if len(dxs) != len(node.inputs):
                 raise GraphError(f"{node.layer.name}: backward returned {len(dxs)} gradients "
                                  f"for {len(node.inputs)} inputs")
@@ -320,55 +319,8 @@ class Graph:
             return p.dtype
         return None
 
-    def _walk(self, shapes):
-        """Yield ``(name, node, output shape, MACs)`` in topological order, from input shapes."""
-        self._compile()
-        shapes = {k: tuple(v) for k, v in shapes.items()}
-        missing = [n for n in self.inputs if n not in shapes]
-        if missing:
-            raise GraphError(f"missing shape for graph input {missing[0]!r}")
-        for name in self._order:
-            node = self.nodes[name]
-            ins = [shapes[i] for i in node.inputs]
-            shapes[name] = tuple(self._call(node, node.layer.output_shape, *ins))
-            yield name, node, shapes[name], int(node.layer.macs(*ins))
-
-    def macs(self, shapes):
-        """Total multiply–accumulates of one forward pass for the given input shapes."""
-        return sum(m for *_, m in self._walk(shapes))
-
-    def output_shapes(self, shapes):
-        """Shape of every value for the given input shapes, without running anything."""
-        return {name: out for name, _, out, _ in self._walk(shapes)}
-
-    def summary(self, shapes=None, out=sys.stdout):
-        """Print and return a table: node, layer, output shape, parameter count and MACs.
-
-        Parameters
-        ----------
-        shapes : dict str -> tuple, optional
-            Shape of every graph input; default: the shapes of the last forward.
-        out : file-like or None
-            Where to print (None: only return the string).
-        """
-        self._compile()
-        if shapes is None:
-            if not self._shapes:
-                raise GraphError("summary() needs the input shapes: pass shapes= or run forward() first")
-            shapes = {n: self._shapes[n] for n in self.inputs}
-        shapes = {k: tuple(v) for k, v in shapes.items()}
-        rows, total_p, total_m = [], 0, 0
-        for name, node, out_shape, macs in self._walk(shapes):
-            n_p = node.layer.num_params()
-            total_p, total_m = total_p + n_p, total_m + macs
-            rows.append((name, repr(node.layer), _fmt(out_shape), f"{n_p:,}", f"{macs:,}"))
-        rows.append(("total", "", "", f"{total_p:,}", f"{total_m:,}"))
-        head = ("node", "layer", "output shape", "params", "MACs")
-        widths = [max(len(r[c]) for r in rows + [head]) for c in range(5)]
-        line = lambda r: "  ".join(v.ljust(w) if c < 3 else v.rjust(w)  # noqa: E731
-                                   for c, (v, w) in enumerate(zip(r, widths)))
-        rule = "-" * len(line(head))
-        text = "\n".join([line(head), rule, *map(line, rows[:-1]), rule, line(rows[-1])]) + "\n"
-        if out is not None:
-            out.write(text)
-        return text
+    # ----------------------------------------------------------------------- reporting
+    # Shapes, MACs and the summary table without running: dynconv.graph_report.
+    def last_shapes(self):
+        """``{value name: shape}`` of the last forward (empty before the first)."""
+        return dict(self._shapes)

@@ -83,7 +83,7 @@ def method_name(method) -> str:
 
 
 def _run(model, x, scale):
-    return _evaluate(model, model.feeds(x, scale), [model.output])[model.output]
+    return _infer(model, model.feeds(x, scale), [model.output])[model.output]
 
 
 def predict(model, image, scale=None, *, tile=None, batch=64):
@@ -217,12 +217,11 @@ def _box_means(feat, nb, ii, jj):
     return s.T / nb**2
 
 
-def _evaluate(model, feeds, outputs):
-    """``model.graph.evaluate``, then ``feeds`` emptied: the executor's closures keep the dict
-    they were given alive until Python's next full garbage collection, and a batch of windows
-    feeds tens of MiB (held batch after batch, they made the peak memory grow with the image)."""
+def _infer(model, feeds, outputs):
+    """An inference forward of ``outputs``, then ``feeds`` emptied: a batch of windows feeds tens
+    of MiB, and the caller's dict would otherwise hold them until its next batch is built."""
     try:
-        return model.graph.evaluate(feeds, outputs)
+        return model.graph.forward(feeds, outputs=outputs, keep_cache=False)
     finally:
         feeds.clear()
 
@@ -249,7 +248,7 @@ def _window_region(model, padded, si, sj, scale, batch):
     r0, c0 = si[0], sj[0]
     dtype = model.graph.dtype
     region = np.ascontiguousarray(padded[r0:si[-1] + win, c0:sj[-1] + win], dtype=dtype)
-    full = _evaluate(model, {"x": region[None, None]}, [parts.shared, parts.b_features])
+    full = _infer(model, {"x": region[None, None]}, [parts.shared, parts.b_features])
     feat, bfeat = full[parts.shared][0], full[parts.b_features][0]
     del full
     ramp = np.minimum(np.arange(1, L + 1), np.arange(L, 0, -1)).astype(np.float64)
@@ -270,7 +269,7 @@ def _window_region(model, padded, si, sj, scale, batch):
         feeds = model.feeds(_crops(region, win, ii, jj)[:, None], scale)
         feeds[parts.b_pool] = pooled[b0:b0 + batch]
         feeds[parts.shared] = _crops(feat, fa, ii, jj)
-        y = _evaluate(model, feeds, [model.output])[model.output]
+        y = _infer(model, feeds, [model.output])[model.output]
         for i, j, yt in zip(ii, jj, y[:, 0]):
             acc[i:i + L, j:j + L] += weight * yt
     return acc, np.outer(cover_r, cover_c)
@@ -305,7 +304,7 @@ def window_kernels(model, up, scale=None, batch=64):
     for b0 in range(0, len(pos), batch):
         x = np.stack([padded[i:i + win, j:j + win] for i, j in pos[b0:b0 + batch]])[:, None]
         feeds = model.feeds(x.astype(model.graph.dtype), scale)
-        flat.append(_evaluate(model, feeds, [node])[node].astype(np.float64))
+        flat.append(_infer(model, feeds, [node])[node].astype(np.float64))
     flat = np.concatenate(flat)
     n2, f3 = model.config["n2"], model.config["f3"]
     return flat[:, :n2 * f3 * f3].reshape(-1, n2, f3, f3), flat[:, n2 * f3 * f3]

@@ -63,7 +63,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv import inference
+from dynconv import graph_report, inference
 from dynconv.graph import Graph
 from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear,
                             Log1p, PeriodicityPool, Reshape, ReLU)
@@ -138,8 +138,8 @@ class Model:
     def macs_per_pixel(self, size=33):
         """Multiply–accumulates per output pixel for a ``size``×``size`` input window."""
         shapes = self.feed_shapes(1, size)
-        out = self.graph.output_shapes(shapes)[self.output]
-        return self.graph.macs(shapes) / (out[2] * out[3])
+        out = graph_report.output_shapes(self.graph, shapes)[self.output]
+        return graph_report.macs(self.graph, shapes) / (out[2] * out[3])
 
     def feed_shapes(self, n, size):
         shapes = {"x": (n, 1, size, size)}

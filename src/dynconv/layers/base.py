@@ -137,7 +137,7 @@ class Layer:
         Used in error messages; the graph sets it to the node name.
     training : bool
         Whether a backward pass may follow this forward (``Graph.forward`` with
-        ``keep_cache=True`` sets it; ``Graph.evaluate`` and inference clear it). Layers may pick
+        ``keep_cache=True`` sets it; a partial ``Graph.forward`` and inference clear it). Layers may pick
         kernels that are faster for a training step by it (``Conv2D``: ``choose_algorithm``'s
         ``training``); inference keeps its kernels, so its outputs stay bit-identical.
     """
