@@ -124,3 +124,51 @@ def test_no_source_file_is_longer_than_the_limit():
     long = {str(p.relative_to(SRC)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines: {long}"
+
+
+def private_uses(name: str, path: Path, known: set[str]) -> list[str]:
+    """Another module's private names that module ``name`` uses: ``from m import _x``, ``m._x``
+    through an imported module, or a private module of another package (``pkg._helpers``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    private = lambda s: s.startswith("_") and not s.startswith("__")  # noqa: E731
+    found, alias = [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            for a in node.names:
+                full = f"{base}.{a.name}"
+                if full in known:
+                    alias[a.asname or a.name] = full
+                    if private(a.name) and base != package:
+                        found.append(f"from {base} import {a.name}")
+                elif base in known and private(a.name):
+                    found.append(f"from {base} import {a.name}")
+            owner, _, leaf = base.rpartition(".")
+            if base in known and private(leaf) and owner != package:
+                found.append(f"from {base} import ...")
+        elif isinstance(node, ast.Import):
+            alias.update({a.asname: a.name for a in node.names if a.name in known and a.asname})
+    found += [f"{alias[n.value.id]}.{n.attr}" for n in ast.walk(tree)
+              if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in alias
+              and private(n.attr)]
+    return found
+
+
+def test_the_private_name_walker_sees_each_kind(tmp_path):
+    known = {"dynconv.a", "dynconv.kernels", "dynconv.kernels._blas", "dynconv.b"}
+    src = tmp_path / "b.py"
+    src.write_text("from dynconv.a import _x, y\nfrom dynconv import a as A\nA._z\nA.w\n"
+                   "from dynconv.kernels._blas import parallel\nfrom dynconv.kernels import _blas\n")
+    assert private_uses("dynconv.b", src, known) == [
+        "from dynconv.a import _x", "from dynconv.kernels._blas import ...", "from dynconv.kernels import _blas",
+        "dynconv.a._z"]
+
+
+def test_no_module_uses_another_modules_private_names():
+    mods = modules()
+    bad = {n: uses for n, p in mods.items() if (uses := private_uses(n, p, set(mods)))}
+    assert not bad, f"private names used across modules: {bad}"

@@ -46,7 +46,7 @@ def serial_numpy_blas():
     the product takes ~0.1 ms (measured on a loaded 2-core machine: a quarter of a ``dcnn``
     upscale). The kernels bring their own threads (:func:`dynconv.kernels.set_threads`).
     """
-    from dynconv.kernels._blas import serial_blas
+    from dynconv.kernels import serial_blas
 
     with serial_blas("numpy"):
         yield
@@ -82,7 +82,8 @@ def method_name(method) -> str:
     return str(getattr(method, "name", None) or getattr(method, "__name__", type(method).__name__))
 
 
-def _run(model, x, scale):
+def predict_batch(model, x, scale):
+    """The model's output for a batch ``x`` of shape (N, 1, H, W) at ``scale``, without caches."""
     return _infer(model, model.feeds(x, scale), [model.output])[model.output]
 
 
@@ -113,12 +114,12 @@ def predict(model, image, scale=None, *, tile=None, batch=64):
     dtype = model.graph.dtype
     with serial_numpy_blas():
         if not model.valid:
-            return _run(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+            return predict_batch(model, image[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
         if model.dynamic:
             return _predict_windows(model, image, scale, batch, tile or 512)
         if tile is None:
             padded = np.pad(image, model.radius, mode="symmetric")
-            return _run(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
+            return predict_batch(model, padded[None, None].astype(dtype), scale)[0, 0].astype(np.float64)
         return _predict_tiles(model, image, scale, int(tile), batch)
 
 
@@ -134,7 +135,7 @@ def _predict_tiles(model, image, scale, tile, batch):
     for b0 in range(0, len(starts), batch):
         group = starts[b0:b0 + batch]
         x = np.stack([padded[i:i + tile + 2 * r, j:j + tile + 2 * r] for i, j in group])
-        y = _run(model, x[:, None].astype(model.graph.dtype), scale)
+        y = predict_batch(model, x[:, None].astype(model.graph.dtype), scale)
         for (i, j), yt in zip(group, y[:, 0]):
             h, w = min(tile, H - i), min(tile, W - j)
             out[i:i + h, j:j + w] = yt[:h, :w]
@@ -181,7 +182,7 @@ def _predict_windows(model, image, scale, batch, tile):
             y1, x1 = min(Hc, y0 + tile), min(Wc, x0 + tile)
             si = [i for i in rows if y0 - L < i < y1]
             sj = [j for j in cols if x0 - L < j < x1]
-            acc, norm = _window_region(model, padded, si, sj, scale, batch)
+            acc, norm = window_region(model, padded, si, sj, scale, batch)
             out[y0:y1, x0:x1] = (acc / norm)[y0 - si[0]:y1 - si[0], x0 - sj[0]:x1 - sj[0]]
     return out[:H, :W]
 
@@ -234,7 +235,7 @@ def _crops(a, size, ii, jj):
     return view[ii, jj]
 
 
-def _window_region(model, padded, si, sj, scale, batch):
+def window_region(model, padded, si, sj, scale, batch):
     """Blended outputs of the windows at rows ``si`` × columns ``sj`` (padded-image
     coordinates of their top-left corners), on the region they cover.
 

@@ -112,7 +112,9 @@ def kept_icc(im) -> bytes | None:
     return None if im.mode == "CMYK" else (im.info.get("icc_profile") or None)
 
 
-def _from_pillow(path, im):
+def from_pillow(path, im):
+    """``(colour, alpha)`` arrays of an open Pillow image (alpha None when it has none); 16-bit
+    greys stay ``uint16``. ``path`` names the file in errors."""
     mode = im.mode
     if mode in ("1", "L"):
         return np.asarray(im.convert("L")), None
@@ -178,7 +180,7 @@ def read_photo(path, *, max_pixels=None) -> Photo:
             else:
                 im.load()
                 icc = kept_icc(im)
-                color, alpha = _from_pillow(path, ImageOps.exif_transpose(im))
+                color, alpha = from_pillow(path, ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file (Pillow cannot identify its format)") from None
     except (OSError, SyntaxError, EOFError) as exc:

@@ -56,13 +56,13 @@ class Entry:
     factory: Callable[[], Callable]
 
 
-def _bicubic(up, scale):
+def bicubic_method(up, scale):
     """Bicubic interpolation: the protocol's input already is the bicubic estimate."""
     return up
 
 
 _REGISTRY: dict[str, Entry] = {"bicubic": Entry("bicubic", "bicubic interpolation (the baseline)",
-                                                lambda: _bicubic)}
+                                                lambda: bicubic_method)}
 
 
 def register(name: str, factory: Callable[[], Callable], summary: str = "") -> None:

@@ -31,8 +31,8 @@ import numpy as np
 
 from dynconv import image as _im
 from dynconv import inference as _inf
-from dynconv.image.resize import _resize_matrix
-from dynconv.kernels._blas import parallel
+from dynconv.image.resize import resize_matrix
+from dynconv.kernels import parallel
 
 __all__ = ["upscale_planes", "resize_taps", "resize_strip", "MODES"]
 
@@ -93,7 +93,7 @@ class Taps:
         if self.identity:
             self.idx = self.w = None
             return
-        m = _resize_matrix(in_len, out_len, scale, True)
+        m = resize_matrix(in_len, out_len, scale, True)
         counts = np.diff(m.indptr)
         P = int(counts.max())
         self.idx = np.zeros((out_len, P), np.int64)
@@ -208,7 +208,7 @@ class _Static:
         for b0 in range(0, len(starts), self.batch):
             group = starts[b0:b0 + self.batch]
             x = np.stack([padded[i:i + t + 2 * r, j:j + t + 2 * r] for i, j in group])
-            y = _inf._run(self.model, x[:, None].astype(dtype), self.scale)
+            y = _inf.predict_batch(self.model, x[:, None].astype(dtype), self.scale)
             for (i, j), yt in zip(group, y[:, 0]):
                 h, w = min(t, o1 - o0 - i), min(t, W - j)
                 out[i:i + h, j:j + w] = yt[:h, :w]
@@ -244,7 +244,7 @@ class _Dynamic:
         for x0 in range(0, Wc, t):
             x1 = min(Wc, x0 + t)
             sj = [j for j in self.sj if x0 - L < j < x1]
-            acc, norm = _inf._window_region(self.model, padded, rel, sj, self.scale, self.batch)
+            acc, norm = _inf.window_region(self.model, padded, rel, sj, self.scale, self.batch)
             out[:, x0:x1] = (acc / norm)[o0 - si[0]:y1 - si[0], x0 - sj[0]:x1 - sj[0]]
         return out[:o1 - o0, :self.W]
 

@@ -72,7 +72,7 @@ def resolve_model(model, scale):
     if sr.is_model(model):
         return str(model), sr.load_model(str(model))
     name, fn = sr.resolve(model)
-    return name, (None if fn is sr._bicubic else fn)
+    return name, (None if fn is sr.bicubic_method else fn)
 
 
 def upscale_photo(photo: _photo.Photo, scale, method=None, color="ycbcr", *, progress=None) -> _photo.Photo:
@@ -151,7 +151,7 @@ def _upscale_array(x, scale, method, color, progress):
 def _upscale_pil(im, scale, method, color, progress):
     from PIL import Image
 
-    c, a = _photo._from_pillow("image", im)
+    c, a = _photo.from_pillow("image", im)
     icc, dpi = _photo.kept_icc(im), im.info.get("dpi")
     dpi = tuple(float(d) for d in dpi) if dpi and all(d and d > 0 for d in dpi) else None
     big = upscale_photo(_photo.Photo(np.ascontiguousarray(c), a, icc, dpi), scale, method, color,

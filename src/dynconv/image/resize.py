@@ -29,7 +29,7 @@ def cubic(x) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _resize_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool) -> sp.csr_matrix:
+def resize_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool) -> sp.csr_matrix:
     rows, cols, vals = resize_weights(in_len, out_len, scale, antialiasing)
     m = sp.csr_matrix((vals, (rows, cols)), shape=(out_len, in_len))
     m.sum_duplicates()
@@ -140,9 +140,9 @@ def _resize2d(x, out_h, out_w, sh, sw, antialiasing) -> np.ndarray:
     h, w = x.shape
     y = x
     if (out_h, sh) != (h, 1.0):
-        y = _resize_matrix(h, out_h, sh, antialiasing) @ y
+        y = resize_matrix(h, out_h, sh, antialiasing) @ y
     if (out_w, sw) != (w, 1.0):
         # dense @ sparse.T: scipy runs it as a CSR product on the transposed view, ~3x faster
         # than transposing the dense array for large outputs.
-        y = y @ _resize_matrix(w, out_w, sw, antialiasing).T
+        y = y @ resize_matrix(w, out_w, sw, antialiasing).T
     return np.ascontiguousarray(y)

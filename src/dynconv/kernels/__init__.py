@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynconv.kernels._blas import get_threads, set_threads
+from dynconv.kernels._blas import get_threads, parallel, serial_blas, set_threads
 from dynconv.kernels.conv2d import (ALGORITHMS, Conv2DCache, choose_algorithm, conv2d_backward,
                                     conv2d_forward)
 from dynconv.kernels.dynamic import (DYNAMIC_ALGORITHMS, DynamicConv2DCache,
@@ -46,6 +46,8 @@ __all__ = [
     "sgd_update",
     "set_threads",
     "get_threads",
+    "parallel",
+    "serial_blas",
 ]
 
 

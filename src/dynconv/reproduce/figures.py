@@ -9,7 +9,7 @@ import numpy as np
 
 from dynconv import image as _im
 from dynconv import inference, metrics, plotting, sr
-from dynconv.reproduce.tables import _SCALES, Table, _norm, load_methods
+from dynconv.reproduce.tables import PAPER_SCALES, Table, as_number, load_methods
 
 
 _COLOR_LABEL = {"rgb": "RGB", "hsv": "HSV", "ycbcr": "YCbCr"}
@@ -67,7 +67,7 @@ def _degraded_y(hr, scale):
     return _im.bicubic(np.asarray(y, dtype=np.float64) / 255.0, scale)
 
 
-def kernel_stats(model, hr, scales=_SCALES):
+def kernel_stats(model, hr, scales=PAPER_SCALES):
     """The kernels B generates for one image at each scale, summarised.
 
     Returns
@@ -85,11 +85,11 @@ def kernel_stats(model, hr, scales=_SCALES):
         means[s] = kbar
         nk = float(np.linalg.norm(kbar))
         spread = float(np.mean(np.linalg.norm((k - kbar).reshape(len(k), -1), axis=1))) / max(nk, 1e-300)
-        rows.append({"scale": _norm(s), "windows": len(k), "kernel_norm": nk, "spread_within_image": spread,
+        rows.append({"scale": as_number(s), "windows": len(k), "kernel_norm": nk, "spread_within_image": spread,
                      "mean_bias": float(b.mean())})
     k0 = means[scales[0]]
     for row, s in zip(rows, scales):
-        row[f"rel_diff_to_x{_norm(scales[0])}"] = float(np.linalg.norm(means[s] - k0)) / max(float(np.linalg.norm(k0)), 1e-300)
+        row[f"rel_diff_to_x{as_number(scales[0])}"] = float(np.linalg.norm(means[s] - k0)) / max(float(np.linalg.norm(k0)), 1e-300)
     return means, rows
 
 
@@ -117,15 +117,15 @@ def _kernel_figure(path, means, rows, image_name, model_name):
     vd = max([float(np.abs(means[b] - means[a]).max()) for a, b in diffs] or [0.0]) or 1.0
     for i, (s, row) in enumerate(zip(scales, rows)):
         im0 = axes[0, i].imshow(_mosaic(means[s]), cmap="RdBu_r", vmin=-vk, vmax=vk, interpolation="nearest")
-        axes[0, i].set_title(f"x{_norm(s)}: mean kernel per channel\nspread in image {row['spread_within_image']:.2f}, "
+        axes[0, i].set_title(f"x{as_number(s)}: mean kernel per channel\nspread in image {row['spread_within_image']:.2f}, "
                              f"bias {row['mean_bias']:+.4f}", fontsize=8)
         im1 = axes[1, i].imshow(means[s].sum(0), cmap="RdBu_r", vmin=-vs, vmax=vs, interpolation="nearest")
-        axes[1, i].set_title(f"x{_norm(s)}: summed over channels", fontsize=8)
+        axes[1, i].set_title(f"x{as_number(s)}: summed over channels", fontsize=8)
     for i, (a, b) in enumerate(diffs):
         d = means[b] - means[a]
         rel = float(np.linalg.norm(d)) / max(float(np.linalg.norm(means[a])), 1e-300)
         im2 = axes[2, i].imshow(_mosaic(d), cmap="PuOr_r", vmin=-vd, vmax=vd, interpolation="nearest")
-        axes[2, i].set_title(f"x{_norm(b)} − x{_norm(a)} (‖Δ‖/‖k(x{_norm(a)})‖ = {rel:.3f})", fontsize=8)
+        axes[2, i].set_title(f"x{as_number(b)} − x{as_number(a)} (‖Δ‖/‖k(x{as_number(a)})‖ = {rel:.3f})", fontsize=8)
     for r, im in ((0, im0), (1, im1)):
         fig.colorbar(im, ax=list(axes[r]), shrink=0.8)
     if diffs:
@@ -158,7 +158,7 @@ def figures(out, dataset="Set5", data_dir=None, models_dir=None, static="srcnn-x
     """
     out = Path(out)
     t0 = time.perf_counter()
-    static_models = [f"srcnn-x{s}" for s in _SCALES]
+    static_models = [f"srcnn-x{s}" for s in PAPER_SCALES]
     names = list(dict.fromkeys(["bicubic", static, dynamic, *static_models]))
     sr.require_weights(names, models_dir)
     method = dict(load_methods(names, models_dir))
@@ -176,8 +176,8 @@ def figures(out, dataset="Set5", data_dir=None, models_dir=None, static="srcnn-x
         shown, p, s = _sr_panel(hr, scale, meth(static), color=color, name=first)
         scored = {"rgb": "RGB", "hsv": "V", "ycbcr": "Y"}[color]  # what the protocol scores
         panels.append((f"{static}, {_COLOR_LABEL[color]} model\n{scored}-PSNR {p:.2f} dB, SSIM {s:.4f}", _crop(shown, first)))
-    path = _panels(out / "fig3_colour.png", panels, f"{first} x{_norm(scale)}: the network in three colour models")
-    figs.append((path, f"{first} x{_norm(scale)} through {static} in the RGB, HSV and YCbCr colour models "
+    path = _panels(out / "fig3_colour.png", panels, f"{first} x{as_number(scale)}: the network in three colour models")
+    figs.append((path, f"{first} x{as_number(scale)} through {static} in the RGB, HSV and YCbCr colour models "
                        "(paper Figs 3.1/3.2)."))
 
     # Fig 4: bicubic vs static vs dynamic.
@@ -187,14 +187,14 @@ def figures(out, dataset="Set5", data_dir=None, models_dir=None, static="srcnn-x
         for m in ("bicubic", static, dynamic):
             shown, p, s = _sr_panel(hr, scale, meth(m), name=n)
             panels.append((f"{m}\nY-PSNR {p:.2f} dB, SSIM {s:.4f}", _crop(shown, n)))
-        path = _panels(out / f"fig4_{n}.png", panels, f"{n} x{_norm(scale)}")
-        figs.append((path, f"{n} x{_norm(scale)}: bicubic, the static CNN and the DCNN (paper Fig 3.3)."))
+        path = _panels(out / f"fig4_{n}.png", panels, f"{n} x{as_number(scale)}")
+        figs.append((path, f"{n} x{as_number(scale)}: bicubic, the static CNN and the DCNN (paper Fig 3.3)."))
 
     # Fig 5: the cross-scale matrix on one image.
     hr = hrs[first]
     panels = []
     cols = ["bicubic", *static_models, dynamic]
-    for s in _SCALES:
+    for s in PAPER_SCALES:
         for m in cols:
             shown, p, _ = _sr_panel(hr, s, meth(m), name=first)
             panels.append((f"test x{s}: {m}\nY-PSNR {p:.2f} dB", _crop(shown, first)))
@@ -204,7 +204,7 @@ def figures(out, dataset="Set5", data_dir=None, models_dir=None, static="srcnn-x
 
     # The kernels B generates.
     model = sr.load_model(dynamic, models_dir)
-    means, rows = kernel_stats(model, hrs[first], _SCALES)
+    means, rows = kernel_stats(model, hrs[first], PAPER_SCALES)
     path = _kernel_figure(out / "fig_kernels.png", means, rows, first, dynamic)
     figs.append((path, f"The reconstruction kernels network B of {dynamic} generates for {first} at x2, x3, x4 "
                        "(means over the inference windows) and their differences."))
@@ -212,7 +212,7 @@ def figures(out, dataset="Set5", data_dir=None, models_dir=None, static="srcnn-x
     table = Table(key="kernels", title=f"Kernels B generates for {first}", columns=cols, rows=rows,
                   notes=["kernel_norm: ‖k̄‖ of the mean kernel over the image's windows; spread_within_image: "
                          "mean over windows of ‖k_w − k̄‖/‖k̄‖ (how much B adapts inside one image); "
-                         f"rel_diff_to_x{_SCALES[0]}: ‖k̄(s) − k̄(x{_SCALES[0]})‖/‖k̄(x{_SCALES[0]})‖ (how much it "
+                         f"rel_diff_to_x{PAPER_SCALES[0]}: ‖k̄(s) − k̄(x{PAPER_SCALES[0]})‖/‖k̄(x{PAPER_SCALES[0]})‖ (how much it "
                          "adapts to the scale)."],
                   seconds=time.perf_counter() - t0)
     return figs, table

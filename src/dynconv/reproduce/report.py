@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from dynconv import __version__
-from dynconv.reproduce.tables import _LABEL, Table
+from dynconv.reproduce.tables import METRIC_LABELS, Table
 
 
 #: Columns that name a row rather than hold a measurement (printed as they are).
@@ -43,7 +43,7 @@ def to_markdown(table: Table) -> str:
     def cell(row, c):
         v = row.get(c)
         if c in _ID_COLS:
-            return _LABEL.get(v, "–" if v is None else str(v))
+            return METRIC_LABELS.get(v, "–" if v is None else str(v))
         d = _digits(row.get("metric") if metric_col else c)
         s = _fmt(v, d)
         p = row.get(c + "_paper")

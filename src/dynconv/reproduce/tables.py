@@ -14,8 +14,8 @@ from dynconv import sr
 from dynconv.reproduce.paper import METRIC_KEYS as _ALL_METRICS
 from dynconv.reproduce.paper import PAPER
 
-_LABEL = {"psnr": "PSNR", "wpsnr": "WPSNR", "ssim": "SSIM", "msssim": "MS-SSIM"}
-_SCALES = (2, 3, 4)
+METRIC_LABELS = {"psnr": "PSNR", "wpsnr": "WPSNR", "ssim": "SSIM", "msssim": "MS-SSIM"}
+PAPER_SCALES = (2, 3, 4)
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _subset(dataset, names, data_dir=None):
         yield d
 
 
-def table1(datasets=("Set5", "Set14"), scales=_SCALES, data_dir=None, models_dir=None,
+def table1(datasets=("Set5", "Set14"), scales=PAPER_SCALES, data_dir=None, models_dir=None,
            progress=None) -> list[Table]:
     """Table 1: bicubic vs the static CNN of each scale, per image and mean, four metrics.
 
@@ -114,7 +114,7 @@ def table1(datasets=("Set5", "Set14"), scales=_SCALES, data_dir=None, models_dir
         One per data set, keys ``table1_<dataset>``.
     """
     out = []
-    cnn = {s: f"srcnn-x{_norm(s)}" for s in scales}
+    cnn = {s: f"srcnn-x{as_number(s)}" for s in scales}
     sr.require_weights(cnn.values(), models_dir)
     for ds in datasets:
         t0 = time.perf_counter()
@@ -128,13 +128,13 @@ def table1(datasets=("Set5", "Set14"), scales=_SCALES, data_dir=None, models_dir
             by = {(r["image"], r["method"]): r for r in recs}
             for img in dict.fromkeys(r["image"] for r in recs):
                 row = {"dataset": label, "scale": recs[0]["scale"], "image": img, "cnn": cnn[s]}
-                pub = paper.get((_norm(s), img), {})
+                pub = paper.get((as_number(s), img), {})
                 for k in _ALL_METRICS:
                     for m, key in (("bicubic", "bicubic"), (cnn[s], "cnn")):
                         _put(row, f"{key}_{k}", by[(img, m)][k], pub.get(key, {}).get(k))
                 rows.append(row)
         value_cols = [f"{m}_{k}" for k in _ALL_METRICS for m in ("bicubic", "cnn")]
-        labels = {f"{m}_{k}": f"{_LABEL[k]} {'bicubic' if m == 'bicubic' else 'CNN'}" for k in _ALL_METRICS
+        labels = {f"{m}_{k}": f"{METRIC_LABELS[k]} {'bicubic' if m == 'bicubic' else 'CNN'}" for k in _ALL_METRICS
                   for m in ("bicubic", "cnn")}
         notes = ["Standard protocol (Y of MATLAB rgb2ycbcr, MATLAB bicubic degradation, shave ceil(scale) "
                  "pixels); CNN = the static network trained at that scale (srcnn-x2/x3/x4)."]
@@ -171,7 +171,7 @@ def table2(dataset="Set5", images=("butterfly", "woman"), scale=3, methods=("bic
         for color in colors:
             pub = PAPER["table2"].get((img, color), {}) if int(scale) == 3 else {}
             for k in _ALL_METRICS:
-                row = {"image": img, "scale": _norm(scale), "color": color, "metric": k}
+                row = {"image": img, "scale": as_number(scale), "color": color, "metric": k}
                 for i, m in enumerate(methods):
                     key = {0: "bicubic", 1: "cnn"}.get(i)
                     _put(row, m, by[(color, img, m)][k], pub.get(key, {}).get(k) if key else None)
@@ -186,12 +186,12 @@ def table2(dataset="Set5", images=("butterfly", "woman"), scale=3, methods=("bic
     notes += [f"The paper's CNN column is compared with {methods[1]}; each cell: ours (paper, ours − paper); "
               "the paper prints '-' for HSV WPSNR and RGB MS-SSIM.",
               "As published, butterfly/YCbCr/CNN PSNR is 32.753, Table 1's x2 value (its x3 value is 27.953)."]
-    return Table(key="table2", title=f"Table 2 — colour models at x{_norm(scale)} ({', '.join(images)})",
+    return Table(key="table2", title=f"Table 2 — colour models at x{as_number(scale)} ({', '.join(images)})",
                  columns=["image", "scale", "color", "metric"] + _with_paper(methods), rows=rows,
                  notes=notes, records=records, seconds=time.perf_counter() - t0)
 
 
-def table3(datasets=("Set5", "Set14"), scales=_SCALES,
+def table3(datasets=("Set5", "Set14"), scales=PAPER_SCALES,
            methods=("bicubic", "srcnn-x2", "srcnn-x3", "srcnn-x4", "dcnn", "srcnn-x234"),
            data_dir=None, models_dir=None, progress=None) -> list[Table]:
     """Table 3: every model tested at every scale, PSNR and SSIM means.
@@ -214,10 +214,10 @@ def table3(datasets=("Set5", "Set14"), scales=_SCALES,
         rows = []
         for s in scales:
             for k in ("psnr", "ssim"):
-                row = {"dataset": label, "scale": _norm(s), "metric": k}
+                row = {"dataset": label, "scale": as_number(s), "metric": k}
                 for m in methods:
-                    rec = means[(str(ds), _norm(s), m)]
-                    _put(row, m, rec[k], paper.get(_norm(s), {}).get(m, {}).get(k))
+                    rec = means[(str(ds), as_number(s), m)]
+                    _put(row, m, rec[k], paper.get(as_number(s), {}).get(m, {}).get(k))
                 rows.append(row)
         notes = ["Rows: test scale; columns: the model (srcnn-xN trained at xN only, srcnn-x234 and dcnn "
                  "trained at x2, x3 and x4 together). Means over the data set, standard protocol."]
@@ -249,9 +249,9 @@ def beyond(datasets=("Set5", "Set14"), scales=CROSS_SCALES, methods=("bicubic", 
     for ds in datasets:
         for s in scales:
             for k in ("psnr", "ssim"):
-                row = {"dataset": _ds_label(ds), "scale": _norm(s), "metric": k}
+                row = {"dataset": _ds_label(ds), "scale": as_number(s), "metric": k}
                 for m in methods:
-                    row[m] = means[(str(ds), _norm(s), m)][k]
+                    row[m] = means[(str(ds), as_number(s), m)][k]
                 for m in methods[1:]:
                     row[f"{m}_gain"] = row[m] - row[methods[0]]
                 rows.append(row)
@@ -265,6 +265,7 @@ def beyond(datasets=("Set5", "Set14"), scales=CROSS_SCALES, methods=("bicubic", 
                  records=records, seconds=time.perf_counter() - t0)
 
 
-def _norm(s):
+def as_number(s):
+    """A scale as the paper prints it: ``2.0`` → ``2``, ``1.5`` stays ``1.5``."""
     f = float(s)
     return int(f) if f == int(f) else f
