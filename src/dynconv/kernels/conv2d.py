@@ -44,7 +44,7 @@ import numpy as np
 
 from dynconv.kernels import _loops, im2col, kn2row, patch, tiled, winograd
 from dynconv.kernels._blas import parallel
-from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
+from dynconv.kernels.validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
                                        owned_copy)
 

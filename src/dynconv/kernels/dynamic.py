@@ -24,7 +24,7 @@ import numpy as np
 
 from dynconv.kernels import _loops, kn2row
 from dynconv.kernels._blas import parallel
-from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
+from dynconv.kernels.validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
                                        owned_copy)
 from dynconv.kernels.conv2d import DIRECT_MAX_F, check_algorithm, pad_input

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dynconv.kernels.validate import check_bool
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -44,28 +46,6 @@ def check_dtype(dtype):
     if dtype not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
-
-
-def check_count(value, name, low=1):
-    """An integral count ``>= low`` (an int, or an integral finite float such as 64.0)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value) or value != int(value):
-            raise ValueError(f"{name} must be an integral number >= {low}, got {value!r}")
-        value = int(value)
-    if not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
-def check_flag(value, name):
-    """A real boolean (Python or NumPy bool); a string such as "no" is a TypeError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 def check_positive(value, name, allow_zero=False):
@@ -158,9 +138,9 @@ class Layer:
     @need_input_grad.setter
     def need_input_grad(self, value):
         if isinstance(value, (list, tuple)):
-            value = tuple(check_flag(v, "need_input_grad[i]") for v in value)
+            value = tuple(check_bool(v, "need_input_grad[i]") for v in value)
         else:
-            value = check_flag(value, "need_input_grad")
+            value = check_bool(value, "need_input_grad")
         self._need_input_grad = value
 
     # -- to implement --------------------------------------------------------------------

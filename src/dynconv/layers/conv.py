@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from dynconv.kernels import choose_algorithm
+from dynconv.kernels.validate import check_bool, check_int
 
 from . import _backend as K
-from .base import (Layer, check_count, check_dtype, check_flag, check_init,
-                   init_weight, shape_str)
+from .base import Layer, check_dtype, check_init, init_weight, shape_str
 
 
 def _kernel_size(kernel_size):
@@ -23,7 +23,7 @@ def _kernel_size(kernel_size):
         kh, kw = kernel_size.tolist()
     else:
         kh = kw = kernel_size
-    return check_count(kh, "kernel_size"), check_count(kw, "kernel_size")
+    return tuple(check_int(k, "kernel_size", 1, integral_float=True) for k in (kh, kw))
 
 
 def _pad(pad, kh, kw):
@@ -90,12 +90,12 @@ class Conv2D(Layer):
                  init="gaussian", std=1e-3, rng=None, dtype=np.float32, need_input_grad=True):
         super().__init__()
         self.kh, self.kw = _kernel_size(kernel_size)
-        self.in_channels = check_count(in_channels, "in_channels")
-        self.out_channels = check_count(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels", 1, integral_float=True)
+        self.out_channels = check_int(out_channels, "out_channels", 1, integral_float=True)
         self.pad = _pad(pad, self.kh, self.kw)
         dtype = check_dtype(dtype)
         init, std = check_init(init, std)
-        bias = check_flag(bias, "bias")
+        bias = check_bool(bias, "bias")
         C, F = self.in_channels, self.out_channels
         self.params["w"] = init_weight((F, C, self.kh, self.kw), C * self.kh * self.kw,
                                        init, std, rng, dtype)
@@ -173,10 +173,10 @@ class DynamicConv2D(Layer):
                  need_input_grad=True):
         super().__init__()
         self.kh, self.kw = _kernel_size(kernel_size)
-        self.in_channels = check_count(in_channels, "in_channels")
-        self.out_channels = check_count(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels", 1, integral_float=True)
+        self.out_channels = check_int(out_channels, "out_channels", 1, integral_float=True)
         self.pad = _pad(pad, self.kh, self.kw)
-        self.bias = check_flag(bias, "bias")
+        self.bias = check_bool(bias, "bias")
         self.need_input_grad = need_input_grad
 
     @property

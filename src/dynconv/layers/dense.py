@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_count, check_dtype, check_flag, check_init, init_weight, shape_str
+from dynconv.kernels.validate import check_bool, check_int
+
+from .base import Layer, check_dtype, check_init, init_weight, shape_str
 
 
 class Linear(Layer):
@@ -35,11 +37,11 @@ class Linear(Layer):
     def __init__(self, in_features, out_features, *, bias=True, init="gaussian", std=1e-3,
                  rng=None, dtype=np.float32, need_input_grad=True):
         super().__init__()
-        self.in_features = check_count(in_features, "in_features")
-        self.out_features = check_count(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", 1, integral_float=True)
+        self.out_features = check_int(out_features, "out_features", 1, integral_float=True)
         dtype = check_dtype(dtype)
         init, std = check_init(init, std)
-        bias = check_flag(bias, "bias")
+        bias = check_bool(bias, "bias")
         self.params["w"] = init_weight((self.out_features, self.in_features), self.in_features,
                                        init, std, rng, dtype)
         if bias:

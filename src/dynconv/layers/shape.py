@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_count, check_same_dtype, shape_str
+from dynconv.kernels.validate import check_int
+
+from .base import Layer, check_same_dtype, shape_str
 
 
 class GlobalAvgPool2D(Layer):
@@ -54,7 +56,7 @@ class Reshape(Layer):
         super().__init__()
         if not isinstance(shape, (tuple, list)):
             raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
-        self.shape = tuple(check_count(s, "shape entry", low=-1) for s in shape)
+        self.shape = tuple(check_int(s, "shape entry", -1, integral_float=True) for s in shape)
         if sum(s == -1 for s in self.shape) > 1 or any(s < -1 or s == 0 for s in self.shape):
             raise ValueError(f"shape must have positive entries and at most one -1, got {shape!r}")
 

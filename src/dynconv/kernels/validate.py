@@ -44,13 +44,23 @@ def owned_copy(a):
     return np.array(a, order="C", copy=True)
 
 
-def check_int(value, name, low, high=None):
-    """An int (not bool) in ``[low, high]``; TypeError for another type, ValueError out of range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+def check_int(value, name, low, high=None, *, integral_float=False):
+    """An int (not bool) in ``[low, high]``; TypeError for another type, ValueError out of range.
+
+    ``integral_float=True`` also takes an integral finite float such as ``64.0`` (a count read
+    from JSON or TOML), and names a fractional or infinite one in a ValueError.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if integral_float and isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or value != int(value):
+            raise ValueError(f"{name} must be an integral number >= {low}, got {value!r}")
+        value = int(value)
+    if not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < low or (high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
+        rng = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
     return int(value)
 
 
