@@ -6,6 +6,7 @@ inside functions, so a cycle hidden behind a lazy import is found too.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,42 @@ def test_no_module_uses_another_modules_private_names():
     mods = modules()
     bad = {n: uses for n, p in mods.items() if (uses := private_uses(n, p, set(mods)))}
     assert not bad, f"private names used across modules: {bad}"
+
+
+#: The modules that speak to a command-line user; every other module is a library.
+COMMAND_LINE = {"dynconv.cli", "dynconv.__main__", "dynconv.demo"}
+FLAG = re.compile(r"(?<![\w`-])--[a-z]")
+
+
+def flag_mentions(tree) -> list[str]:
+    """Raise messages that name a command-line flag (a `dynconv ...` command in backticks is
+    advice to run a command, and may)."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Raise) or node.exc is None:
+            continue
+        parts = {id(v) for s in ast.walk(node.exc) if isinstance(s, ast.JoinedStr) for v in s.values}
+        for s in ast.walk(node.exc):
+            if id(s) in parts:  # read with its f-string
+                continue
+            if isinstance(s, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in s.values)
+            elif isinstance(s, ast.Constant) and isinstance(s.value, str):
+                text = s.value
+            else:
+                continue
+            if FLAG.search(re.sub(r"`dynconv [^`]*`", "", text)):
+                found.append(f"line {node.lineno}: {text[:80]}")
+    return found
+
+
+def test_the_flag_finder_sees_plain_and_f_strings():
+    tree = ast.parse('raise ValueError(f"{p}: give --force")\nraise ValueError("run `dynconv train --config x`")\n'
+                     'raise ValueError("`force` allows it")\n')
+    assert flag_mentions(tree) == ["line 1: {}: give --force"]
+
+
+def test_library_errors_name_parameters_not_flags():
+    bad = {n: found for n, p in modules().items()
+           if n not in COMMAND_LINE and not n.endswith("_cmd") and (found := flag_mentions(ast.parse(p.read_text())))}
+    assert not bad, f"library errors that quote command-line flags (name the parameter in backticks): {bad}"

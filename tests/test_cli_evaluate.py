@@ -113,3 +113,10 @@ def test_set5_json_matches_table1_means(capsys, data_dir):
     got = [r["psnr"] for r in json.loads(out)]
     assert rc == 0
     np.testing.assert_allclose(got, [33.662, 30.394, 28.422], atol=0.005)
+
+
+def test_a_library_error_naming_a_parameter_reads_as_its_flag(capsys, tmp_path):
+    # dynconv.data says `data_dir`; the command-line user typed --data-dir
+    rc, _, err = run(capsys, "--dataset", "Set5", "--scale", "2", "--data-dir", tmp_path / "nowhere")
+    assert rc == 1 and err.count("\n") == 1
+    assert "--data-dir" in err and "is not a directory" in err and "`" not in err

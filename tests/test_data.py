@@ -61,7 +61,7 @@ def test_folder_without_images_is_an_error(tmp_path):
 
 
 def test_explicit_missing_data_dir_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--data-dir"):
+    with pytest.raises(FileNotFoundError, match="`data_dir`"):
         D.resolve_data_dir(tmp_path / "nope")
 
 
@@ -94,7 +94,7 @@ def test_no_shipped_data_names_each_place_once_and_the_fix(tmp_path, monkeypatch
     msg = str(err.value)
     for place in places:
         assert msg.count(str(place)) == 1
-    assert "--data-dir" in msg and "DYNCONV_DATA" in msg and "reinstall" in msg
+    assert "`data_dir`" in msg and "DYNCONV_DATA" in msg and "reinstall" in msg
 
 
 def test_the_shipped_data_are_the_repository_data_folder(monkeypatch):

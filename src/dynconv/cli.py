@@ -10,6 +10,7 @@ Nothing else in :mod:`dynconv` imports this module (``python -m dynconv`` runs :
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from dynconv import __version__, interrupts
@@ -251,41 +252,9 @@ def _add_models(sub):
 
 
 def _cmd_models(args) -> int:
-    from dynconv import models, shipped, sr
+    from dynconv import models_cmd
 
-    rows = [("name", "file", "arch", "params", "MACs/pixel", "weights", "Set5 PSNR (x2/x3/x4)", "about")]
-    broken = 0
-    for e in sr.entries():
-        if e.name not in sr.SHIPPED:
-            rows.append((e.name, "-", "-", "-", "-", "-", "-", e.summary))
-            continue
-        path = sr.weights_path(e.name)
-        if path.exists():
-            try:
-                m = sr.load_model(e.name)
-            except ValueError as exc:  # a damaged file is listed, not fatal
-                rows.append((e.name, path.name, "-", "-", "-", "BROKEN", "-", _one_line(exc)))
-                broken += 1
-                continue
-            scores = m.meta.get("scores", {}).get("Set5", {})
-            s5 = "/".join(f"{scores[k]['psnr']:.2f}" if k in scores else "-" for k in ("x2", "x3", "x4"))
-            status = "shipped"
-        else:
-            m = models.build(shipped.ARCHITECTURES[path.stem])
-            s5, status = "-", "not shipped"
-        rows.append((e.name, path.name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}",
-                     status, s5, e.summary))
-    m = models.srcnn(f2=5)
-    rows.append(("srcnn 9-5-5", "-", m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}",
-                 "architecture", "-", "the paper's larger SRCNN"))
-    width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, width)).rstrip())
-    print("MACs per output pixel on a 33x33 training window (valid convolutions). Any PATH.npz checkpoint "
-          "is a method too.")
-    if broken:
-        print(f"dynconv: error: {broken} weights file(s) are damaged (marked BROKEN above)", file=sys.stderr)
-    return 1 if broken else 0
+    return models_cmd.run(args)
 
 
 # --------------------------------------------------------------------------- reproduce
@@ -355,7 +324,7 @@ def _cmd_data(args) -> int:
     if args.action == "list":
         sets = datasets.list_sets(args.data_dir)
         root = data.resolve_data_dir(args.data_dir)
-        print(f"data folder: {root} ({source})")
+        print(f"data folder: {root} ({'--data-dir' if source == 'data_dir' else source})")
         width = max([len("set")] + [len(s.name) for s in sets])
         print(f"{'set'.ljust(width)}  images  location")
         for s in sets:
@@ -400,6 +369,8 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        flags = _flag_names(parser)
+        args.error_text = lambda exc: _one_line(exc, flags)
         if args.command is None:
             parser.print_help()
             return 2
@@ -413,7 +384,7 @@ def main(argv=None) -> int:
             return 130
         if args is None or args.debug or not _expected(exc):
             raise  # args is None: the parser itself failed, a bug
-        print(f"dynconv: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"dynconv: error: {args.error_text(exc)}", file=sys.stderr)
         return 1
     except BaseException as exc:  # SIGTERM while a file was written (fileio.atomic_path)
         fileio = sys.modules.get("dynconv.fileio")
@@ -426,9 +397,22 @@ def main(argv=None) -> int:
 
 
 
-def _one_line(exc) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+def _one_line(exc, flags) -> str:
+    """The error on one line, a parameter in backticks (`data_dir`) written as its flag."""
+    text = " ".join((str(exc) or type(exc).__name__).split())
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(0)), text)
+
+
+def _flag_names(parser) -> dict:
+    """``{parameter: flag}`` over every command: library errors name parameters, users typed flags."""
+    names, todo = {}, [parser]
+    while todo:
+        for action in todo.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += action.choices.values()
+            elif action.option_strings and action.dest != "help":
+                names.setdefault(action.dest, max(action.option_strings, key=len))
+    return names
 
 
 def _expected(exc) -> bool:

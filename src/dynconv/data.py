@@ -53,11 +53,11 @@ def shipped_data_dir() -> Path | None:
 def data_dir_source(data_dir=None) -> tuple[str, Path | None]:
     """Which rule of the lookup order applies: ``(label, folder)``.
 
-    The label is ``"--data-dir"``, ``"DYNCONV_DATA"`` or ``"shipped"``; the folder may not exist
+    The label is ``"data_dir"``, ``"DYNCONV_DATA"`` or ``"shipped"``; the folder may not exist
     (:func:`resolve_data_dir` checks it) and is ``None`` when nothing ships.
     """
     if data_dir is not None:
-        return "--data-dir", Path(data_dir).expanduser()
+        return "data_dir", Path(data_dir).expanduser()
     env = os.environ.get("DYNCONV_DATA")
     if env:
         return "DYNCONV_DATA", Path(env).expanduser()
@@ -76,9 +76,9 @@ def resolve_data_dir(data_dir=None) -> Path:
         The message names each place looked at, once, and how to fix it.
     """
     source, p = data_dir_source(data_dir)
-    if source == "--data-dir":
+    if source == "data_dir":
         if not p.is_dir():
-            raise FileNotFoundError(f"--data-dir {str(p)!r} is not a directory")
+            raise FileNotFoundError(f"`data_dir` {str(p)!r} is not a directory")
         return p
     if source == "DYNCONV_DATA":
         if not p.is_dir():
@@ -91,9 +91,9 @@ def resolve_data_dir(data_dir=None) -> Path:
         return p
     looked = list(dict.fromkeys(str(d) for d in SHIPPED_DATA_DIRS))
     raise FileNotFoundError(
-        "no data folder found: --data-dir not given, DYNCONV_DATA not set, and no shipped data in "
+        "no data folder found: `data_dir` not given, DYNCONV_DATA not set, and no shipped data in "
         + " or ".join(looked)
-        + f" (a folder holding {CHECKSUMS}); reinstall dynconv, or pass --data-dir / set DYNCONV_DATA "
+        + f" (a folder holding {CHECKSUMS}); reinstall dynconv, or pass `data_dir` / set DYNCONV_DATA "
         "to a folder with one sub-folder of images per data set"
     )
 

@@ -248,7 +248,7 @@ class RunLock:
                 except BlockingIOError:
                     os.close(fd)
                     raise RunFolderBusy(f"{self.folder} is in use by another run ({self._holder()}); "
-                                        "wait for it to finish or choose another --out") from None
+                                        "wait for it to finish or choose another `out`") from None
                 try:  # the file may have been unlinked by its previous owner after we opened it
                     same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
                 except FileNotFoundError:

@@ -161,7 +161,7 @@ def read_photo(path, *, max_pixels=None) -> Photo:
             w, h = im.size
             if w * h > limit:
                 raise ValueError(f"{path}: {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
-                                 "(raise it with --max-pixels)")
+                                 "(raise it with `max_pixels`)")
             if w == 0 or h == 0:
                 raise ValueError(f"{path}: zero-sized image")
             frames = getattr(im, "n_frames", 1)

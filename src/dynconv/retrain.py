@@ -338,7 +338,7 @@ def retrain(configs, out_dir, *, jobs=None, address=None, steps=None, data_dir=N
     specs = _specs(graph, out_dir, steps, data_dir)
     kind = _engine(engine)
     if address and kind != "dask":
-        raise ValueError("--address needs Dask: pip install 'dynconv[cluster]'")
+        raise ValueError("`address` needs Dask: pip install 'dynconv[cluster]'")
     n = jobs or os.cpu_count() or 1
     shown, start = {}, time.perf_counter()
     with P.bar(len(graph), "retrain", unit="job", enabled=progress, file=log) as bar:

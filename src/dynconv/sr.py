@@ -219,7 +219,7 @@ def factor_warning(spec, scale):
     return (f"{spec} recognises the factors {', '.join(f'x{p}' for p in periods)} from the image; "
             f"at x{float(scale):g} it can be worse than bicubic"
             + (f" ({', '.join(measured)})" if measured else "")
-            + ". --model dcnn works at any factor from x1.2 to x4")
+            + "; dcnn works at any factor from x1.2 to x4")
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -440,7 +440,7 @@ def evaluate(datasets=("Set5",), scales=(2, 3, 4), methods=("bicubic",), metrics
                             rec[k] = f(ref, sr, shave=shave_for(sc)) if k in metrics else None
                         except ValueError as exc:  # e.g. an image too small for MS-SSIM's scales
                             raise ValueError(f"{label}/{iname} at x{sc:g}: {k}: {exc} (choose the metrics "
-                                             "with --metrics, e.g. --metrics psnr,ssim)") from None
+                                             "with `metrics`, e.g. psnr,ssim)") from None
                     group.append(rec)
                     if progress is not None:
                         progress(f"{label} x{sc} {mname} {iname}: {time.perf_counter() - t0:.2f} s")

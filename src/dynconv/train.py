@@ -166,11 +166,11 @@ def _preflight(config, data_dir, resume):
         ckpt = checkpoint.load(resume)
         saved = (ckpt.config.get("meta") or {}).get("train_config")
         if not isinstance(saved, dict) or ckpt.optimizer is None:
-            raise TrainingError(f"--resume {resume}: not a checkpoint of `dynconv train` (no training "
+            raise TrainingError(f"`resume` {resume}: not a checkpoint of `dynconv train` (no training "
                                 "config or optimizer state in it; model.npz files cannot be resumed)")
         conflicts = resume_conflicts(saved, config)
         if conflicts:
-            raise TrainingError(f"--resume {resume}: this checkpoint belongs to another run; its config "
+            raise TrainingError(f"`resume` {resume}: this checkpoint belongs to another run; its config "
                                 "differs in " + "; ".join(conflicts) + ". Only train.steps, train.lr, "
                                 "train.clip_norm, train.time_budget_minutes, eval.* and checkpoint.* may "
                                 "change on resume")
@@ -275,7 +275,7 @@ def _diverged(what, step, saved, ckpt_path, lr):
                  f"(now {lr:g}) or set train.clip_norm, and start again")
     else:
         where = (f"{ckpt_path} holds the last good state (step {saved}). Resume from it "
-                 f"(--resume {ckpt_path}) with a lower train.lr (now {lr:g}) or with train.clip_norm set")
+                 f"(`resume` {ckpt_path}) with a lower train.lr (now {lr:g}) or with train.clip_norm set")
     return TrainingError(f"training diverged: {what} at step {step}; stopped. {where}")
 
 

@@ -119,7 +119,7 @@ def _many(pairs, args, method) -> int:
                           f"{done.out_size[0]}x{done.out_size[1]}")
             except (ValueError, OSError, MemoryError) as exc:
                 failed.append(src)
-                _say(f"dynconv: error: {' '.join(str(exc).split())}", bar)
+                _say(f"dynconv: error: {args.error_text(exc)}", bar)
             bar.update(1)
     ok = len(pairs) - len(failed)
     print(f"{ok} of {len(pairs)} files upscaled x{args.scale:g} into {args.out_dir}"

@@ -97,9 +97,9 @@ def upscale_file(src, dst, scale, model="dcnn", *, color="ycbcr", quality=None, 
     if not dst.parent.is_dir():
         raise FileNotFoundError(f"{dst}: the folder {dst.parent} does not exist")
     if not force and dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise ValueError(f"{dst}: the output would overwrite the input (give --force to allow it)")
+        raise ValueError(f"{dst}: the output would overwrite the input (`force` allows it)")
     if quality is not None and _photo.output_format(dst)[0] not in ("JPEG", "WEBP"):
-        raise ValueError(f"{dst}: --quality is for JPEG and WebP outputs only")
+        raise ValueError(f"{dst}: `quality` is for JPEG and WebP outputs only")
     scale = check_scale(scale)
     ph = _photo.read_photo(src, max_pixels=max_pixels)
     name, meth = method if method is not None else resolve_model(model, scale)

@@ -162,7 +162,7 @@ def run(table="all", out="docs/results", data_dir=None, models_dir=None, dataset
     """
     table = str(table)
     if table not in SECTIONS + ("all",):
-        raise ValueError(f"--table must be one of {', '.join(SECTIONS)}, all; got {table!r}")
+        raise ValueError(f"`table` must be one of {', '.join(SECTIONS)}, all; got {table!r}")
     sections = list(SECTIONS) if table == "all" else [table]
     needed = list(dict.fromkeys(n for s in sections for n in _needs(s)))
     sr.require_weights(needed, models_dir)  # fail before any work, naming the file to train
