@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynconv import data as D
+from dynconv.subimages import random_dihedral
 
 __all__ = ["Batches", "scale_weights"]
 
@@ -51,5 +51,5 @@ class Batches:
         idx = np.sort(self._perm[k * self.bs:(k + 1) * self.bs])
         x, y = self.p.inputs[idx], self.p.labels[idx]
         if self.augment:
-            x, y = D.random_dihedral(x, y, np.random.default_rng([self.seed, 1_000_003, t]))
+            x, y = random_dihedral(x, y, np.random.default_rng([self.seed, 1_000_003, t]))
         return np.ascontiguousarray(x), np.ascontiguousarray(y), self.p.scales[idx]
