@@ -21,7 +21,8 @@ Guarantees
   it with a lower ``train.lr`` or a ``train.clip_norm`` — both may change on resume.
 * **Nothing is lost.** Checkpoints are written every ``checkpoint.every_minutes``, at the end,
   on Ctrl-C, on SIGTERM and on any exception inside the loop: each time the last good state
-  (the parameters and optimizer state before the step that was in flight).
+  (the parameters and optimizer state before the step that was in flight;
+  :class:`dynconv.checkpointer.Checkpointer`).
 * **Resume checks the checkpoint against the run.** ``--resume`` compares the checkpoint's
   config with the current one and refuses a different model, data, scales, optimizer or seed,
   naming the keys; only :data:`dynconv.config.RESUMABLE` keys may change (``train.steps``,
@@ -248,18 +249,20 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
         batches, weights = _patches(config, model, data_dir, log)
         run = _Run(config, out, model, opt, make_objective(config["train"], loss_layer, batches, weights, log),
                    batches, data_dir, log)
-        at = _At(0, 0.0, [])
+        step, wall, rows = 0, 0.0, []
         if ckpt is not None:
             checkpoint.load(resume, into=model.graph, optimizer=opt)
-            at = _At(int(ckpt.step), float(ckpt.config.get("meta", {}).get("run", {}).get("wall_seconds", 0.0)),
-                     read_log(out / "log.csv", int(ckpt.step)))
-            print(f"resumed from {resume} at step {at.step}", file=log)
+            step = int(ckpt.step)
+            wall = float(ckpt.config.get("meta", {}).get("run", {}).get("wall_seconds", 0.0))
+            rows = read_log(out / "log.csv", step)
+            print(f"resumed from {resume} at step {step}", file=log)
         with atomic_path(out / "config.json") as tmp:
             tmp.write_text(json.dumps(config, indent=2))
         ck = Checkpointer(model, opt, out / "checkpoint.npz", config,
                           float(config["checkpoint"]["every_minutes"]) * 60,
                           lambda t: forward_loss(model, batches(t), run.objective),
-                          saved=at.step if ckpt is not None else None)
+                          saved=step if ckpt is not None else None)  # a resumed run's checkpoint is good
+        at = _At(step, wall, rows)
         status = _loop(run, ck, at, progress, max_steps)
         return _finish(run, ck, at, status)
 
