@@ -21,9 +21,10 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
-
 import numpy as np
+
+# The array side of the sub-images lives in subimages; its public names are importable from here too.
+from dynconv.subimages import AUGMENTATIONS, TrainingPatches, build_patches, random_dihedral, valid_label_size
 
 #: The repository root when running from a source checkout (``src/dynconv/data.py`` → root).
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -183,78 +184,6 @@ def load_dataset(dataset, data_dir=None) -> list[tuple[str, np.ndarray]]:
 #: Bumped whenever the extraction changes, so stale caches are never reused.
 _PATCH_FORMAT = 1
 
-AUGMENTATIONS = ("none", "random", "all")
-
-
-class TrainingPatches(NamedTuple):
-    """Training sub-images, NCHW float32 in [0, 1] (the Y channel divided by 255).
-
-    Attributes
-    ----------
-    inputs : ndarray of float32, shape ``(N, 1, P, P)``
-        Degraded (bicubic-upsampled) sub-images, ``P = patch_size``.
-    labels : ndarray of float32, shape ``(N, 1, L, L)``
-        The centre ``L × L`` of the matching ground-truth sub-image, ``L = label_size``.
-    scales : ndarray of float32, shape ``(N,)``
-        The scale factor each sample was synthesised with.
-    """
-
-    inputs: np.ndarray
-    labels: np.ndarray
-    scales: np.ndarray
-
-    @property
-    def nbytes(self) -> int:
-        return self.inputs.nbytes + self.labels.nbytes + self.scales.nbytes
-
-
-def valid_label_size(patch_size: int = 33, kernel_sizes=(9, 1, 5)) -> int:
-    r"""Output side of an unpadded ('valid') network on a ``patch_size`` input.
-
-    .. math:: L = P - \sum_l (f_l - 1)
-
-    e.g. 21 for 9-1-5 and 17 for 9-5-5 on 33×33; a padded network keeps ``L = P``.
-    """
-    size = int(patch_size) - sum(int(k) - 1 for k in kernel_sizes)
-    if size <= 0:
-        raise ValueError(f"kernel_sizes {tuple(kernel_sizes)} leave no output on a {patch_size}x{patch_size} patch")
-    return size
-
-
-def _dihedral(x: np.ndarray, k: int) -> np.ndarray:
-    """Transform ``k`` in 0..7 of the square's symmetry group on the last two axes."""
-    if k >= 4:
-        x = x[..., ::-1]
-    return np.rot90(x, k % 4, axes=(-2, -1))
-
-
-def random_dihedral(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
-    """Apply one random flip/rot90 (of 8) per sample to ``(N, C, H, W)`` inputs and labels alike.
-
-    For on-the-fly augmentation in a training loop; returns new arrays.
-    """
-    k = rng.integers(0, 8, size=len(inputs))
-    xi, yl = np.empty_like(inputs), np.empty_like(labels)
-    for t in range(8):
-        sel = np.flatnonzero(k == t)
-        xi[sel] = _dihedral(inputs[sel], t)
-        yl[sel] = _dihedral(labels[sel], t)
-    return xi, yl
-
-
-def _extract(up: np.ndarray, hr: np.ndarray, patch: int, label: int, stride: int):
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    h, w = hr.shape
-    if h < patch or w < patch:
-        return np.empty((0, patch, patch)), np.empty((0, label, label))
-    rows = np.arange(0, h - patch + 1, stride)
-    cols = np.arange(0, w - patch + 1, stride)
-    off = (patch - label) // 2
-    xin = sliding_window_view(up, (patch, patch))[rows][:, cols]
-    lab = sliding_window_view(hr[off:, off:], (label, label))[rows][:, cols]
-    return xin.reshape(-1, patch, patch), lab.reshape(-1, label, label)
-
 
 def _check_cached(p: TrainingPatches, patch: int, label: int, scales) -> None:
     """Raise ValueError unless ``p`` has the shapes, dtypes and scales that were asked for."""
@@ -348,6 +277,39 @@ def training_patches(
         ``inputs`` float32 ``(N, 1, P, P)``, ``labels`` float32 ``(N, 1, L, L)`` in [0, 1],
         ``scales`` float32 ``(N,)``.
     """
+    scales, patch_size, stride, label = _checked(scales, patch_size, stride, label_size, degradation, augment)
+    files = list_images(dataset, data_dir)
+    params = {
+        "format": _PATCH_FORMAT,
+        "scales": [float(s) for s in scales],
+        "patch": patch_size,
+        "stride": stride,
+        "label": label,
+        "degradation": degradation,
+        "sigma": float(sigma) if degradation == "gaussian" else None,
+        "augment": augment,
+        "seed": int(seed) if augment == "random" else None,
+    }
+    key = _cache_key(files, params)
+    paths = {n: cache_dir() / "patches" / f"{key}-{n}.npy" for n in TrainingPatches._fields}
+    name, say = Path(str(dataset)).name, out if out is not None else sys.stdout
+    result = _read_cache(paths, patch_size, label, scales, name, say) if cache else None
+    tag = "cached" if result is not None else "prepared"
+    if result is None:
+        result = build_patches(files, scales, patch_size, stride, label, degradation, sigma, augment, seed)
+        if cache:
+            _write_cache(paths, result)
+    if len(result.inputs) == 0:
+        raise ValueError(f"data set {str(dataset)!r}: no image is at least {patch_size}x{patch_size}; no patches")
+    if verbose:
+        sc = "+".join(f"x{s:g}" for s in scales)
+        print(f"{name}: {len(result.inputs):,} training patches ({sc}, {patch_size}x{patch_size} -> {label}x{label}, "
+              f"augment {augment}), {result.nbytes / 2**20:.1f} MiB, {tag}", file=say)
+    return result
+
+
+def _checked(scales, patch_size, stride, label_size, degradation, augment):
+    """:func:`training_patches`' arguments checked: ``(scales as a list, patch_size, stride, label side)``."""
     from dynconv import image as im
 
     scales = [scales] if isinstance(scales, (int, float)) else list(scales)
@@ -367,75 +329,24 @@ def training_patches(
         raise ValueError(f"unknown degradation {degradation!r}; choose from {', '.join(im.DEGRADATIONS)}")
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
-
-    files = list_images(dataset, data_dir)
-    params = {
-        "format": _PATCH_FORMAT,
-        "scales": [float(s) for s in scales],
-        "patch": patch_size,
-        "stride": stride,
-        "label": label,
-        "degradation": degradation,
-        "sigma": float(sigma) if degradation == "gaussian" else None,
-        "augment": augment,
-        "seed": int(seed) if augment == "random" else None,
-    }
-    key = _cache_key(files, params)
-    folder = cache_dir() / "patches"
-    paths = {n: folder / f"{key}-{n}.npy" for n in ("inputs", "labels", "scales")}
-    tag = "cached"
-    result = None
-    if cache and all(p.is_file() for p in paths.values()):
-        try:
-            result = TrainingPatches(*(np.load(paths[n], allow_pickle=False) for n in TrainingPatches._fields))
-            _check_cached(result, patch_size, label, scales)
-        except (OSError, ValueError) as exc:  # never trust a damaged cache: rebuild it
-            print(f"{Path(str(dataset)).name}: cached sub-images in {folder} are damaged ({exc}); rebuilding",
-                  file=out if out is not None else sys.stdout)
-            result = None
-    if result is None:
-        tag = "prepared"
-        result = _build_patches(files, scales, patch_size, stride, label, degradation, sigma, augment, seed)
-        if cache:
-            folder.mkdir(parents=True, exist_ok=True)
-            for n in TrainingPatches._fields:
-                _save_atomic(paths[n], getattr(result, n))
-    if len(result.inputs) == 0:
-        raise ValueError(f"data set {str(dataset)!r}: no image is at least {patch_size}x{patch_size}; no patches")
-    if verbose:
-        sc = "+".join(f"x{s:g}" for s in scales)
-        print(
-            f"{Path(str(dataset)).name}: {len(result.inputs):,} training patches ({sc}, "
-            f"{patch_size}x{patch_size} -> {label}x{label}, augment {augment}), "
-            f"{result.nbytes / 2**20:.1f} MiB, {tag}",
-            file=out if out is not None else sys.stdout,
-        )
-    return result
+    return scales, patch_size, stride, label
 
 
-def _build_patches(files, scales, patch, stride, label, degradation, sigma, augment, seed) -> TrainingPatches:
-    from dynconv import image as im
+def _read_cache(paths, patch, label, scales, name, say) -> TrainingPatches | None:
+    """The cached sub-images, or ``None`` when there are none or they are damaged."""
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    try:
+        result = TrainingPatches(*(np.load(paths[n], allow_pickle=False) for n in TrainingPatches._fields))
+        _check_cached(result, patch, label, scales)
+        return result
+    except (OSError, ValueError) as exc:  # never trust a damaged cache: rebuild it
+        folder = paths["inputs"].parent
+        print(f"{name}: cached sub-images in {folder} are damaged ({exc}); rebuilding", file=say)
+        return None
 
-    ys = [(f, im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0) for f in files]
-    xs, ls, ss = [], [], []
-    for s in scales:
-        kw = {"sigma": sigma} if degradation == "gaussian" else {}
-        for f, y in ys:
-            if min(y.shape) < im.scale_multiple(s):
-                continue  # smaller than the scale: nothing to learn from
-            hr = im.modcrop(y, s)
-            up = im.degrade(hr, s, degradation, **kw)
-            xi, li = _extract(up, hr, patch, label, stride)
-            xs.append(xi.astype(np.float32))
-            ls.append(li.astype(np.float32))
-            ss.append(np.full(len(xi), s, dtype=np.float32))
-    x = np.concatenate(xs)[:, None] if xs else np.empty((0, 1, patch, patch), np.float32)
-    lab = np.concatenate(ls)[:, None] if ls else np.empty((0, 1, label, label), np.float32)
-    sc = np.concatenate(ss) if ss else np.empty(0, np.float32)
-    if augment == "random":
-        x, lab = random_dihedral(x, lab, np.random.default_rng(seed))
-    elif augment == "all":
-        x = np.concatenate([_dihedral(x, k) for k in range(8)])
-        lab = np.concatenate([_dihedral(lab, k) for k in range(8)])
-        sc = np.tile(sc, 8)
-    return TrainingPatches(np.ascontiguousarray(x), np.ascontiguousarray(lab), sc)
+
+def _write_cache(paths, result: TrainingPatches) -> None:
+    paths["inputs"].parent.mkdir(parents=True, exist_ok=True)
+    for n in TrainingPatches._fields:
+        _save_atomic(paths[n], getattr(result, n))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from itertools import accumulate
 
 import numpy as np
 
@@ -29,6 +30,15 @@ def _rational(v: float) -> tuple[int, int]:
 
 def write_tiff(path, pixels, *, icc: bytes | None = None, dpi=None, level: int = 6) -> None:
     """Write ``uint8``/``uint16`` ``(H, W, C)``, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA."""
+    a = _checked(pixels)
+    strips, per_strip = _strips(a, level)
+    tags = _tags(a, per_strip, strips, icc, dpi)
+    with open(path, "wb") as f:
+        f.write(_header_and_ifd(tags, strips) + b"".join(strips))
+
+
+def _checked(pixels) -> np.ndarray:
+    """``pixels`` as ``(H, W, C)``; raises on another dtype, rank or channel count."""
     a = np.asarray(pixels)
     if a.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"pixels must be uint8 or uint16, got {a.dtype}")
@@ -36,21 +46,30 @@ def write_tiff(path, pixels, *, icc: bytes | None = None, dpi=None, level: int =
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or 0 in a.shape:
         raise ValueError(f"pixels must have shape (H, W) or (H, W, C) with C in 1-4, got {a.shape}")
-    h, w, c = a.shape
-    bits = a.dtype.itemsize * 8
+    return a
+
+
+def _strips(a: np.ndarray, level: int) -> tuple[list[bytes], int]:
+    """The compressed strips of ``a`` (H, W, C) and the rows per strip."""
+    h = a.shape[0]
     # Horizontal differencing (predictor 2) per sample, modulo 2^bits, then deflate per strip.
     diff = a.astype(a.dtype, copy=True)
     diff[:, 1:] = a[:, 1:] - a[:, :-1]
-    rows = np.ascontiguousarray(diff.astype("<u2") if bits == 16 else diff).view(np.uint8).reshape(h, -1)
+    rows = np.ascontiguousarray(diff.astype("<u2") if a.dtype.itemsize == 2 else diff).view(np.uint8).reshape(h, -1)
     per_strip = max(1, STRIP_BYTES // rows.shape[1])
-    strips = [zlib.compress(rows[r:r + per_strip].tobytes(), level) for r in range(0, h, per_strip)]
+    return [zlib.compress(rows[r:r + per_strip].tobytes(), level) for r in range(0, h, per_strip)], per_strip
 
+
+def _tags(a: np.ndarray, per_strip: int, strips: list[bytes], icc, dpi) -> list[tuple]:
+    """The IFD entries ``(tag, type, values)`` sorted by tag; the strip offsets (273) are ``None``."""
+    h, w, c = a.shape
+    bits = a.dtype.itemsize * 8
     photometric = 2 if c >= 3 else 1  # RGB, or BlackIsZero grey
     tags = [
         (256, _LONG, [w]), (257, _LONG, [h]), (258, _SHORT, [bits] * c),
         (259, _SHORT, [8]),  # Adobe deflate
         (262, _SHORT, [photometric]),
-        (273, _LONG, None),  # strip offsets: filled below
+        (273, _LONG, None),  # strip offsets: filled by _header_and_ifd
         (277, _SHORT, [c]), (278, _LONG, [per_strip]),
         (279, _LONG, [len(s) for s in strips]),
         (284, _SHORT, [1]),  # chunky
@@ -63,42 +82,40 @@ def write_tiff(path, pixels, *, icc: bytes | None = None, dpi=None, level: int =
         tags.append((338, _SHORT, [2]))  # extra sample: unassociated alpha
     if icc:
         tags.append((34675, _UNDEFINED, icc))
-    tags.sort(key=lambda t: t[0])
+    return sorted(tags, key=lambda t: t[0])
 
-    def pack(kind, values):
-        if kind == _UNDEFINED:
-            return bytes(values)
-        if kind == _RATIONAL:
-            return b"".join(struct.pack("<II", *v) for v in values)
-        return struct.pack("<" + ("H" if kind == _SHORT else "I") * len(values), *values)
 
+def _pack(kind, values) -> bytes:
+    if kind == _UNDEFINED:
+        return bytes(values)
+    if kind == _RATIONAL:
+        return b"".join(struct.pack("<II", *v) for v in values)
+    return struct.pack("<" + ("H" if kind == _SHORT else "I") * len(values), *values)
+
+
+def _padded(b: bytes) -> bytes:
+    return b + (b"\0" if len(b) % 2 else b"")  # out-of-line values start on a word boundary
+
+
+def _header_and_ifd(tags, strips) -> bytes:
+    """The file up to the strips: header, IFD, then the values too long for the IFD."""
     ifd_size = 2 + 12 * len(tags) + 4
     extra_at = 8 + ifd_size  # out-of-line values follow the IFD, then the strips
-    values = {t: pack(k, v) if v is not None else None for t, k, v in tags}
-    n_strips = len(strips)
-    values[273] = bytes(4 * n_strips)  # placeholder of the right size
-    extra, offsets = b"", {}
+    values = {t: _pack(k, v) if v is not None else None for t, k, v in tags}
+    values[273] = bytes(4 * len(strips))  # placeholder of the right size
+    offsets, pos = {}, extra_at
     for t, _, _ in tags:
         if len(values[t]) > 4:
-            offsets[t] = extra_at + len(extra)
-            extra += values[t] + (b"\0" if len(values[t]) % 2 else b"")
-    data_at = extra_at + len(extra)
-    starts, pos = [], data_at
-    for s in strips:
-        starts.append(pos)
-        pos += len(s)
-    values[273] = pack(_LONG, starts)
-    if 273 in offsets:  # rewrite the out-of-line copy with the real offsets
-        extra = b"".join(
-            values[t] + (b"\0" if len(values[t]) % 2 else b"") for t, _, _ in tags if t in offsets)
+            offsets[t], pos = pos, pos + len(_padded(values[t]))
+    values[273] = _pack(_LONG, list(accumulate((len(s) for s in strips[:-1]), initial=pos)))  # the strips follow
+    extra = b"".join(_padded(values[t]) for t, _, _ in tags if t in offsets)
     ifd = [struct.pack("<H", len(tags))]
-    for t, k, v in tags:
+    for t, k, _ in tags:
         count = len(values[t]) // _SIZES[k]
         inline = values[t] if t not in offsets else struct.pack("<I", offsets[t])
         ifd.append(struct.pack("<HHI", t, k, count) + inline.ljust(4, b"\0"))
     ifd.append(struct.pack("<I", 0))
-    with open(path, "wb") as f:
-        f.write(b"II*\0" + struct.pack("<I", 8) + b"".join(ifd) + extra + b"".join(strips))
+    return b"II*\0" + struct.pack("<I", 8) + b"".join(ifd) + extra
 
 
 class UnsupportedTIFF(ValueError):

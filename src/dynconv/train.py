@@ -21,7 +21,8 @@ Guarantees
   it with a lower ``train.lr`` or a ``train.clip_norm`` — both may change on resume.
 * **Nothing is lost.** Checkpoints are written every ``checkpoint.every_minutes``, at the end,
   on Ctrl-C, on SIGTERM and on any exception inside the loop: each time the last good state
-  (the parameters and optimizer state before the step that was in flight).
+  (the parameters and optimizer state before the step that was in flight;
+  :class:`dynconv.checkpointer.Checkpointer`).
 * **Resume checks the checkpoint against the run.** ``--resume`` compares the checkpoint's
   config with the current one and refuses a different model, data, scales, optimizer or seed,
   naming the keys; only :data:`dynconv.config.RESUMABLE` keys may change (``train.steps``,
@@ -34,19 +35,18 @@ Guarantees
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
+from typing import NamedTuple
 
 from dynconv import checkpoint
 from dynconv import data as D
 from dynconv import models, warmstart
+from dynconv.batches import Batches, scale_weights
+from dynconv.checkpointer import Checkpointer, save_checkpoint
 from dynconv.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
 from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
 from dynconv.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
@@ -96,48 +96,6 @@ def make_loss(name):
     if name == "euclidean":
         return EuclideanLoss()
     raise ValueError(f"train.loss must be 'mse' or 'euclidean', got {name!r}")
-
-
-def scale_weights(patches):
-    r"""``{scale: weight}``: each scale's samples weighted by 1 / (their bicubic MSE), the
-    weights' mean over the samples normalised to 1.
-
-    A multi-scale run's mean squared error is dominated by the large factors, whose errors are
-    largest; but a PSNR change is a *relative* MSE change,
-    :math:`\Delta\mathrm{PSNR} \approx -\tfrac{10}{\ln 10}\,\Delta\mathrm{MSE}/\mathrm{MSE}`.
-    Dividing each scale's error by where it starts (bicubic, what a residual network outputs at
-    step 0) makes the loss count every scale's dB alike (``train.balance_scales``).
-    """
-    x, y, sc = patches.inputs, patches.labels, patches.scales
-    b = (x.shape[-1] - y.shape[-1]) // 2
-    centre = x[:, :, b:x.shape[-2] - b, b:x.shape[-1] - b]
-    scales, counts = np.unique(sc, return_counts=True)
-    inv = np.array([1.0 / np.mean((centre[sc == s] - y[sc == s]) ** 2, dtype=np.float64) for s in scales])
-    mean = float(inv @ counts) / len(sc)
-    return {float(s): float(w) / mean for s, w in zip(scales, inv)}
-
-
-class Batches:
-    """Deterministic batches: step ``t`` → (inputs, labels, scales), independent of history."""
-
-    def __init__(self, patches, batch_size, seed, augment):
-        self.p, self.bs, self.seed, self.augment = patches, int(batch_size), int(seed), augment
-        self.n = len(patches.inputs)
-        if self.n < self.bs:
-            raise ValueError(f"only {self.n} training patches for batch_size {self.bs}")
-        self.per_epoch = self.n // self.bs
-        self._epoch, self._perm = None, None
-
-    def __call__(self, t):
-        epoch, k = divmod(t, self.per_epoch)
-        if epoch != self._epoch:
-            self._epoch = epoch
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-        idx = np.sort(self._perm[k * self.bs:(k + 1) * self.bs])
-        x, y = self.p.inputs[idx], self.p.labels[idx]
-        if self.augment:
-            x, y = D.random_dihedral(x, y, np.random.default_rng([self.seed, 1_000_003, t]))
-        return np.ascontiguousarray(x), np.ascontiguousarray(y), self.p.scales[idx]
 
 
 def _preflight(config, data_dir, resume):
@@ -241,41 +199,14 @@ def train_step(model, batch, objective, optimizer):
     return loss
 
 
-class _GoodState:
-    """The last state whose loss was seen finite: parameters, optimizer state, step, wall time."""
-
-    def __init__(self, model, optimizer):
-        self.model, self.optimizer, self.step = model, optimizer, None
-
-    def take(self, step, wall):
-        params = [(n, p) for n, p, _ in self.model.graph.parameters()]
-        if not all(np.isfinite(p).all() for _, p in params):
-            return False
-        self.params = {n: p.copy() for n, p in params}
-        self.opt_state = copy.deepcopy(self.optimizer.state_dict())
-        self.step, self.wall = step, wall
-        return True
-
-    def restore(self):
-        for n, p, _ in self.model.graph.parameters():
-            p[...] = self.params[n]
-        self.optimizer.load_state_dict(self.opt_state)
-
-
-def save_checkpoint(model, path, config, step, wall, optimizer=None, extra=None):
-    """Write ``model`` (and ``optimizer``'s state) to ``path`` atomically; the header records the
-    run's step and wall time, the config and ``extra``."""
-    meta = {"run": {"wall_seconds": wall, "step": step}, **(extra or {})}
-    model.save(path, step=step, optimizer=optimizer, meta={**meta, "train_config": config})
-
-
-def _diverged(what, step, saved, ckpt_path, lr):
-    if saved is None:
+def _diverged(what, step, ck):
+    lr = max(ck.optimizer.lrs().values())
+    if ck.saved is None:
         where = ("before any checkpoint was written: nothing was saved. Lower train.lr "
                  f"(now {lr:g}) or set train.clip_norm, and start again")
     else:
-        where = (f"{ckpt_path} holds the last good state (step {saved}). Resume from it "
-                 f"(`resume` {ckpt_path}) with a lower train.lr (now {lr:g}) or with train.clip_norm set")
+        where = (f"{ck.path} holds the last good state (step {ck.saved}). Resume from it "
+                 f"(`resume` {ck.path}) with a lower train.lr (now {lr:g}) or with train.clip_norm set")
     return TrainingError(f"training diverged: {what} at step {step}; stopped. {where}")
 
 
@@ -316,7 +247,8 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
             print(f"removed a temporary file a stopped run left behind: {stale}", file=log)
         model, opt, loss_layer, ckpt = _preflight(config, data_dir, resume)
         batches, weights = _patches(config, model, data_dir, log)
-        objective = make_objective(config["train"], loss_layer, batches, weights, log)
+        run = _Run(config, out, model, opt, make_objective(config["train"], loss_layer, batches, weights, log),
+                   batches, data_dir, log)
         step, wall, rows = 0, 0.0, []
         if ckpt is not None:
             checkpoint.load(resume, into=model.graph, optimizer=opt)
@@ -326,104 +258,124 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
             print(f"resumed from {resume} at step {step}", file=log)
         with atomic_path(out / "config.json") as tmp:
             tmp.write_text(json.dumps(config, indent=2))
-        return _loop(config, out, model, opt, objective, batches, step, wall, rows,
-                     resumed=ckpt is not None, data_dir=data_dir, progress=progress,
-                     max_steps=max_steps, log=log)
+        ck = Checkpointer(model, opt, out / "checkpoint.npz", config,
+                          float(config["checkpoint"]["every_minutes"]) * 60,
+                          lambda t: forward_loss(model, batches(t), run.objective),
+                          saved=step if ckpt is not None else None)  # a resumed run's checkpoint is good
+        at = _At(step, wall, rows)
+        status = _loop(run, ck, at, progress, max_steps)
+        return _finish(run, ck, at, status)
 
 
-def _loop(config, out, model, opt, objective, batches, step, wall, rows, *, resumed,
-          data_dir, progress, max_steps, log):
+class _Run(NamedTuple):
+    """What a run works with, fixed for the run."""
+
+    config: dict
+    out: Path
+    model: object
+    optimizer: object
+    objective: Objective
+    batches: object
+    data_dir: object
+    log: object
+
+
+class _At:
+    """Where a run is: ``step``, training ``wall`` seconds, the log ``rows``, the current log ``period``."""
+
+    def __init__(self, step, wall, rows):
+        self.step, self.wall, self.rows, self.period = step, wall, rows, Period(step)
+
+
+def _loop(run, ck, at, progress, max_steps):
+    """Train until a stop (``"done"``, ``"budget"``, ``"max_steps"``), Ctrl-C (``"interrupted"``)
+    or SIGTERM (``"terminated"``); returns that status. On any other error the last good state is
+    written first; on divergence nothing is."""
     from dynconv.progress import bar as progress_bar
 
-    t_cfg, e_cfg = config["train"], config["eval"]
-    scales = list(e_cfg["scales"] or config["data"]["scales"])
-    ckpt_path = out / "checkpoint.npz"
-    total, eval_every = int(t_cfg["steps"]), int(e_cfg["every"])
-    budget = float(t_cfg["time_budget_minutes"]) * 60
-    ck_every = float(config["checkpoint"]["every_minutes"]) * 60
-    status, last_ck, period, start = "done", time.perf_counter(), Period(step), step
-    saved = step if resumed else None  # the step of the good checkpoint on disk, if any
-    good = _GoodState(model, opt)
-
-    updating = False  # inside backward_update: the parameters may be half-updated
-
-    def save_good():
-        """Save the newest good state: the current one if it is whole and its loss is finite,
-        else the one before the step in flight."""
-        nonlocal saved
-        if not updating and good.step != step:
-            try:
-                if math.isfinite(forward_loss(model, batches(step), objective)):
-                    good.take(step, wall)
-            except (Exception, KeyboardInterrupt):  # it cannot be checked: keep the older good state
-                pass
-        if good.step is not None and good.step != saved:
-            good.restore()
-            save_checkpoint(model, ckpt_path, config, good.step, good.wall, opt)
-            saved = good.step
-
-    bar = progress_bar(total, unit="step", enabled=progress, file=log, initial=step, smoothing=0.05)
+    bar = progress_bar(int(run.config["train"]["steps"]), unit="step", enabled=progress, file=run.log,
+                       initial=at.step, smoothing=0.05)
     try:
         with sigterm_raises():
-            while True:
-                stop = ("max_steps" if max_steps is not None and step - start >= max_steps else
-                        "budget" if budget and wall >= budget else "done" if step >= total else None)
-                t0 = time.perf_counter()
-                batch = batches(step)
-                loss = forward_loss(model, batch, objective)  # the current state's loss
-                lr = max(opt.lrs().values())
-                if not math.isfinite(loss):
-                    raise _diverged(f"the loss became {loss}", step, saved, ckpt_path, lr)
-                if not good.take(step, wall):
-                    raise _diverged("a parameter became NaN or inf", step, saved, ckpt_path, lr)
-                if stop:  # the final state is good too: it is saved below
-                    status = stop
-                    break
-                if time.perf_counter() - last_ck >= ck_every:  # this state's loss is finite: save it
-                    save_checkpoint(model, ckpt_path, config, step, wall, opt)
-                    saved, last_ck = step, time.perf_counter()
-                updating = True
-                backward_update(model, objective, opt)
-                step, wall, updating = step + 1, wall + time.perf_counter() - t0, False
-                period.add(loss)
-                bar.update(1)
-                if step % 20 == 0:
-                    bar.set_postfix(loss=f"{period.loss / period.n:.3e}",
-                                    patches_s=f"{period.rate(step, batches.bs):.0f}")
-                if (eval_every and step % eval_every == 0) or step == total:
-                    rows.append(evaluation_row(model, step, period, batches, opt, wall, scales,
-                                               e_cfg["dataset"], data_dir))
-                    write_log(out / "log.csv", rows)
-                    write_curves(rows, out / "curves.png")
-                    bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in rows[-1].items()))
-                    period = Period(step)
+            return _steps(run, ck, at, bar, max_steps)
     except KeyboardInterrupt:
-        status = "interrupted"
+        return "interrupted"
     except Terminated:
-        status = "terminated"
+        return "terminated"
     except TrainingError:
         raise  # divergence: nothing is written
     except BaseException:
         bar.close()
-        save_good()
-        print(f"error at step {step}: the last good state (step {good.step}) is in {ckpt_path}", file=log)
+        ck.save_good(at.step, at.wall)
+        print(f"error at step {at.step}: the last good state (step {ck.step}) is in {ck.path}", file=run.log)
         raise
     finally:
         bar.close()
-    save_good()
+
+
+def _steps(run, ck, at, bar, max_steps):
+    """The training loop: each state's loss is seen finite (and the state taken as good) before
+    it steps; the state a stop finds is good too, and is left to :func:`_finish` to save."""
+    t_cfg, start = run.config["train"], at.step
+    total, budget = int(t_cfg["steps"]), float(t_cfg["time_budget_minutes"]) * 60
+    while True:
+        stop = ("max_steps" if max_steps is not None and at.step - start >= max_steps else
+                "budget" if budget and at.wall >= budget else "done" if at.step >= total else None)
+        t0 = time.perf_counter()
+        batch = run.batches(at.step)
+        loss = forward_loss(run.model, batch, run.objective)  # the current state's loss
+        if not math.isfinite(loss):
+            raise _diverged(f"the loss became {loss}", at.step, ck)
+        if not ck.take(at.step, at.wall):
+            raise _diverged("a parameter became NaN or inf", at.step, ck)
+        if stop:
+            return stop
+        ck.save_periodically()  # this state's loss is finite
+        with ck.updating():
+            backward_update(run.model, run.objective, run.optimizer)
+            at.step, at.wall = at.step + 1, at.wall + time.perf_counter() - t0
+        at.period.add(loss)
+        _report(run, at, bar)
+
+
+def _eval_scales(config):
+    return list(config["eval"]["scales"] or config["data"]["scales"])
+
+
+def _report(run, at, bar):
+    """After a step: the bar, and every ``eval.every`` steps and at the end a log row (with the
+    PSNR on ``eval.dataset``), ``log.csv`` and ``curves.png``."""
+    e_cfg, period = run.config["eval"], at.period
+    bar.update(1)
+    if at.step % 20 == 0:
+        bar.set_postfix(loss=f"{period.loss / period.n:.3e}", patches_s=f"{period.rate(at.step, run.batches.bs):.0f}")
+    every = int(e_cfg["every"])
+    if not ((every and at.step % every == 0) or at.step == int(run.config["train"]["steps"])):
+        return
+    at.rows.append(evaluation_row(run.model, at.step, period, run.batches, run.optimizer, at.wall,
+                                  _eval_scales(run.config), e_cfg["dataset"], run.data_dir))
+    write_log(run.out / "log.csv", at.rows)
+    write_curves(at.rows, run.out / "curves.png")
+    bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in at.rows[-1].items()))
+    at.period = Period(at.step)
+
+
+def _finish(run, ck, at, status):
+    """Write the last good state; when done, also the deliverable ``model.npz`` (weights only,
+    scores in the header) and ``scores.json``. Returns :func:`train`'s result."""
+    ck.save_good(at.step, at.wall)
     if status in ("interrupted", "terminated"):
-        print(f"{status} at step {step}: the last good state (step {saved}) is in {ckpt_path}", file=log)
-    result = {"step": good.step, "wall_seconds": round(good.wall, 1), "status": status,
-              "loss": rows[-1]["loss"] if rows else None}
+        print(f"{status} at step {at.step}: the last good state (step {ck.saved}) is in {ck.path}", file=run.log)
+    result = {"step": ck.step, "wall_seconds": round(ck.wall, 1), "status": status,
+              "loss": at.rows[-1]["loss"] if at.rows else None}
     if status == "done":
-        result["scores"] = scores = final_scores(model, scales, e_cfg["final_datasets"], data_dir)
-        # The deliverable: weights only (no optimizer state), scores in the header.
-        save_checkpoint(model, out / "model.npz", config, good.step, good.wall, extra={
-            "scores": scores, "training_wall_seconds": round(good.wall, 1), "seed": t_cfg["seed"],
+        t_cfg = run.config["train"]
+        scores = final_scores(run.model, _eval_scales(run.config), run.config["eval"]["final_datasets"],
+                              run.data_dir)
+        save_checkpoint(run.model, run.out / "model.npz", run.config, ck.step, ck.wall, extra={
+            "scores": scores, "training_wall_seconds": round(ck.wall, 1), "seed": t_cfg["seed"],
             **({"init": warmstart.init_info(t_cfg["init"])} if t_cfg["init"] else {})})
-        with atomic_path(out / "scores.json") as tmp:
+        with atomic_path(run.out / "scores.json") as tmp:
             tmp.write_text(json.dumps(scores, indent=2))
+        result["scores"] = scores
     return result
-
-
