@@ -2,7 +2,7 @@
 
 Everything else about the package is declared in ``setup.cfg``. The data stay at the repository
 root, where a source checkout finds them; a wheel (``pip install .``) carries a copy so that an
-installed dynconv finds them too (:func:`dynconv.data.shipped_data_dir`).
+installed dynconv finds them too (:func:`dynconv.sr.datasets.shipped_data_dir`).
 """
 import shutil
 from pathlib import Path

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What the DCNN's inference window stride costs in quality: Set14 Y-PSNR per stride and factor.
 
-Windowed inference (:mod:`dynconv.inference`) starts a window every ``window_stride`` pixels
+Windowed inference (:mod:`dynconv.sr.inference`) starts a window every ``window_stride`` pixels
 (default: half a window's output size, 10 for the shipped ``dcnn``); its per-window layers cover
 each pixel about ``(crop / stride)²`` times, so a larger stride is faster — and changes the
 output. This runs the standard protocol (:func:`dynconv.sr.evaluate`, colour ``y``, shave

@@ -467,7 +467,7 @@ plt.show()
 #   gradient clipping and schedules; `dynconv.kernels.sgd_update` is eq 4 in place;
 # * `dynconv.gradcheck.gradcheck`: finite differences for any layer or graph.
 #
-# Notebook 04 trains the real SRCNN and DCNN on T91 the same way, with `dynconv.models` building
+# Notebook 04 trains the real SRCNN and DCNN on T91 the same way, with `dynconv.sr.models` building
 # the graphs.
 
 # %% [markdown]

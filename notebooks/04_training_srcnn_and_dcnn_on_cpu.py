@@ -22,7 +22,7 @@
 #   21×21 centre of its ground truth — the pixels an unpadded 9-1-5 network predicts;
 # * how a *residual* network starts as exactly bicubic interpolation, so bicubic is both the
 #   starting point and the bar to clear;
-# * how to train with the library's loop, `dynconv.train.train`, from a config dict: one model
+# * how to train with the library's loop, `dynconv.training.train.train`, from a config dict: one model
 #   for ×2, ×3 and ×4 at once, Adam, a cosine schedule, Set5 PSNR logged along the way;
 # * how to score the result on Set5 with `dynconv.sr.evaluate`, the code behind every table;
 # * what network B actually does: the reconstruction kernels it generates, window by window and
@@ -48,7 +48,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dynconv import data, image, inference, models, reference, reproduce, sr, train
+from dynconv import reference, reproduce, sr
+from dynconv.training import patches as data
+from dynconv.sr import datasets as data_sets
+from dynconv.sr import image
+from dynconv.sr import inference
+from dynconv.sr import models
+from dynconv.training import train
 from dynconv.graph_report import summary
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: seconds instead of minutes
@@ -145,7 +151,7 @@ for m in (srcnn, dcnn):
     assert pred.shape == (64, 1, 21, 21) and np.array_equal(pred, x[:, :, 6:-6, 6:-6]), m.name
 
 # %% [markdown]
-# ## 3. Training with `dynconv.train.train`
+# ## 3. Training with `dynconv.training.train.train`
 #
 # The library's loop takes a config — `train.DEFAULTS` with some keys overridden — and an output
 # folder. Each step draws a batch of 64 sub-images (all scales mixed) with a random flip/rotation,
@@ -267,7 +273,7 @@ for name in trained:
 
 # %%
 dyn, r = trained["small-dcnn"], trained["small-dcnn"].radius
-butterfly = dict(data.load_dataset("Set5"))["butterfly"]                  # RGB, uint8
+butterfly = dict(data_sets.load_dataset("Set5"))["butterfly"]                  # RGB, uint8
 y = image.rgb_to_y(image.modcrop(butterfly, 3)).astype(np.float64) / 255  # Y in [0, 1]
 up = image.degrade(y, 3)                                                  # the network's input at x3
 
@@ -331,11 +337,11 @@ workdir.cleanup()
 # %% [markdown]
 # ## Where this lives in dynconv
 #
-# * `dynconv.data.training_patches` (sub-images, cached), `dynconv.data.random_dihedral`
+# * `dynconv.training.patches.training_patches` (sub-images, cached), `dynconv.training.patches.random_dihedral`
 #   (augmentation);
-# * `dynconv.models.srcnn`, `dcnn`, `Model.predict`, `Model.load`; `dynconv.inference` (tiled and
+# * `dynconv.sr.models.srcnn`, `dcnn`, `Model.predict`, `Model.load`; `dynconv.sr.inference` (tiled and
 #   windowed prediction, `window_grid`, `window_kernels`);
-# * `dynconv.train.train`, `DEFAULTS`, `merge`, `load_config` — the same loop as
+# * `dynconv.training.train.train`, `DEFAULTS`, `merge`, `load_config` — the same loop as
 #   `dynconv train --config configs/<name>.toml`, which trains the shipped weights;
 # * `dynconv.sr.evaluate`, the protocol behind every number (a model, a name or a `.npz` path is a
 #   method: `dynconv.sr.resolve`);

@@ -41,7 +41,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from dynconv import data, image, metrics, models, reproduce, shipped, sr
+from dynconv import reproduce, sr
+from dynconv.sr import datasets as data
+from dynconv.sr import image
+from dynconv.sr import metrics
+from dynconv.sr import models
+from dynconv.sr import shipped
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer scales and data sets
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -208,13 +213,13 @@ plt.show()
 # ## Where this lives in dynconv
 #
 # * `dynconv.sr`: the registry (`names`, `SHIPPED`, `load_model`, `resolve`, `register`) and
-#   `dynconv.shipped.ARCHITECTURES`;
+#   `dynconv.sr.shipped.ARCHITECTURES`;
 # * `dynconv.reproduce.table1`, `table2` (colour models), `table3`, `beyond` (scales never trained),
 #   `figures`, `to_markdown`, `PAPER`; `dynconv reproduce --table all` writes all of them, with the
 #   figures, to `docs/results/`;
 # * `dynconv.sr.evaluate` and `super_resolve`, the protocol behind every number
-#   (`dynconv.metrics`: the four formulas);
-# * `dynconv.layers.PeriodicityPool`, and `dynconv.models.dcnn` (`b_log`, `b_periods`,
+#   (`dynconv.sr.metrics`: the four formulas);
+# * `dynconv.layers.PeriodicityPool`, and `dynconv.sr.models.dcnn` (`b_log`, `b_periods`,
 #   `dynamic_layers`) for the network B probed in the next section.
 
 # %% [markdown]
@@ -235,7 +240,7 @@ plt.show()
 # weighted by each window's bicubic error.
 
 # %%
-from dynconv.crops import CropBatches
+from dynconv.training.crops import CropBatches
 
 dcnn = sr.load_model("dcnn")
 FACTORS = (1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4)

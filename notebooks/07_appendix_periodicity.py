@@ -46,9 +46,10 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dynconv.data import resolve_data_dir, training_patches
+from dynconv.sr.datasets import resolve_data_dir
+from dynconv.training.patches import training_patches
 from dynconv.gradcheck import gradcheck
-from dynconv.image import imresize
+from dynconv.sr.image import imresize
 from dynconv.layers import PeriodicityPool
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer windows
@@ -270,4 +271,4 @@ plt.show()
 # ## Where this lives in dynconv
 #
 # * `dynconv.layers.PeriodicityPool`: the forward and backward passes derived here;
-# * `dynconv.models.dcnn(b_periods=...)`: feeds them to network B beside its pooled features.
+# * `dynconv.sr.models.dcnn(b_periods=...)`: feeds them to network B beside its pooled features.

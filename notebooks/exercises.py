@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from dynconv import metrics, optim, reference, sr
+from dynconv import optim, reference, sr
+from dynconv.sr import metrics
 from dynconv.gradcheck import gradcheck
 from dynconv.layers import Layer
 from exercise_tools import _close, _vjp_fd, try_it  # noqa: F401 (notebooks call exercises.try_it)
@@ -231,8 +232,8 @@ def check_square_backward(fn):
 def check_scale_weights(fn):
     """``fn(inputs, labels, scales)``: ``{scale: weight}``, weight proportional to 1 / the scale's
     bicubic MSE (centre of the input against the label), the mean weight over samples 1."""
-    from dynconv import train
-    from dynconv.data import TrainingPatches
+    from dynconv.training import train
+    from dynconv.training.patches import TrainingPatches
 
     rng = np.random.default_rng(8)
     scales = np.repeat([2.0, 3.0, 4.0], [5, 3, 4]).astype(np.float32)
@@ -284,7 +285,7 @@ def check_register_unsharp(fn):
         name, f = sr.resolve("unsharp")
         _close(f(up, 3), unsharp(up), "the registered method's output")
     finally:
-        sr._REGISTRY.pop("unsharp", None)
+        sr.unregister("unsharp")
 
 
 #: Every exercise: check -> (notebook number, name of the solution in solutions/s<NN>.py).

@@ -20,7 +20,7 @@ def data_dir():
     Skips with the reason when absent (e.g. ``DYNCONV_DATA`` pointing elsewhere), unless
     ``DYNCONV_REQUIRE_DATA=1``: then absence fails.
     """
-    from dynconv.data import resolve_data_dir
+    from dynconv.sr.datasets import resolve_data_dir
 
     try:
         d = resolve_data_dir()
@@ -39,7 +39,7 @@ def small_set(tmp_path_factory, data_dir):
     """Three T91 images in a temporary folder (a data set is any folder of images)."""
     import shutil
 
-    from dynconv.data import list_images
+    from dynconv.sr.datasets import list_images
 
     d = tmp_path_factory.mktemp("t3")
     for p in list_images("T91", data_dir)[:3]:

@@ -79,7 +79,7 @@ def find_cycle(graph: dict[str, set[str]]):
 
 def test_the_walker_sees_relative_lazy_and_submodule_imports():
     graph = import_graph()
-    assert "dynconv.image.resize" in graph["dynconv.image.degrade"]  # relative: from .resize import
+    assert "dynconv.sr.image.resize" in graph["dynconv.sr.image.degrade"]  # relative: from .resize import
     assert "dynconv.sr" in graph["dynconv.cli"]  # lazy: inside a function
     assert "dynconv.kernels" in graph["dynconv.optim"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
@@ -96,22 +96,56 @@ def test_only_main_imports_the_cli():
     assert importers == ["dynconv.__main__"]
 
 
-@pytest.mark.parametrize("lower, higher", [
-    ("dynconv.reference", "dynconv"), ("dynconv.kernels", "dynconv.layers"), ("dynconv.layers", "dynconv.graph"),
-    ("dynconv.graph", "dynconv.models"), ("dynconv.models", "dynconv.sr"), ("dynconv.metrics", "dynconv.sr"),
-    ("dynconv.sr", "dynconv.reproduce"), ("dynconv.inference", "dynconv.models"),
-])
-def test_lower_layers_never_import_higher_ones(lower, higher):
-    graph = import_graph()
-    seen, todo = set(), [m for m in graph if m == lower or m.startswith(lower + ".")]
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            todo += graph[m]
-    bad = sorted(m for m in seen if (m == higher or m.startswith(higher + "."))
-                 and not (m == lower or m.startswith(lower + ".")))
-    assert not bad, f"{lower} reaches {bad}"
+#: The layers, bottom to top (``../shared/DESIGN.md``). A module belongs to the first entry that
+#: names it or its package; a layer imports only layers listed before it, and ``console`` (the
+#: terminal plumbing) may be imported by any layer above the framework.
+LAYERS = {
+    "framework": ("dynconv.reference", "dynconv.kernels", "dynconv.layers", "dynconv.graph", "dynconv.graph_report",
+                  "dynconv.optim", "dynconv.gradcheck", "dynconv.checkpoint", "dynconv.fileio", "dynconv.bounded"),
+    "console": ("dynconv.console",),
+    "sr": ("dynconv.sr",),
+    "training": ("dynconv.training",),
+    "photo": ("dynconv.photo",),
+    "reproduce": ("dynconv.reproduce",),
+    "apps": ("dynconv.demo", "dynconv.cli", "dynconv.__main__"),
+}
+#: What a layer may import besides itself (the rules, stated once).
+ALLOWED = {
+    "framework": {"framework"},
+    "console": set(),
+    "sr": {"framework", "console"},
+    "training": {"framework", "console", "sr"},
+    "photo": {"framework", "console", "sr"},
+    "reproduce": {"framework", "console", "sr"},
+    "apps": set(LAYERS),
+}
+
+
+def layer_of(module: str) -> str:
+    for layer, prefixes in LAYERS.items():
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return layer
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+
+
+def test_every_module_belongs_to_a_layer_and_imports_only_layers_below():
+    bad = []
+    for module, deps in import_graph().items():
+        if module == "dynconv":  # the package itself: __version__ and the lazy `dynconv.upscale`
+            continue
+        layer = layer_of(module)
+        bad += [f"{module} ({layer}) imports {d} ({layer_of(d)})" for d in sorted(deps - {"dynconv"})
+                if layer_of(d) != layer and layer_of(d) not in ALLOWED[layer]]
+    assert not bad, "\n".join(bad)
+
+
+def test_at_most_twelve_modules_sit_directly_in_the_package():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 12, top
+
+
+def test_the_inference_engine_never_imports_the_model_builders():
+    assert "dynconv.sr.models" not in import_graph()["dynconv.sr.inference"]
 
 
 def test_the_reference_imports_only_numpy():

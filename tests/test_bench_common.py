@@ -39,7 +39,7 @@ def test_step_flops_match_issue_22():
     import numpy as np
 
     from bench_model_steps import batch_data, framework_step, step_flops
-    from dynconv import models
+    from dynconv.sr import models
     for f2, want in ((1, 22_756_800), (5, 149_822_400)):
         model = models.srcnn(f2=f2, residual=True)
         x, y = batch_data(model, 2, np.random.default_rng(0))

@@ -9,7 +9,9 @@ import zlib
 import numpy as np
 import pytest
 
-from dynconv import bounded, checkpoint, png16, tiff16
+from dynconv import bounded, checkpoint
+from dynconv.photo import png16
+from dynconv.photo import tiff16
 
 #: Far below any bomb here: a refusal must not inflate what it refuses.
 PEAK_LIMIT = 32 * 2**20
@@ -160,7 +162,7 @@ def test_npz_round_trips_fortran_and_refuses_objects(tmp_path):
 @pytest.mark.parametrize("key, value", [("n1", 2**20), ("f1", 999), ("n2", 2**40), ("window", 10**6),
                                         ("n1", "64"), ("n1", 0)])
 def test_header_bomb_weights_are_refused_before_building(tmp_path, key, value):
-    from dynconv import models
+    from dynconv.sr import models
 
     path = tmp_path / "w.npz"
     models.srcnn(n1=8, n2=4).save(path)
@@ -192,7 +194,7 @@ def test_a_nan_returning_callable_is_an_error_naming_it():
 
 def test_huge_weights_are_an_error_naming_the_model(tmp_path):
     import dynconv
-    from dynconv import models
+    from dynconv.sr import models
 
     m = models.srcnn(n1=8, n2=4, name="huge")
     for _, p, _ in m.graph.parameters():
@@ -253,7 +255,7 @@ def _planar_tiff(path, planes):
 def test_planar_16bit_tiff_is_refused_not_garbled(tmp_path):
     from PIL import Image
 
-    from dynconv import photo
+    from dynconv.photo import io as photo
 
     planes = np.stack([np.full((6, 5), v, np.uint16) for v in (1000, 30000, 60000)])
     path = tmp_path / "planar.tif"
@@ -266,7 +268,7 @@ def test_planar_16bit_tiff_is_refused_not_garbled(tmp_path):
 
 @pytest.mark.parametrize("payload", ["bomb", "truncated"])
 def test_damaged_16bit_tiff_is_refused_by_read_photo_not_read_at_8_bits(tmp_path, monkeypatch, payload):
-    from dynconv import photo
+    from dynconv.photo import io as photo
 
     z = zlib.compress(bytes(range(256)) * 6)
     data = _zeros_deflated(400 * 2**20) if payload == "bomb" else z[:len(z) // 2]
@@ -278,7 +280,7 @@ def test_damaged_16bit_tiff_is_refused_by_read_photo_not_read_at_8_bits(tmp_path
 def test_huge_weights_via_the_command_line_are_one_error_line_and_no_output(tmp_path, capsys):
     from PIL import Image
 
-    from dynconv import models
+    from dynconv.sr import models
     from dynconv.cli import main
 
     m = models.srcnn(n1=8, n2=4, name="huge")

@@ -1,11 +1,13 @@
-"""dynconv.checkpointer: only good states are taken and written; the newest good one at the end."""
+"""dynconv.training.checkpointer: only good states are taken and written; the newest good one at the end."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dynconv import checkpoint, checkpointer, models
-from dynconv.checkpointer import Checkpointer
+from dynconv import checkpoint
+from dynconv.training import checkpointer
+from dynconv.sr import models
+from dynconv.training.checkpointer import Checkpointer
 from dynconv.optim import SGD
 
 CONFIG = {"train": {"seed": 0}, "note": "the run's config"}

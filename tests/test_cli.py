@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import models, runlog, sr
+from dynconv import sr
+from dynconv.sr import models
+from dynconv.training import runlog
 
 from _cli import run_cli
 
@@ -94,7 +96,7 @@ def test_upscale_warns_only_where_the_model_was_not_trained(tmp_path, images):
 
 
 def test_upscale_model_path_and_bicubic_agree_with_library(tmp_path, images):
-    from dynconv import image
+    from dynconv.sr import image
 
     m = models.srcnn(n1=8, n2=4, residual=True, name="tiny")
     m.save(tmp_path / "tiny.npz")
@@ -147,7 +149,7 @@ def test_evaluate_json_with_a_model(tmp_path):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_reproduce_their_recorded_scores(name, data_dir):
     """Each shipped weight file loads and reproduces the Set5 PSNR in its header within 0.01 dB."""
-    from dynconv import train
+    from dynconv.training import train
 
     model = sr.load_model(name)
     recorded = model.meta["scores"]["Set5"]

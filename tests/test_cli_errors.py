@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import checkpoint, models
+from dynconv import checkpoint
+from dynconv.sr import models
 
 from _cli import run_cli
 

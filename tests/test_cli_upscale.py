@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import png16
+from dynconv.photo import png16
 from dynconv.cli import main
 
 
@@ -48,7 +48,7 @@ def test_sixteen_bit_stays_sixteen_bit(tmp_path, capsys, rng, ext):
     png16.write_png(tmp_path / "in.png", x)
     code, out, err = upscale(capsys, tmp_path / "in.png", tmp_path / f"out{ext}", "--scale", 2, "--model", "srcnn-x2")
     assert code == 0 and err == "", err
-    from dynconv.photo import read_photo
+    from dynconv.photo.io import read_photo
 
     big = read_photo(tmp_path / f"out{ext}")
     assert big.color.dtype == np.uint16 and big.color.shape == (60, 40, 3)
@@ -159,7 +159,7 @@ def test_quality_is_for_jpeg_and_webp(tmp_path, capsys, rgb):
 
 
 def test_auto_says_which_model(tmp_path, capsys, rgb):
-    from dynconv.choose import best_model
+    from dynconv.photo.auto import best_model
 
     Image.fromarray(rgb).save(tmp_path / "a.png")
     code, out, err = upscale(capsys, tmp_path / "a.png", tmp_path / "o.png", "--scale", 3)

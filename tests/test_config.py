@@ -1,4 +1,4 @@
-"""dynconv.config: every key checked against the schema, errors naming the key; what a resume may change."""
+"""dynconv.training.config: every key checked against the schema, errors naming the key; what a resume may change."""
 from __future__ import annotations
 
 import copy
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dynconv import config as C
+from dynconv.training import config as C
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.toml"))
 

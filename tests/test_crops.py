@@ -1,4 +1,4 @@
-"""Training crops at any factor (dynconv.crops): the factor grid, deterministic batches whose
+"""Training crops at any factor (dynconv.training.crops): the factor grid, deterministic batches whose
 inputs and labels come from the same place, the sampling shares and the loss weights."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from dynconv import image as im
-from dynconv.crops import CropBatches, scale_grid
+from dynconv.sr import image as im
+from dynconv.training.crops import CropBatches, scale_grid
 
 
 def test_scale_grid_holds_the_simple_factors_and_is_evenly_spaced():

@@ -1,4 +1,4 @@
-"""dynconv.datasets and `dynconv data`: the inventory and checksums of the data folder."""
+"""dynconv.training.patchessets and `dynconv data`: the inventory and checksums of the data folder."""
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dynconv import data as D
-from dynconv import datasets as S
+from dynconv.sr import datasets as D
+from dynconv.sr import datasets as S
 
 from _cli import run_cli
 

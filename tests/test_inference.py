@@ -1,4 +1,4 @@
-"""dynconv.inference: whole-image prediction, tiled (static) and windowed (dynamic)."""
+"""dynconv.sr.inference: whole-image prediction, tiled (static) and windowed (dynamic)."""
 from __future__ import annotations
 
 import gc
@@ -7,7 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from dynconv import inference, models
+from dynconv.sr import inference
+from dynconv.sr import models
 from _models import SMALL, REACH, randomise_b as _randomise_b
 
 

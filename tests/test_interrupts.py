@@ -1,4 +1,4 @@
-"""dynconv.interrupts: a Ctrl-C is recognised even when an extension hides it."""
+"""dynconv.console.interrupts: a Ctrl-C is recognised even when an extension hides it."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from dynconv import interrupts
+from dynconv.console import interrupts
 
 
 def test_chained_interrupts_are_found():

@@ -179,7 +179,7 @@ def test_relu_and_shape_layers_values(rng):
 def test_periodicity_pool_finds_the_upsampling_factor(scale, rng):
     """Bicubic upsampling by s leaves period-s structure in the local sharpness, wherever the
     window starts (the statistic is shift invariant)."""
-    from dynconv.image import imresize
+    from dynconv.sr.image import imresize
 
     hr = rng.random((96, 96))
     up = imresize(imresize(hr, 1 / scale), float(scale))
@@ -193,7 +193,7 @@ def test_periodicity_pool_finds_the_upsampling_factor(scale, rng):
 @pytest.mark.parametrize("scale, shows_at", [(2.5, 2.5), (1.5, 3.0), (1.25, 5.0)])
 def test_real_periods_find_fractional_factors_and_their_aliases(scale, shows_at, rng):
     """A factor s leaves period s in the sharpness profile; below 2 it shows at the alias s/(s-1)."""
-    from dynconv.image import imresize
+    from dynconv.sr.image import imresize
 
     hr = rng.random((100, 100))
     up = imresize(imresize(hr, 1 / scale), scale)

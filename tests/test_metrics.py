@@ -1,4 +1,4 @@
-"""dynconv.metrics: PSNR, SSIM, MS-SSIM and WPSNR, the formulas."""
+"""dynconv.sr.metrics: PSNR, SSIM, MS-SSIM and WPSNR, the formulas."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from dynconv import metrics as M
+from dynconv.sr import metrics as M
 
 METRIC_FNS = [M.psnr, M.wpsnr, M.ssim, M.msssim]
 

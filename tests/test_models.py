@@ -1,10 +1,10 @@
-"""dynconv.models: architectures, the DCNN's design guarantees, and the one inference path."""
+"""dynconv.sr.models: architectures, the DCNN's design guarantees, and the one inference path."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dynconv import models
+from dynconv.sr import models
 from dynconv.gradcheck import gradcheck
 from dynconv.graph import GraphError
 from _models import SMALL, REACH, randomise_b as _randomise_b

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynconv.config import ConfigError, DEFAULTS, merge, validate
+from dynconv.training.config import ConfigError, DEFAULTS, merge, validate
 from dynconv.layers import FilteredMSELoss, MSELoss
-from dynconv.metrics import csf_filter
-from dynconv.objective import Objective, csf_scale_weights
+from dynconv.sr.metrics import csf_filter
+from dynconv.training.objective import Objective, csf_scale_weights
 
 
 def _value(pred, y, scales, weights, lam, csf_weights):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dynconv import data as D
-from dynconv import datasets as S
+from dynconv.sr import datasets as D
+from dynconv.sr import datasets as S
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "src", "data")

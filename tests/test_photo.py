@@ -1,4 +1,4 @@
-"""dynconv.photo: photos read and written with their depth, alpha, profile, density and orientation."""
+"""dynconv.photo.io: photos read and written with their depth, alpha, profile, density and orientation."""
 from __future__ import annotations
 
 import os
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from dynconv import png16, tiff16
-from dynconv.photo import Photo, output_format, read_photo, write_photo
+from dynconv.photo import png16
+from dynconv.photo import tiff16
+from dynconv.photo.io import Photo, output_format, read_photo, write_photo
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""dynconv.png16: full-depth PNG decoding and encoding, checked against Pillow and hand-made files."""
+"""dynconv.photo.png16: full-depth PNG decoding and encoding, checked against Pillow and hand-made files."""
 from __future__ import annotations
 
 import struct
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import png16
+from dynconv.photo import png16
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 

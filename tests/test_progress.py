@@ -1,5 +1,5 @@
 """Progress bars: on stderr when it is a terminal, nowhere when it is a pipe or with --no-progress,
-and stdout unchanged (dynconv.progress and the commands that use it)."""
+and stdout unchanged (dynconv.console.progress and the commands that use it)."""
 from __future__ import annotations
 
 import fcntl
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import progress
+from dynconv.console import progress
 from dynconv.cli import main
 
 BAR = "|"  # tqdm draws "  50%|#####     | 1/2 [...]"

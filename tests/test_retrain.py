@@ -1,4 +1,4 @@
-"""dynconv.retrain: a job graph of real `dynconv train` runs on Dask or a process pool — warm start
+"""dynconv.training.retrain: a job graph of real `dynconv train` runs on Dask or a process pool — warm start
 from the retrained parent, a worker killed mid-job resumes, a rerun skips finished jobs, report."""
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from dynconv import checkpoint, retrain, sr
+from dynconv import checkpoint, sr
+from dynconv.training import retrain
 
 
 def _write(path, name, small_set, steps, init=""):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynconv import inference, models, sr
+from dynconv import sr
+from dynconv.sr import inference
+from dynconv.sr import models
 
 from _models import REACH, SMALL, randomise_b
 

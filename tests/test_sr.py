@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import metrics as M
-from dynconv import models, sr
+from dynconv.sr import metrics as M
+from dynconv import sr
+from dynconv.sr import models
 from _models import SMALL, randomise_b as _randomise_b
 
 
@@ -181,7 +182,7 @@ def test_set14_psnr_means(data_dir):
 @pytest.mark.data
 def test_ssim_matches_scikit_image_on_real_images(data_dir):
     metrics = pytest.importorskip("skimage.metrics")
-    from dynconv.data import load_dataset
+    from dynconv.sr.datasets import load_dataset
 
     for name, hr in load_dataset("Set5", data_dir)[:2]:
         ref, est, _ = sr.super_resolve(hr, 3)
@@ -196,8 +197,8 @@ def test_ssim_matches_scikit_image_on_real_images(data_dir):
 @pytest.mark.parametrize("image, psnr, msssim", [("butterfly", 22.768, 0.9741), ("woman", 27.216, 0.9765)])
 def test_hsv_variant_matches_table2_bicubic(data_dir, image, psnr, msssim):
     # Table 2, HSV column: bicubic on V, metrics on V.
-    from dynconv.data import dataset_dir
-    from dynconv.image import read_image
+    from dynconv.sr.datasets import dataset_dir
+    from dynconv.sr.image import read_image
 
     ref, est, _ = sr.super_resolve(read_image(dataset_dir("Set5", data_dir) / f"{image}.png"), 3, color="hsv")
     assert abs(M.psnr(ref, est, shave=3) - psnr) <= 0.005
@@ -233,7 +234,7 @@ def test_register_makes_a_name_usable_everywhere(small_set):
         assert [r["psnr"] for r in a] == [r["psnr"] for r in b] and b[0]["method"] == "identity-test"
         assert calls == [1]
     finally:
-        sr._REGISTRY.pop("identity-test")
+        sr.unregister("identity-test")
     with pytest.raises(ValueError, match="name must be a non-empty string"):
         sr.register("mine.npz", factory)
     with pytest.raises(ValueError, match="unknown method 'identity-test'; choose from bicubic, dcnn"):

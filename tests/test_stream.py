@@ -1,10 +1,13 @@
-"""The strip-by-strip upscale equals the whole-image one bit for bit (dynconv.stream)."""
+"""The strip-by-strip upscale equals the whole-image one bit for bit (dynconv.photo.strips)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dynconv import image, models, sr, stream
+from dynconv import sr
+from dynconv.sr import image
+from dynconv.sr import models
+from dynconv.photo import strips as stream
 
 
 def photo(rng, h, w, channels=3):

@@ -1,4 +1,4 @@
-"""dynconv.train: configs, determinism, resume, failure handling, and a real (short) run."""
+"""dynconv.training.train: configs, determinism, resume, failure handling, and a real (short) run."""
 from __future__ import annotations
 
 import io
@@ -7,10 +7,14 @@ import re
 import numpy as np
 import pytest
 
-from dynconv import checkpoint, models, shipped, train
+from dynconv import checkpoint
+from dynconv.sr import models
+from dynconv.sr import shipped
+from dynconv.training import train
 from dynconv.fileio import RunFolderBusy, RunLock
-from dynconv.data import TrainingPatches, list_images
-from dynconv.objective import Objective
+from dynconv.sr.datasets import list_images
+from dynconv.training.patches import TrainingPatches
+from dynconv.training.objective import Objective
 
 
 def _config(**sections):
@@ -259,7 +263,9 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, small_set, monkeypatch):
 @pytest.mark.data
 def test_short_run_lowers_the_loss_and_beats_bicubic(tmp_path, small_set, data_dir):
     """About a minute of training on three T91 images beats bicubic on a held-out image."""
-    from dynconv import image, metrics, sr
+    from dynconv import sr
+    from dynconv.sr import image
+    from dynconv.sr import metrics
 
     cfg = _config(model={"n1": 32, "n2": 16}, data={"dataset": str(small_set), "scales": [3]},
                   train={"steps": 300, "batch_size": 32, "lr": 2e-3}, eval={"every": 150})

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 import dynconv
-from dynconv import choose, sr
+from dynconv import sr
+from dynconv.photo import auto as choose
 
 
 @pytest.fixture
@@ -89,14 +90,14 @@ def test_auto_takes_the_best_measured_model_and_dcnn_between_measured_factors(tm
 
 def test_the_shipped_table_is_generated_and_covers_every_factor():
     data = json.loads(choose.TABLE.read_text())
-    assert data["dataset"] == "Set14" and data["generated_by"] == "python -m dynconv.choose"
+    assert data["dataset"] == "Set14" and data["generated_by"] == "python -m dynconv.photo.auto"
     assert {float(k) for k in data["scores"]} <= {float(f) for f in choose.FACTORS}
     assert all("bicubic" in row for row in data["scores"].values())
     assert all(set(row) <= set(choose.CANDIDATES) for row in data["scores"].values())
 
 
 def test_the_choice_table_can_reuse_what_reproduce_measured(tmp_path):
-    from dynconv import choose
+    from dynconv.photo import auto as choose
 
     csv = tmp_path / "beyond.csv"
     csv.write_text("dataset,scale,metric,bicubic,dcnn,srcnn-any,dcnn_gain\n"

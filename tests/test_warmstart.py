@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynconv import checkpoint, models, train
-from dynconv.warmstart import init_info, resolve_init, warm_start
+from dynconv import checkpoint
+from dynconv.sr import models
+from dynconv.training import train
+from dynconv.training.warmstart import init_info, resolve_init, warm_start
 
 from _models import REACH, SMALL, randomise_b
 

@@ -10,7 +10,10 @@ import argparse
 
 import numpy as np
 
-from dynconv import data as D, image as im, metrics as M, sr
+from dynconv import sr
+from dynconv.sr import datasets as D
+from dynconv.sr import image as im
+from dynconv.sr import metrics as M
 
 BANDS = [(0.0, 0.05), (0.05, 0.2), (0.2, 0.35), (0.35, 0.5), (0.5, 0.75)]  # cycles/pixel
 

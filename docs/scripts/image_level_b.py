@@ -11,11 +11,12 @@ import argparse
 
 import numpy as np
 
-from dynconv import inference, sr
+from dynconv import sr
+from dynconv.sr import inference
 
 
 def b_input_mean(model, img):
-    """B's input ``b_cat`` (n,) averaged over the windows :func:`dynconv.inference.predict` uses."""
+    """B's input ``b_cat`` (n,) averaged over the windows :func:`dynconv.sr.inference.predict` uses."""
     padded, rows, cols = inference.window_grid(model, img)
     win, pos = model.window, [(i, j) for i in rows for j in cols]
     parts = []

@@ -13,7 +13,7 @@ __all__ = ["upscale", "__version__"]
 def __getattr__(name):
     # Imported on first use, so that ``import dynconv`` (and the CLI's --threads) stays light.
     if name == "upscale":
-        from dynconv.upscaler import upscale
+        from dynconv.photo.api import upscale
 
         return upscale
     raise AttributeError(f"module 'dynconv' has no attribute {name!r}")

@@ -13,7 +13,8 @@ import argparse
 import re
 import sys
 
-from dynconv import __version__, interrupts
+from dynconv import __version__
+from dynconv.console import interrupts
 
 
 class CLIError(Exception):
@@ -72,7 +73,11 @@ def _add_evaluate(sub):
 
 
 def _cmd_evaluate(args) -> int:
-    from dynconv import data, evaluate_cmd, metrics, progress, sr
+    from dynconv import sr
+    from dynconv.sr import datasets as data
+    from dynconv.sr import evaluate_cmd
+    from dynconv.sr import metrics
+    from dynconv.console import progress
 
     names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in names if m not in metrics.METRICS]
@@ -139,7 +144,7 @@ def _add_train(sub):
 
 
 def _add_retrain(sub):
-    from dynconv import retrain_cmd  # its arguments and run function live there (cli.py stays small)
+    from dynconv import retrain_cmd  # its arguments and run function live there cli.py stays small
     retrain_cmd.add_parser(sub, _positive_int, DATA_DIR_HELP, _progress_arg)
 
 
@@ -147,7 +152,7 @@ def _cmd_train(args) -> int:
     _set_threads(args.threads)
     from pathlib import Path
 
-    from dynconv import train
+    from dynconv.training import train
 
     config = train.load_config(args.config)
     if args.steps is not None:
@@ -213,7 +218,7 @@ def _add_upscale(sub):
 
 def _cmd_upscale(args) -> int:
     _set_threads(args.threads)
-    from dynconv import upscale_cmd
+    from dynconv.photo import upscale_cmd
 
     args.output = args.inputs.pop() if args.out_dir is None and len(args.inputs) == 2 else None
     if args.out_dir is None and args.output is None:
@@ -252,7 +257,7 @@ def _add_models(sub):
 
 
 def _cmd_models(args) -> int:
-    from dynconv import models_cmd
+    from dynconv.sr import models_cmd
 
     return models_cmd.run(args)
 
@@ -290,7 +295,8 @@ def _cmd_reproduce(args) -> int:
     _set_threads(args.threads)
     import shlex
 
-    from dynconv import progress, reproduce
+    from dynconv import reproduce
+    from dynconv.console import progress
 
     argv = ["dynconv", "reproduce", "--table", args.table, "--out", args.out]
     for flag, value in (("--data-dir", args.data_dir), ("--models-dir", args.models_dir),
@@ -318,7 +324,9 @@ def _add_data(sub):
 
 
 def _cmd_data(args) -> int:
-    from dynconv import data, datasets, progress
+    from dynconv.sr import datasets as data
+    from dynconv.sr import datasets
+    from dynconv.console import progress
 
     source, _ = data.data_dir_source(args.data_dir)
     if args.action == "list":
@@ -420,7 +428,7 @@ def _expected(exc) -> bool:
     traceback. The training errors are looked up only if their module was imported."""
     if isinstance(exc, (CLIError, ValueError, OSError, MemoryError)):
         return True
-    train, fileio = sys.modules.get("dynconv.train"), sys.modules.get("dynconv.fileio")
+    train, fileio = sys.modules.get("dynconv.training.train"), sys.modules.get("dynconv.fileio")
     return bool((train and isinstance(exc, train.TrainingError))
                 or (fileio and isinstance(exc, fileio.RunFolderBusy)))
 

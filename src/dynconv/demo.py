@@ -1,7 +1,7 @@
 """``dynconv demo``: super-resolve matplotlib's bundled sample photo — no data download needed.
 
 The photo (``grace_hopper.jpg``, 512×600) is the high-resolution reference. It is cropped to a
-multiple of the scale and downscaled with MATLAB's bicubic (:func:`dynconv.image.bicubic`), then
+multiple of the scale and downscaled with MATLAB's bicubic (:func:`dynconv.sr.image.bicubic`), then
 rounded to 8 bits: a low-resolution photo. That photo goes through the public API a user calls,
 :func:`dynconv.upscale` (colour mode ``ycbcr``: the model runs on Y, Cb and Cr are bicubic), once
 with bicubic and once with the model. Each result is scored on Y (MATLAB ``rgb2ycbcr``, rounded)
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynconv import image, metrics, sr
-from dynconv.upscaler import resolve_model, upscale
+from dynconv import sr
+from dynconv.sr import image
+from dynconv.sr import metrics
+from dynconv.photo.api import resolve_model, upscale
 
 #: Crop shown in the figure, (top, left, size) in reference pixels: the face and the insignia.
 CROP = (120, 150, 180)
@@ -39,7 +41,7 @@ def run_demo(out="demo.png", model="dcnn", scale=3.0):
     ``model`` is any spec :func:`dynconv.upscale` accepts (a shipped name, a ``.npz`` path, ...),
     shown beside bicubic.
     """
-    from dynconv import plotting
+    from dynconv.sr import plotting
     from dynconv.fileio import check_writable
 
     check_writable(out)  # before the work, not after it

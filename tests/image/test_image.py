@@ -1,4 +1,4 @@
-"""dynconv.image: Pillow I/O, MATLAB imresize, colour spaces, cropping, degradations."""
+"""dynconv.sr.image: Pillow I/O, MATLAB imresize, colour spaces, cropping, degradations."""
 from __future__ import annotations
 
 import struct
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv import image as im
+from dynconv.sr import image as im
 
 # --------------------------------------------------------------------------- imresize
 

@@ -7,7 +7,7 @@ from scipy import signal
 
 from dynconv.gradcheck import gradcheck
 from dynconv.layers import FilteredMSELoss
-from dynconv.metrics import csf_filter
+from dynconv.sr.metrics import csf_filter
 
 
 def _kernel(rng):
@@ -24,7 +24,7 @@ def test_value_is_the_mean_of_the_correlated_error(rng):
 
 def test_per_sample_matches_wpsnr_on_one_image(rng):
     a, b = 255 * rng.random((1, 1, 48, 40)), 255 * rng.random((1, 1, 48, 40))
-    from dynconv.metrics import wpsnr
+    from dynconv.sr.metrics import wpsnr
 
     term = FilteredMSELoss(csf_filter()).per_sample(a / 255, b / 255)
     assert 20 * np.log10(1 / np.sqrt(term[0])) == pytest.approx(wpsnr(a[0, 0], b[0, 0]), abs=1e-9)

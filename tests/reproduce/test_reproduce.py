@@ -14,7 +14,9 @@ import shutil
 import numpy as np
 import pytest
 
-from dynconv import metrics, models, reproduce, sr
+from dynconv import reproduce, sr
+from dynconv.sr import metrics
+from dynconv.sr import models
 from dynconv.cli import main
 
 STAND_INS = ("srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "srcnn-any", "dcnn-x234", "dcnn-any")

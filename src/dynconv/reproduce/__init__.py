@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dynconv import data as _data
+from dynconv.sr import datasets as _data
 from dynconv import sr
 from dynconv.reproduce.figures import CROPS, figures, gain_figure, kernel_stats
 from dynconv.reproduce.paper import PAPER

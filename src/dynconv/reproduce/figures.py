@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dynconv import image as _im
-from dynconv import inference, metrics, plotting, sr
+from dynconv.sr import image as _im
+from dynconv import sr
+from dynconv.sr import inference
+from dynconv.sr import metrics
+from dynconv.sr import plotting
 from dynconv.reproduce.tables import PAPER_SCALES, Table, as_number, load_methods
 
 
@@ -23,7 +26,7 @@ def _save(fig, path: Path):
 
 
 def _load_image(dataset, name, data_dir):
-    from dynconv import data
+    from dynconv.sr import datasets as data
 
     files = {f.stem: f for f in data.list_images(dataset, data_dir)}
     if name not in files:

@@ -83,7 +83,7 @@ def _ds_label(ds):
 def _subset(dataset, names, data_dir=None):
     """A temporary folder of symbolic links to some images of a data set, so that
     :func:`~dynconv.sr.evaluate` scores only those (never copies data into the repo)."""
-    from dynconv import data
+    from dynconv.sr import datasets as data
 
     files = {f.stem: f for f in data.list_images(dataset, data_dir)}
     absent = [n for n in names if n not in files]

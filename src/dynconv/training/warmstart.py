@@ -48,7 +48,7 @@ def resolve_init(spec):
     its parent's retrained folder this way)."""
     from pathlib import Path
 
-    from dynconv.shipped import SHIPPED
+    from dynconv.sr.shipped import SHIPPED
 
     spec = str(spec)
     if spec not in SHIPPED and Path(spec).expanduser().is_dir():

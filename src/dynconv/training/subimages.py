@@ -1,6 +1,6 @@
 """Training sub-images as arrays: cut, labelled, augmented (no files, no cache).
 
-:func:`dynconv.data.training_patches` reads a data set, caches the result and calls these; the
+:func:`dynconv.training.patches.training_patches` reads a data set, caches the result and calls these; the
 training loop augments each batch with :func:`random_dihedral`.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _extract(up: np.ndarray, hr: np.ndarray, patch: int, label: int, stride: int
 
 
 def build_patches(files, scales, patch, stride, label, degradation, sigma, augment, seed) -> TrainingPatches:
-    from dynconv import image as im
+    from dynconv.sr import image as im
 
     ys = [(f, im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0) for f in files]
     xs, ls, ss = [], [], []

@@ -29,13 +29,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from dynconv.config import load_config
+from dynconv.training.config import load_config
 from dynconv.fileio import RunFolderBusy, RunLock, atomic_path
-from dynconv.shipped import SHIPPED
+from dynconv.sr.shipped import SHIPPED
 
 __all__ = ["plan", "shipped_configs", "ablation_configs", "run_job", "retrain", "finished", "job_state"]
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 DONE = "done.json"
 
 
@@ -188,7 +188,7 @@ def _finish(spec, out):
     write ``done.json`` last."""
     from dynconv import sr
     from dynconv.kernels import set_threads
-    from dynconv.runlog import final_scores
+    from dynconv.training.runlog import final_scores
 
     set_threads(1)
     model = sr.load_model(out / "model.npz")
@@ -331,8 +331,8 @@ def retrain(configs, out_dir, *, jobs=None, address=None, steps=None, data_dir=N
     -------
     dict: ``{"results": {name: record}, "report": report dict, "wall_seconds": float}``.
     """
-    from dynconv import progress as P
-    from dynconv.retrain_report import write_report
+    from dynconv.console import progress as P
+    from dynconv.training.retrain_report import write_report
 
     graph = plan(configs)
     specs = _specs(graph, out_dir, steps, data_dir)

@@ -8,7 +8,7 @@ One function for scripts and notebooks, and the one path behind ``dynconv upscal
     arr = dynconv.upscale(pixels, 3, model="srcnn-x3")           # uint8/uint16/float array -> same dtype
     im = dynconv.upscale(pil_image, 2)                           # PIL image -> PIL image
 
-The work runs strip by strip (:mod:`dynconv.stream`): memory stays bounded by the decoded input
+The work runs strip by strip (:mod:`dynconv.photo.strips`): memory stays bounded by the decoded input
 and the integer output, and the pixels equal :func:`dynconv.sr.upscale`'s. Files keep what the
 output format can hold: 16 bits (PNG, TIFF), alpha (upscaled with bicubic), the ICC profile and
 the density (dpi multiplied by the scale); the model runs on the full-precision Y.
@@ -21,8 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv import photo as _photo
-from dynconv import sr, stream
+from dynconv.photo import io as _photo
+from dynconv import sr
+from dynconv.photo import strips as stream
 
 __all__ = ["upscale", "upscale_photo", "upscale_file", "resolve_model", "Done"]
 
@@ -51,16 +52,16 @@ def check_scale(scale) -> float:
 
 
 def resolve_model(model, scale):
-    """``(name, method)`` for :func:`dynconv.stream.upscale_planes`: ``None`` for bicubic, a
-    :class:`~dynconv.models.Model` (run tile by tile), or a callable ``f(up, scale)``.
+    """``(name, method)`` for :func:`dynconv.photo.strips.upscale_planes`: ``None`` for bicubic, a
+    :class:`~dynconv.sr.models.Model` (run tile by tile), or a callable ``f(up, scale)``.
 
     ``model`` is any spec :func:`dynconv.sr.resolve` accepts, or ``"auto"``: the shipped model
-    measured best on Set14 at that factor (:func:`dynconv.choose.best_model`).
+    measured best on Set14 at that factor (:func:`dynconv.photo.auto.best_model`).
     """
-    from dynconv.models import Model
+    from dynconv.sr.models import Model
 
     if isinstance(model, str) and model == "auto":
-        from dynconv.choose import best_model
+        from dynconv.photo.auto import best_model
 
         model = best_model(scale)
     if isinstance(model, str) and model == "bicubic":
@@ -76,7 +77,7 @@ def resolve_model(model, scale):
 
 
 def upscale_photo(photo: _photo.Photo, scale, method=None, color="ycbcr", *, progress=None) -> _photo.Photo:
-    """A :class:`~dynconv.photo.Photo` upscaled: colour by ``method`` (see :func:`resolve_model`),
+    """A :class:`~dynconv.photo.io.Photo` upscaled: colour by ``method`` (see :func:`resolve_model`),
     alpha by bicubic; ICC profile copied, dpi multiplied by ``scale``."""
     if color not in COLORS:
         raise ValueError(f"color must be one of {', '.join(COLORS)}, got {color!r}")

@@ -4,8 +4,8 @@ Published SR numbers come from MATLAB code, so every step here reproduces MATLAB
 ``imresize`` (bicubic, antialiased when shrinking, symmetric borders), ``rgb2ycbcr`` (BT.601, Y in
 16–235), ``rgb2hsv``, and ``uint8()`` rounding (half away from zero).
 
-Modules: :mod:`~dynconv.image.io`, :mod:`~dynconv.image.resize`, :mod:`~dynconv.image.color`,
-:mod:`~dynconv.image.degrade`; everything is importable from :mod:`dynconv.image`.
+Modules: :mod:`~dynconv.sr.image.io`, :mod:`~dynconv.sr.image.resize`, :mod:`~dynconv.sr.image.color`,
+:mod:`~dynconv.sr.image.degrade`; everything is importable from :mod:`dynconv.sr.image`.
 
 Conventions
 -----------

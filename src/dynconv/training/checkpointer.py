@@ -4,7 +4,7 @@ A state (the parameters and the optimizer state at one step) is *good* when its 
 batch was finite and its parameters are finite. Only good states are ever written: the loop
 offers each state to :meth:`Checkpointer.take` before it steps; :meth:`~Checkpointer.save_periodically`
 writes the state just taken every few minutes; :meth:`~Checkpointer.save_good` writes the newest
-good state when the run ends (done, Ctrl-C, SIGTERM or an error). :mod:`dynconv.train` runs the
+good state when the run ends (done, Ctrl-C, SIGTERM or an error). :mod:`dynconv.training.train` runs the
 loop; :mod:`dynconv.checkpoint` is the file format.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Checkpointer:
 
     Parameters
     ----------
-    model : dynconv.models.Model
+    model : dynconv.sr.models.Model
         The model being trained; its parameters are copied, restored and saved in place.
     optimizer : dynconv.optim.Optimizer
         Its state is copied and restored with the parameters.

@@ -33,7 +33,7 @@ DEFAULTS = {
         "degradation": "bicubic",  # "bicubic" (the test protocol) or "gaussian" (the paper's)
         "sigma": 1.0,  # Gaussian blur for degradation = "gaussian"
         "augment": True,  # random flip/rot90 per sample, on the fly
-        # [lo, hi]: also train at the fractions p/q in this range (dynconv.crops), drawn with
+        # [lo, hi]: also train at the fractions p/q in this range (dynconv.training.crops), drawn with
         # probability 1 - fixed_share; [] trains at `scales` only.
         "scale_range": [],
         "max_numerator": 20,  # p <= this: exact low-resolution sizes after a small crop

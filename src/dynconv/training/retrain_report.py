@@ -1,6 +1,6 @@
 """The report of ``dynconv retrain``: each retrained model's scores beside the shipped ones.
 
-The retrained scores come from :func:`dynconv.runlog.final_scores` (the standard protocol,
+The retrained scores come from :func:`dynconv.training.runlog.final_scores` (the standard protocol,
 :func:`dynconv.sr.evaluate`: Set5 and Set14, Y channel, every factor the model's config trains or
 evaluates); the shipped ones from the shipped weights' headers (``scores``, the same protocol,
 written by ``dynconv train``). Both tables are written atomically (:mod:`dynconv.fileio`).
@@ -74,7 +74,7 @@ def _markdown(rows, tolerance):
 def write_report(results, specs, out_dir, tolerance=SEED_TOLERANCE_DB, weights_dir=None) -> dict:
     """Write ``report.md`` and ``report.json`` to ``out_dir``; returns the JSON content."""
     rows = build_rows(results, specs, tolerance, weights_dir)
-    report = {"tolerance_db": tolerance, "protocol": "dynconv.sr.evaluate via dynconv.runlog.final_scores",
+    report = {"tolerance_db": tolerance, "protocol": "dynconv.sr.evaluate via dynconv.training.runlog.final_scores",
               "models": sorted(results), "rows": rows}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ r"""What a training step minimises: the loss, each factor's weight, and the opti
   1 / its factor's bicubic MSE, so that every factor's dB counts alike.
 * **The CSF term** (``train.csf_weight`` = :math:`\lambda > 0`): the error as WPSNR sees it,
   :math:`(h \star e)^2` with :math:`h` WPSNR's contrast-sensitivity filter
-  (:func:`dynconv.metrics.csf_filter`), averaged per sample by
+  (:func:`dynconv.sr.metrics.csf_filter`), averaged per sample by
   :class:`~dynconv.layers.FilteredMSELoss`, weighted per factor by 1 / the bicubic value of that
   same term on the training batches. The gradient of a sample at factor :math:`s` is then
 
@@ -44,7 +44,7 @@ class Objective:
     """
 
     def __init__(self, loss, weights=None, csf_weight=0.0, csf_weights=None):
-        from dynconv.metrics import csf_filter
+        from dynconv.sr.metrics import csf_filter
 
         self.loss, self.weights = loss, weights or None
         self.csf_weight = float(csf_weight)
@@ -88,7 +88,7 @@ def csf_scale_weights(batches, n_batches=200):
     ValueError
         A factor of the batches drew no sample in ``n_batches`` batches.
     """
-    from dynconv.metrics import csf_filter
+    from dynconv.sr.metrics import csf_filter
 
     term = FilteredMSELoss(csf_filter())
     values, factors = [], []

@@ -1,182 +1,24 @@
-"""Data sets and training sub-images.
+"""Training sub-images of a data set, cut once and cached (:func:`training_patches`).
 
-The data sets (T91, Set5, Set14) ship with dynconv: in a source checkout they are the folder
-``data/`` at the repository root, and an installed wheel carries the same files as package data
-(``dynconv/shipped_data/``). A data folder is found through, in order:
-
-1. an explicit ``data_dir`` (the ``--data-dir`` option);
-2. the ``DYNCONV_DATA`` environment variable;
-3. the data that ships with dynconv.
-
-Each data set is a sub-folder of images; ``SHA256SUMS`` in the data folder lists the checksums
-(:mod:`dynconv.datasets`, ``dynconv data verify``). Nothing is ever written into a data folder:
-caches go under :func:`cache_dir`.
+The array side (cutting, labels, augmentation) is :mod:`dynconv.training.subimages`; its public
+names are importable from here too. The cache lives under :func:`dynconv.sr.datasets.cache_dir`,
+never in the data folder.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
+
 import numpy as np
 
-# The array side of the sub-images lives in subimages; its public names are importable from here too.
-from dynconv.subimages import AUGMENTATIONS, TrainingPatches, build_patches, random_dihedral, valid_label_size
+from dynconv.sr.datasets import cache_dir, list_images
+from dynconv.training.subimages import AUGMENTATIONS, TrainingPatches, build_patches, random_dihedral, valid_label_size
 
-#: The repository root when running from a source checkout (``src/dynconv/data.py`` → root).
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-#: Where the shipped data lie: package data of an installed wheel, then a source checkout's ``data/``.
-SHIPPED_DATA_DIRS = (Path(__file__).resolve().parent / "shipped_data", _REPO_ROOT / "data")
-
-#: The checksum file of a data folder (``sha256sum`` format, paths relative to the folder).
-CHECKSUMS = "SHA256SUMS"
-
-#: The data sets dynconv ships: name → (image count, role).
-SHIPPED_SETS = {"T91": (91, "training"), "Set5": (5, "testing"), "Set14": (14, "testing")}
-
-
-def shipped_data_dir() -> Path | None:
-    """The data folder that ships with dynconv, or ``None`` if this installation has none.
-
-    A folder counts only if it holds :data:`CHECKSUMS`, so an unrelated ``data/`` beside an
-    installed package is never taken for it.
-    """
-    for p in SHIPPED_DATA_DIRS:
-        if (p / CHECKSUMS).is_file():
-            return p
-    return None
-
-
-def data_dir_source(data_dir=None) -> tuple[str, Path | None]:
-    """Which rule of the lookup order applies: ``(label, folder)``.
-
-    The label is ``"data_dir"``, ``"DYNCONV_DATA"`` or ``"shipped"``; the folder may not exist
-    (:func:`resolve_data_dir` checks it) and is ``None`` when nothing ships.
-    """
-    if data_dir is not None:
-        return "data_dir", Path(data_dir).expanduser()
-    env = os.environ.get("DYNCONV_DATA")
-    if env:
-        return "DYNCONV_DATA", Path(env).expanduser()
-    return "shipped", shipped_data_dir()
-
-
-def resolve_data_dir(data_dir=None) -> Path:
-    """Return the data folder (see the module docstring for the order).
-
-    An explicit ``data_dir`` or a ``DYNCONV_DATA`` that is not a folder is an error even though
-    the shipped data exist: the user asked for that folder.
-
-    Raises
-    ------
-    FileNotFoundError
-        The message names each place looked at, once, and how to fix it.
-    """
-    source, p = data_dir_source(data_dir)
-    if source == "data_dir":
-        if not p.is_dir():
-            raise FileNotFoundError(f"`data_dir` {str(p)!r} is not a directory")
-        return p
-    if source == "DYNCONV_DATA":
-        if not p.is_dir():
-            raise FileNotFoundError(
-                f"DYNCONV_DATA={str(p)!r} is not a directory; point it at a folder of data sets "
-                "or unset it to use the data that ship with dynconv"
-            )
-        return p
-    if p is not None:
-        return p
-    looked = list(dict.fromkeys(str(d) for d in SHIPPED_DATA_DIRS))
-    raise FileNotFoundError(
-        "no data folder found: `data_dir` not given, DYNCONV_DATA not set, and no shipped data in "
-        + " or ".join(looked)
-        + f" (a folder holding {CHECKSUMS}); reinstall dynconv, or pass `data_dir` / set DYNCONV_DATA "
-        "to a folder with one sub-folder of images per data set"
-    )
-
-
-def cache_dir() -> Path:
-    """Cache folder: ``$DYNCONV_CACHE``, else ``$XDG_CACHE_HOME/dynconv``, else ``~/.cache/dynconv``."""
-    env = os.environ.get("DYNCONV_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "dynconv"
-
-
-# --------------------------------------------------------------------------- data sets
-
-#: File extensions recognised as images in a data-set folder (other files, e.g. README, are ignored).
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
-
-
-def _natural_key(p: Path):
-    # t2 before t10: compare digit runs as numbers.
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
-
-
-def list_datasets(data_dir=None) -> list[str]:
-    """Names of the sub-folders of the data folder that contain images (e.g. Set14, Set5, T91)."""
-    root = resolve_data_dir(data_dir)
-    return sorted(
-        d.name
-        for d in root.iterdir()
-        if d.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.iterdir())
-    )
-
-
-def dataset_dir(dataset, data_dir=None) -> Path:
-    """The folder of a data set: ``dataset`` itself if it is a directory, else ``<data dir>/<dataset>``.
-
-    Raises
-    ------
-    ValueError
-        Neither exists; the message lists the data sets that do.
-    """
-    p = Path(dataset).expanduser()
-    if p.is_dir():
-        return p
-    if isinstance(dataset, str) and os.sep not in dataset and "/" not in dataset:
-        try:
-            root = resolve_data_dir(data_dir)
-        except FileNotFoundError as exc:
-            raise ValueError(f"unknown data set {str(dataset)!r}: not a folder, and {exc}") from None
-        if (root / dataset).is_dir():
-            return root / dataset
-        known = ", ".join(list_datasets(root)) or "none"
-        raise ValueError(
-            f"unknown data set {dataset!r}: not a folder and not under {root} (known: {known})"
-        )
-    raise ValueError(f"unknown data set {str(dataset)!r}: no such folder")
-
-
-def list_images(dataset, data_dir=None) -> list[Path]:
-    """The image files of a data set (name or folder), in natural order (t1, t2, …, t10).
-
-    Raises ``ValueError`` for an unknown data set or a folder without images.
-    """
-    d = dataset_dir(dataset, data_dir)
-    files = sorted(
-        (f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key
-    )
-    if not files:
-        raise ValueError(f"data set {str(dataset)!r}: no images in {d} (extensions {', '.join(IMAGE_EXTENSIONS)})")
-    return files
-
-
-def load_dataset(dataset, data_dir=None) -> list[tuple[str, np.ndarray]]:
-    """Read every image of a data set: ``[(stem, uint8 array (H, W) or (H, W, 3)), ...]``.
-
-    See :func:`dynconv.image.read_image` for what each image mode becomes.
-    """
-    from dynconv.image import read_image
-
-    return [(f.stem, read_image(f)) for f in list_images(dataset, data_dir)]
+__all__ = ["training_patches", "TrainingPatches", "AUGMENTATIONS", "random_dihedral", "valid_label_size"]
 
 
 # --------------------------------------------------------------------------- training patches
@@ -310,7 +152,7 @@ def training_patches(
 
 def _checked(scales, patch_size, stride, label_size, degradation, augment):
     """:func:`training_patches`' arguments checked: ``(scales as a list, patch_size, stride, label side)``."""
-    from dynconv import image as im
+    from dynconv.sr import image as im
 
     scales = [scales] if isinstance(scales, (int, float)) else list(scales)
     if not scales:

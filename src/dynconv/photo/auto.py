@@ -5,8 +5,8 @@ JSON file of measured Y-PSNR on Set14 (never Set5, whose numbers are the results
 shipped model and factor, bicubic included. A factor that was not measured takes the row of
 the nearest measured factor. The table is generated, never typed::
 
-    python -m dynconv.choose            # measures into src/dynconv/weights/set14_psnr.json
-    python -m dynconv.choose --from docs/results/beyond.csv   # reuse what reproduce measured
+    python -m dynconv.photo.auto            # measures into src/dynconv/weights/set14_psnr.json
+    python -m dynconv.photo.auto --from docs/results/beyond.csv   # reuse what reproduce measured
 
 It runs :func:`dynconv.sr.evaluate` (the standard protocol: Y channel, border of ceil(scale)
 shaved) over every distinct shipped weight file.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["TABLE", "FACTORS", "CANDIDATES", "measure", "scores_from_csv", "load_table", "best_model"]
 
-TABLE = Path(__file__).resolve().parent / "weights" / "set14_psnr.json"
+TABLE = Path(__file__).resolve().parents[1] / "weights" / "set14_psnr.json"
 
 #: The factors ``dcnn`` was trained for (``data.scale_range`` of ``configs/dcnn-any.toml``).
 DCNN_RANGE = (1.2, 4.0)
@@ -43,7 +43,7 @@ def measure(factors=FACTORS, candidates=CANDIDATES, data_dir=None, progress=None
     from dynconv import sr
 
     table = {"dataset": "Set14", "metric": "psnr_y", "protocol": "dynconv.sr.evaluate, color y, "
-             "shave ceil(scale)", "generated_by": "python -m dynconv.choose", "scores": {}}
+             "shave ceil(scale)", "generated_by": "python -m dynconv.photo.auto", "scores": {}}
     if out is not None and Path(out).is_file():
         table["scores"] = json.loads(Path(out).read_text()).get("scores", {})
     scores = table["scores"]
@@ -117,7 +117,7 @@ def best_model(scale, table=None) -> str:
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m dynconv.choose", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m dynconv.photo.auto", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(TABLE), help="the JSON written (default: the shipped table)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--from", dest="csv", default=None, metavar="CSV",

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from dynconv import models, shipped, sr
+from dynconv import sr
+from dynconv.sr import models
+from dynconv.sr import shipped
 
 
 def run(args) -> int:

@@ -12,8 +12,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from dynconv import photo as _photo
-from dynconv import progress, upscaler
+from dynconv.photo import io as _photo
+from dynconv.console import progress
+from dynconv.photo import api as upscaler
 from dynconv.fileio import check_writable
 
 __all__ = ["plan", "run"]

@@ -26,7 +26,7 @@ at test time).
   model config's ``window_stride``.
 
 This module reaches a dynamic model's nodes only through ``model.parts``
-(:class:`dynconv.models.DynamicParts`), the names its builder exports.
+(:class:`dynconv.sr.models.DynamicParts`), the names its builder exports.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def predict(model, image, scale=None, *, tile=None, batch=64):
 
     Parameters
     ----------
-    model : dynconv.models.Model
+    model : dynconv.sr.models.Model
     image : ndarray (H, W)
         The bicubic-upsampled channel in [0, 1] (float).
     scale : float, optional

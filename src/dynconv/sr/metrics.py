@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage, signal
 
-from dynconv import image as _im
+from dynconv.sr import image as _im
 
 __all__ = [
     "psnr",

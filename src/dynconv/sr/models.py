@@ -5,7 +5,7 @@ bicubic-upsampled Y channel scaled to [0, 1], to its output node :attr:`Model.ou
 (``"conv3"`` for SRCNN, ``"dyn"`` for DCNN, ``"y"`` for residual networks, where ``y`` adds the
 input back), plus the JSON configuration that rebuilds it. Convolutions are *valid* (no
 padding) in training, exactly as in SRCNN: a 33×33 sub-image gives a 21×21 output for 9-1-5.
-Whole images go through :mod:`dynconv.inference` (:meth:`Model.predict`).
+Whole images go through :mod:`dynconv.sr.inference` (:meth:`Model.predict`).
 
 The dynamic network (DCNN)
 --------------------------
@@ -25,7 +25,7 @@ Design choices:
      :math:`k^t = W_3 + \Delta W(x^t)` with :math:`\Delta W = 0` at step 0, so a fresh DCNN
      *is* a static SRCNN and training can only add what the dynamic part buys.
 (iii) B pools over a fixed window: the ``window``×``window`` training sub-image (33×33). At
-     inference (:mod:`dynconv.inference`) B sees the same windows, never a whole image, and
+     inference (:mod:`dynconv.sr.inference`) B sees the same windows, never a whole image, and
      their outputs are blended; the builder exports the nodes inference feeds per window as
      :attr:`Model.parts` (:class:`DynamicParts`).
 
@@ -63,7 +63,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv import graph_report, inference
+from dynconv import graph_report
+from dynconv.sr import inference
 from dynconv.graph import Graph
 from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear,
                             Log1p, PeriodicityPool, Reshape, ReLU)
@@ -160,7 +161,7 @@ class Model:
 
     # ------------------------------------------------------------------ inference
     def predict(self, image, scale=None, *, tile=None, batch=64):
-        """:func:`dynconv.inference.predict`: ``image`` (H, W) in [0, 1] → float64 estimate (H, W)."""
+        """:func:`dynconv.sr.inference.predict`: ``image`` (H, W) in [0, 1] → float64 estimate (H, W)."""
         return inference.predict(self, image, scale, tile=tile, batch=batch)
 
     # ------------------------------------------------------------------ persistence

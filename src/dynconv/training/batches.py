@@ -1,14 +1,14 @@
-"""Batches from a fixed set of training sub-images (:func:`dynconv.data.training_patches`).
+"""Batches from a fixed set of training sub-images (:func:`dynconv.training.patches.training_patches`).
 
 The batch of step ``t`` is a function of ``(seed, t)`` alone, so a resumed run sees the batches
-the uninterrupted one would have. :mod:`dynconv.crops` is the other batch source: random crops
+the uninterrupted one would have. :mod:`dynconv.training.crops` is the other batch source: random crops
 at any scale factor.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from dynconv.subimages import random_dihedral
+from dynconv.training.subimages import random_dihedral
 
 __all__ = ["Batches", "scale_weights"]
 

@@ -5,7 +5,7 @@ import csv
 import json
 import math
 
-from dynconv import metrics
+from dynconv.sr import metrics
 
 __all__ = ["FIELDS", "write_records"]
 

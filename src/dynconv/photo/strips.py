@@ -3,7 +3,7 @@ r"""Streaming upscale: colour conversion, MATLAB bicubic, network and merge in h
 :func:`dynconv.sr.upscale` holds several full-size float64 arrays (the colour planes, their
 bicubic upsampling, the network's input and output). :func:`upscale_planes` computes the same
 result strip by strip: for each band of output rows it converts only the input rows that band
-needs, resizes them with the separable MATLAB weights of :func:`dynconv.image.imresize`, runs
+needs, resizes them with the separable MATLAB weights of :func:`dynconv.sr.image.imresize`, runs
 the network on the band plus its halo and writes the rounded integers into the output. Only
 the decoded input and the integer output are full size; the floats live one strip at a time.
 
@@ -16,11 +16,11 @@ order, so the result equals :func:`dynconv.sr.upscale` bit for bit:
 * colour conversions are per pixel and run on full-width rows, as on the whole image;
 * a static network's output tiles lie on the same global grid with the same symmetric
   padding, and a dynamic network's windows on the same global window grid
-  (:func:`dynconv.inference.window_grid`), so every tile sees the numbers it saw before.
+  (:func:`dynconv.sr.inference.window_grid`), so every tile sees the numbers it saw before.
 
 The strips stay in float64: they are small, and float32 would change the rounding of
 the colour conversion and the resize (the network itself runs in its own dtype, as before).
-A plain callable method (not a :class:`~dynconv.models.Model`) cannot be cut into tiles: it is
+A plain callable method (not a :class:`~dynconv.sr.models.Model`) cannot be cut into tiles: it is
 given the whole upsampled channel, as by :func:`dynconv.sr.upscale`.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dynconv import image as _im
-from dynconv import inference as _inf
-from dynconv.image.resize import resize_matrix
+from dynconv.sr import image as _im
+from dynconv.sr import inference as _inf
+from dynconv.sr.image.resize import resize_matrix
 from dynconv.kernels import parallel
 
 __all__ = ["upscale_planes", "resize_taps", "resize_strip", "MODES"]
@@ -184,7 +184,7 @@ def _combine(planes, mode, ndim, kind, dtype):
 
 # --------------------------------------------------------------------------- the networks on strips
 class _Static:
-    """A valid static model on its global tile grid (as :func:`dynconv.inference.predict`)."""
+    """A valid static model on its global tile grid (as :func:`dynconv.sr.inference.predict`)."""
 
     def __init__(self, model, H, W, scale, tile, batch):
         r = model.radius
@@ -216,7 +216,7 @@ class _Static:
 
 
 class _Dynamic:
-    """A dynamic model on its global window grid (as :func:`dynconv.inference.predict`)."""
+    """A dynamic model on its global window grid (as :func:`dynconv.sr.inference.predict`)."""
 
     def __init__(self, model, H, W, scale, tile, batch):
         self.model, self.scale, self.batch, self.H, self.W = model, scale, batch, H, W
@@ -252,7 +252,7 @@ class _Dynamic:
 def _network(method, H, W, scale, tile, batch):
     """``method``: None (bicubic), a Model, or a callable ``f(up, scale)`` on the 0-255 scale
     (returned as is: it sees the whole channel)."""
-    from dynconv.models import Model
+    from dynconv.sr.models import Model
 
     if isinstance(method, Model):
         if not method.valid:  # padding="same": the network runs on the whole image
@@ -272,7 +272,7 @@ def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, 
         Upscaled with bicubic.
     scale : float
     method : None, Model or callable
-        None for bicubic; a :class:`~dynconv.models.Model` runs tile by tile; a callable
+        None for bicubic; a :class:`~dynconv.sr.models.Model` runs tile by tile; a callable
         ``f(up, scale)`` (0-255 scale) sees the whole upsampled channel.
     mode : {"ycbcr", "y", "rgb", "hsv"}
         As :func:`dynconv.sr.upscale`'s ``color``: the method runs on Y, on each of R, G, B, or

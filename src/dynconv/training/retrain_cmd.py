@@ -1,4 +1,4 @@
-"""``dynconv retrain``: the command's run function (the logic is in :mod:`dynconv.retrain`)."""
+"""``dynconv retrain``: the command's run function (the logic is in :mod:`dynconv.training.retrain`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +31,7 @@ def add_parser(sub, positive_int, data_dir_help, progress_arg):
 def run(args) -> int:
     """Run ``dynconv retrain`` from parsed arguments; prints the report's table. Exit 0 when every
     job finished, 130 when interrupted, 1 when a job failed."""
-    from dynconv import retrain
+    from dynconv.training import retrain
 
     configs = list(args.configs) + ([str(p) for p in retrain.ablation_configs()] if args.ablations else [])
     if not configs:

@@ -1,6 +1,6 @@
 r"""Training sub-images at any scale factor: whole images degraded once per factor, crops drawn per step.
 
-The fixed-scale recipe (:func:`dynconv.data.training_patches`) stores every 33×33 sub-image at
+The fixed-scale recipe (:func:`dynconv.training.patches.training_patches`) stores every 33×33 sub-image at
 stride 14 for each scale: ~130 MiB per scale on T91, too much for a dense set of factors. Here
 each factor keeps only its degraded (bicubic down and up) images, ~20 MiB per factor in
 float32, and each step cuts its batch from random positions of random images:
@@ -11,7 +11,7 @@ float32, and each step cuts its batch from random positions of random images:
   ``fixed_share`` of each batch comes from the fixed ``scales`` (the integer factors), the rest
   uniformly from the grid.
 * **Determinism.** Step ``t``'s batch depends on ``(seed, t)`` only, like
-  :class:`dynconv.train.Batches`, so a resumed run sees the same batches.
+  :class:`dynconv.training.train.Batches`, so a resumed run sees the same batches.
 * **Loss weights.** :meth:`CropBatches.scale_weights` weights each factor by 1 / its bicubic
   MSE (the ``train.balance_scales`` rule), normalised to mean 1 under the sampling distribution.
 """
@@ -22,7 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from dynconv import data as D
+from dynconv.training import patches as D
+from dynconv.sr import datasets as D_sets
 
 __all__ = ["scale_grid", "CropBatches"]
 
@@ -52,7 +53,7 @@ class CropBatches:
     Parameters
     ----------
     dataset : str or Path
-        Training images (the Y channel is used, as in :func:`dynconv.data.training_patches`).
+        Training images (the Y channel is used, as in :func:`dynconv.training.patches.training_patches`).
     fixed, grid : sequence of float
         The fixed factors (drawn with probability ``fixed_share``) and the grid factors.
     batch_size, patch_size, label_size : int
@@ -64,7 +65,7 @@ class CropBatches:
 
     def __init__(self, dataset, fixed, grid, fixed_share, batch_size, patch_size, label_size, seed,
                  augment, data_dir=None, degradation="bicubic", sigma=1.0, out=None):
-        from dynconv import image as im
+        from dynconv.sr import image as im
 
         self.bs, self.patch, self.label = int(batch_size), int(patch_size), int(label_size)
         self.seed, self.augment = int(seed), bool(augment)
@@ -72,7 +73,7 @@ class CropBatches:
         if not self.grid:
             fixed_share = 1.0
         self.fixed_share = float(fixed_share) if self.fixed else 0.0
-        ys = [im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0 for f in D.list_images(dataset, data_dir)]
+        ys = [im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0 for f in D_sets.list_images(dataset, data_dir)]
         kw = {"sigma": sigma} if degradation == "gaussian" else {}
         self.images = {}  # factor -> [(degraded float32, HR float32)]
         for s in self.fixed + self.grid:

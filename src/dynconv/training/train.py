@@ -2,11 +2,11 @@
 
 One run trains one model on sub-images of several scales at once (the paper's "dynamic"
 training for x2, x3 and x4). Everything a run needs is in its config (``configs/*.toml``);
-see :data:`dynconv.config.DEFAULTS` for every key and its default.
+see :data:`dynconv.training.config.DEFAULTS` for every key and its default.
 
 Guarantees
 ----------
-* **Checked before any work.** Every config key is checked against :data:`dynconv.config.SCHEMA`
+* **Checked before any work.** Every config key is checked against :data:`dynconv.training.config.SCHEMA`
   (types, ranges, known keys), and the model, optimizer, schedule, loss, the training and
   evaluation data sets and the ``--resume`` checkpoint are all checked before the sub-images are
   prepared: a typo fails in a second, not at the first evaluation.
@@ -22,10 +22,10 @@ Guarantees
 * **Nothing is lost.** Checkpoints are written every ``checkpoint.every_minutes``, at the end,
   on Ctrl-C, on SIGTERM and on any exception inside the loop: each time the last good state
   (the parameters and optimizer state before the step that was in flight;
-  :class:`dynconv.checkpointer.Checkpointer`).
+  :class:`dynconv.training.checkpointer.Checkpointer`).
 * **Resume checks the checkpoint against the run.** ``--resume`` compares the checkpoint's
   config with the current one and refuses a different model, data, scales, optimizer or seed,
-  naming the keys; only :data:`dynconv.config.RESUMABLE` keys may change (``train.steps``,
+  naming the keys; only :data:`dynconv.training.config.RESUMABLE` keys may change (``train.steps``,
   ``train.lr``, ``train.clip_norm``, the time budget and the evaluation settings).
 * **Deterministic.** Step ``t`` uses the batch ``permutation(seed, epoch)[...]`` and the
   augmentation ``default_rng([seed, t])``: the same seed gives the same run, and a resumed run
@@ -43,15 +43,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dynconv import checkpoint
-from dynconv import data as D
-from dynconv import models, warmstart
-from dynconv.batches import Batches, scale_weights
-from dynconv.checkpointer import Checkpointer, save_checkpoint
-from dynconv.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
+from dynconv.training import patches as D
+from dynconv.sr import datasets as D_sets
+from dynconv.sr import models
+from dynconv.training import warmstart
+from dynconv.training.batches import Batches, scale_weights
+from dynconv.training.checkpointer import Checkpointer, save_checkpoint
+from dynconv.training.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
 from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
-from dynconv.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
+from dynconv.training.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
 from dynconv.layers import EuclideanLoss, MSELoss
-from dynconv.objective import Objective, csf_scale_weights
+from dynconv.training.objective import Objective, csf_scale_weights
 from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR
 
 __all__ = ["DEFAULTS", "merge", "load_config", "train", "train_step", "TrainingError", "Batches",
@@ -111,7 +113,7 @@ def _preflight(config, data_dir, resume):
     for key, name in [("data.dataset", d_cfg["dataset"]), ("eval.dataset", e_cfg["dataset"])] + \
             [("eval.final_datasets", n) for n in e_cfg["final_datasets"]]:
         try:
-            D.list_images(name, data_dir)
+            D_sets.list_images(name, data_dir)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
     ckpt = None
@@ -140,7 +142,7 @@ def _patches(config, model, data_dir, log):
     t_cfg, d_cfg = config["train"], config["data"]
     label = None if not model.valid else d_cfg["patch_size"] - 2 * model.radius
     if d_cfg["scale_range"]:
-        from dynconv.crops import CropBatches, scale_grid
+        from dynconv.training.crops import CropBatches, scale_grid
 
         grid = scale_grid(*d_cfg["scale_range"], d_cfg["max_numerator"], d_cfg["scale_spacing"])
         batches = CropBatches(d_cfg["dataset"], d_cfg["scales"], grid, d_cfg["fixed_share"], t_cfg["batch_size"],
@@ -160,7 +162,7 @@ def _patches(config, model, data_dir, log):
 
 
 def make_objective(t_cfg, loss_layer, batches, weights, log):
-    """The run's :class:`~dynconv.objective.Objective` (``train.csf_weight`` adds the CSF term)."""
+    """The run's :class:`~dynconv.training.objective.Objective` (``train.csf_weight`` adds the CSF term)."""
     csf_weights = None
     if t_cfg["csf_weight"] > 0:
         csf_weights = csf_scale_weights(batches)
@@ -171,7 +173,7 @@ def make_objective(t_cfg, loss_layer, batches, weights, log):
 
 def forward_loss(model, batch, objective):
     """The (logged) loss of the current parameters on ``batch = (x, y, scales)``: forward
-    only; the layers and the :class:`~dynconv.objective.Objective` keep what
+    only; the layers and the :class:`~dynconv.training.objective.Objective` keep what
     :func:`backward_update` needs."""
     x, y, s = batch
     pred = model.graph.forward(model.feeds(x, s))[model.output]
@@ -291,7 +293,7 @@ def _loop(run, ck, at, progress, max_steps):
     """Train until a stop (``"done"``, ``"budget"``, ``"max_steps"``), Ctrl-C (``"interrupted"``)
     or SIGTERM (``"terminated"``); returns that status. On any other error the last good state is
     written first; on divergence nothing is."""
-    from dynconv.progress import bar as progress_bar
+    from dynconv.console.progress import bar as progress_bar
 
     bar = progress_bar(int(run.config["train"]["steps"]), unit="step", enabled=progress, file=run.log,
                        initial=at.step, smoothing=0.05)

@@ -1,11 +1,11 @@
 """Photos in and out, faithfully: bit depth, alpha, colour profile, density and orientation.
 
-:func:`dynconv.image.read_image` reads data-set images for the evaluation protocol (8-bit Y or
+:func:`dynconv.sr.image.read_image` reads data-set images for the evaluation protocol (8-bit Y or
 RGB). A user's photo needs more: ``dynconv upscale`` must give back what came in, only larger.
 A :class:`Photo` keeps
 
 * the colour channels at their own depth: ``uint8``, or ``uint16`` for 16-bit PNG and TIFF
-  (Pillow reduces 16-bit colour to 8 bits, so :mod:`dynconv.png16` and :mod:`dynconv.tiff16`
+  (Pillow reduces 16-bit colour to 8 bits, so :mod:`dynconv.photo.png16` and :mod:`dynconv.photo.tiff16`
   decode those);
 * the alpha channel, if any (RGBA, LA, transparent palettes);
 * the ICC profile and the density (dpi), to be copied to the output;
@@ -23,7 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv import png16, tiff16
+from dynconv.photo import png16
+from dynconv.photo import tiff16
 
 __all__ = ["Photo", "FORMATS", "output_format", "read_photo", "write_photo", "pixel_limit"]
 

@@ -1,6 +1,6 @@
 """What a training run records: log rows, the CSV log, the curves, and the final scores.
 
-:mod:`dynconv.train` calls these; the files they write are replaced atomically
+:mod:`dynconv.training.train` calls these; the files they write are replaced atomically
 (:func:`dynconv.fileio.atomic_path`), so a reader never sees half a log or half a figure.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def evaluation_row(model, step, period, batches, optimizer, wall, scales, datase
 
 def write_curves(log_rows, path):
     """The loss and validation-PSNR curves of a run as a PNG."""
-    from dynconv import plotting
+    from dynconv.sr import plotting
 
     steps = [r["step"] for r in log_rows]
     fig, (a1, a2) = plotting.subplots(1, 2, figsize=(10, 3.6), dpi=90)

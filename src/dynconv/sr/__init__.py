@@ -1,0 +1,35 @@
+r"""Super-resolution methods by name, and the one protocol every command scores them with.
+
+**The registry.** A *method* is ``f(up, scale) -> sr``: ``up`` is the bicubic-upsampled
+low-resolution channel, float64 ``(H, W)`` on the 0–255 scale, and ``sr`` the super-resolved
+channel of the same shape. :func:`resolve` turns any *method spec* into ``(name, f)``:
+
+* a registered name — ``bicubic``, every shipped model (:data:`SHIPPED`: ``dcnn``,
+  ``srcnn-x3``, ...) and anything added with :func:`register`;
+* the path of a ``.npz`` checkpoint (the user's own weights);
+* a :class:`~dynconv.sr.models.Model`, a callable, or a ``(name, callable or Model)`` pair.
+
+``dynconv evaluate``, ``upscale``, ``demo``, ``models`` and ``reproduce``, their help texts, the
+training loop and the notebooks all go through :func:`resolve` and :func:`names`.
+
+**The protocol.** :func:`super_resolve` (degrade → super-resolve → the pair to score),
+:func:`evaluate` (over data sets, scales and methods, with :mod:`dynconv.sr.metrics`) and
+:func:`upscale` (a real low-resolution input) share the colour handling of the paper's Table 2.
+
+The package is the super-resolution task, above the framework and below training and the photo
+tool: :mod:`~dynconv.sr.image` (I/O, MATLAB resize, colour, degradations),
+:mod:`~dynconv.sr.metrics`, :mod:`~dynconv.sr.models`, :mod:`~dynconv.sr.inference`,
+:mod:`~dynconv.sr.registry` and :mod:`~dynconv.sr.shipped` (names and weights),
+:mod:`~dynconv.sr.protocol` (``super_resolve``, ``evaluate``) and :mod:`~dynconv.sr.datasets`
+(where the data are, list, verify). The registry and the protocol are importable from here.
+"""
+from __future__ import annotations
+
+from dynconv.sr.protocol import COLORS, evaluate, mean_records, shave_for, super_resolve, upscale
+from dynconv.sr.registry import (SHIPPED, WEIGHTS_DIR, Entry, entries, factor_warning, is_model, load_model,
+                                 model_method, names, register, require_weights, resolve, unregister,
+                                 weights_path)
+
+__all__ = ["SHIPPED", "WEIGHTS_DIR", "Entry", "register", "unregister", "names", "entries", "is_model",
+           "weights_path", "require_weights", "load_model", "resolve", "model_method", "factor_warning",
+           "COLORS", "super_resolve", "upscale", "evaluate", "mean_records", "shave_for"]
