@@ -67,7 +67,8 @@ ARGS = _parse()
 
 import numpy as np  # noqa: E402
 
-from dynconv import kernels, shipped  # noqa: E402
+from dynconv import kernels  # noqa: E402
+from dynconv.sr import shipped  # noqa: E402
 from dynconv.sr import models
 from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402

@@ -96,7 +96,7 @@ def test_only_main_imports_the_cli():
     assert importers == ["dynconv.__main__"]
 
 
-#: The layers, bottom to top (``../shared/DESIGN.md``). A module belongs to the first entry that
+#: The layers, bottom to top, as the design document draws them. A module belongs to the first entry that
 #: names it or its package; a layer imports only layers listed before it, and ``console`` (the
 #: terminal plumbing) may be imported by any layer above the framework.
 LAYERS = {

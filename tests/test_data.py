@@ -88,7 +88,7 @@ def test_no_shipped_data_names_each_place_once_and_the_fix(tmp_path, monkeypatch
     monkeypatch.delenv("DYNCONV_DATA", raising=False)
     places = (tmp_path / "pkg" / "shipped_data", tmp_path / "repo" / "data", tmp_path / "repo" / "data")
     (tmp_path / "repo" / "data").mkdir(parents=True)  # a data/ without SHA256SUMS is not the shipped copy
-    monkeypatch.setattr(D, "SHIPPED_DATA_DIRS", places)
+    monkeypatch.setattr(D_sets, "SHIPPED_DATA_DIRS", places)
     assert D_sets.shipped_data_dir() is None
     with pytest.raises(FileNotFoundError) as err:
         D_sets.resolve_data_dir()

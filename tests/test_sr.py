@@ -34,7 +34,7 @@ def test_save_load_round_trip_and_method(tmp_path, rng):
 
 
 def test_missing_weights_and_files_are_clear(tmp_path, monkeypatch):
-    monkeypatch.setattr(sr, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(sr.registry, "WEIGHTS_DIR", tmp_path)
     sr.load_model.cache_clear()
     with pytest.raises(FileNotFoundError, match="not shipped in this build"):
         sr.load_model("srcnn-x3")

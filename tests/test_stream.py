@@ -111,7 +111,7 @@ def test_the_resize_loops_run_without_jit():
     import os
     import subprocess
     import sys
-    code = ("import numpy as np, numba\nfrom dynconv import image, stream\n"
+    code = ("import numpy as np, numba\nfrom dynconv.sr import image\nfrom dynconv.photo import strips as stream\n"
             "x = np.random.default_rng(0).random((9, 7))\n"
             "got = stream.resize_strip(x, 0, stream.resize_taps((9, 7), (18, 14), 2.0), 0, 18)\n"
             "assert numba.config.DISABLE_JIT and np.array_equal(got, image.imresize(x, 2.0))\nprint('ok')")

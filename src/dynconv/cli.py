@@ -144,7 +144,7 @@ def _add_train(sub):
 
 
 def _add_retrain(sub):
-    from dynconv import retrain_cmd  # its arguments and run function live there cli.py stays small
+    from dynconv.training import retrain_cmd  # its arguments and run function live there: cli.py stays small
     retrain_cmd.add_parser(sub, _positive_int, DATA_DIR_HELP, _progress_arg)
 
 

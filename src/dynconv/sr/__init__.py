@@ -26,10 +26,10 @@ tool: :mod:`~dynconv.sr.image` (I/O, MATLAB resize, colour, degradations),
 from __future__ import annotations
 
 from dynconv.sr.protocol import COLORS, evaluate, mean_records, shave_for, super_resolve, upscale
-from dynconv.sr.registry import (SHIPPED, WEIGHTS_DIR, Entry, entries, factor_warning, is_model, load_model,
-                                 model_method, names, register, require_weights, resolve, unregister,
+from dynconv.sr.registry import (SHIPPED, WEIGHTS_DIR, Entry, bicubic_method, entries, factor_warning, is_model,
+                                 load_model, model_method, names, register, require_weights, resolve, unregister,
                                  weights_path)
 
-__all__ = ["SHIPPED", "WEIGHTS_DIR", "Entry", "register", "unregister", "names", "entries", "is_model",
+__all__ = ["SHIPPED", "WEIGHTS_DIR", "Entry", "bicubic_method", "register", "unregister", "names", "entries", "is_model",
            "weights_path", "require_weights", "load_model", "resolve", "model_method", "factor_warning",
            "COLORS", "super_resolve", "upscale", "evaluate", "mean_records", "shave_for"]
