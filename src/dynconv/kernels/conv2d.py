@@ -1,4 +1,4 @@
-r"""Fast static convolution: equations 1–3, by one of five algorithms.
+r"""Fast static convolution: equations 1–3, by one of seven algorithms.
 
 Same names and results as :mod:`dynconv.reference` (see it for the equations and for how the
 paper's ``*`` maps onto cross-correlation), for float32 and float64.
@@ -24,6 +24,10 @@ Algorithms (:data:`ALGORITHMS`)
 ``"direct"``
     numba loops on the padded input (``_loops.direct_*``), parallel over samples: for very few
     output channels the GEMM degenerates to a memory-bound matrix–vector product.
+``"blocked"``
+    Register-blocked direct loops without BLAS (:mod:`dynconv.kernels.blocked`): rows of output
+    pixels in AVX2 vectors, 2 output channels × 8 taps per pass, accumulated in cache; dx is
+    the same loop on the padded ``dy``, dw kn2row's.
 
 :func:`choose_algorithm` picks one per layer shape; ``algorithm=`` overrides it. The choice is
 cited against ``benchmarks/bench_kernels.py``, whose measured tables are in
@@ -42,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv.kernels import _loops, im2col, kn2row, patch, tiled, winograd
+from dynconv.kernels import _loops, blocked, im2col, kn2row, patch, tiled, winograd
 from dynconv.kernels._blas import parallel
 from dynconv.kernels._validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
@@ -51,7 +55,7 @@ from dynconv.kernels._validate import (check_array, check_bool, check_cache_arra
 __all__ = ["ALGORITHMS", "Conv2DCache", "choose_algorithm", "conv2d_forward", "conv2d_backward"]
 
 #: Every algorithm of the static convolution, in the order the benchmark and notebook list them.
-ALGORITHMS = ("kn2row", "tiled", "im2col", "winograd", "patch", "direct")
+ALGORITHMS = ("kn2row", "tiled", "im2col", "winograd", "patch", "direct", "blocked")
 
 #: Up to this many output channels, the direct loops beat the GEMM-based algorithms.
 DIRECT_MAX_F = 4
@@ -192,6 +196,8 @@ def conv2d_forward(x, w, b=None, *, pad=0, algorithm=None):
         y = winograd.correlate(xp, w, bias, Ho, Wo)
     elif algorithm == "patch":
         y = patch.forward(xp, w, bias, Ho, Wo)
+    elif algorithm == "blocked":
+        y = blocked.forward(xp, w, bias, Ho, Wo)
     elif algorithm == "im2col":
         y = im2col.forward(xp, w, Ho, Wo)
         if bias is not None:
@@ -282,6 +288,10 @@ def conv2d_backward(dy, cache, *, need_input_grad=True):
     if algorithm == "patch":
         dw = patch.weight_grad(dy, xp, kh, kw)
         dx = patch.input_grad(dy, w, pad, H, W) if need_input_grad else None
+        return dx, dw, db
+    if algorithm == "blocked":
+        dw = blocked.weight_grad(dy, xp, kh, kw, per_sample=False)
+        dx = blocked.input_grad(dy, w, pad, H, W) if need_input_grad else None
         return dx, dw, db
     if algorithm == "im2col":
         dw, dx = im2col.backward(dy, xp, w, pad, need_input_grad)
