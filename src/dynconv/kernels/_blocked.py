@@ -41,26 +41,31 @@ _jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy"
 
 
 @_jit
-def _taps(w, Hp, Wp):
-    """``(wt, offs)``: ``wt[f, k] = w[f, c, u, v]`` and ``offs[k] = c Hp Wp + u Wp + v``.
+def _offsets(C, kh, kw, Hp, Wp, K):
+    """``offs[k] = c Hp Wp + u Wp + v`` for tap ``k = (c kh + u) kw + v``; 0 beyond ``C kh kw``.
 
-    ``wt`` (F rounded up to even, K rounded up to a multiple of :data:`TAPS`); the padding taps
-    and the padding channel have zero weights and offset 0, so they read in-bounds and add 0.
+    ``K`` (>= C kh kw) is the padded tap count; a padding tap's offset 0 reads in bounds.
     """
-    F, C, kh, kw = w.shape
-    K = C * kh * kw
-    F2 = F + F % 2
-    K8 = (K + TAPS - 1) // TAPS * TAPS
-    wt = np.zeros((F2, K8), dtype=w.dtype)
-    offs = np.zeros(K8, dtype=np.int64)
+    offs = np.zeros(K, dtype=np.int64)
     for c in range(C):
         for u in range(kh):
             for v in range(kw):
-                k = (c * kh + u) * kw + v
-                offs[k] = c * Hp * Wp + u * Wp + v
-                for f in range(F):
-                    wt[f, k] = w[f, c, u, v]
-    return wt, offs
+                offs[(c * kh + u) * kw + v] = c * Hp * Wp + u * Wp + v
+    return offs
+
+
+@_jit
+def _taps(w, Hp, Wp):
+    """``(wt, offs)``: ``wt[f, k] = w[f, c, u, v]`` and the offsets of :func:`_offsets`.
+
+    ``wt`` (F rounded up to even, K rounded up to a multiple of :data:`TAPS`); the padding taps
+    and the padding channel have zero weights, so they add 0.
+    """
+    F, C, kh, kw = w.shape
+    K = C * kh * kw
+    wt = np.zeros((F + F % 2, (K + TAPS - 1) // TAPS * TAPS), dtype=w.dtype)
+    wt[:F, :K] = w.reshape(F, K)
+    return wt, _offsets(C, kh, kw, Hp, Wp, wt.shape[1])
 
 
 @_jit
@@ -119,4 +124,69 @@ def _forward(xp, w, bias, rows, y, i0, i1):
                     y[n, f, r0 + r, s] = acc[f, r * Wp + s]
 
 
+#: Output channels and taps per pass of the weight gradient (16 running sums in registers).
+DW_BLOCK = 4
+
+# The weight gradient's sums over output positions are reductions: vectorising them (8 partial
+# sums per lane) needs reassociation as well as contraction.
+_jit_sum = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+                      fastmath={"contract", "reassoc"})
+
+
+@_jit_sum
+def _quad(dyw, f, xf, base, offs, dwt, q, L, zero):
+    """``dwt[q, f + i, k + t] += sum_{p < L} dyw[f + i, p] xf[base + offs[k + t] + p]``.
+
+    For ``i, t < DW_BLOCK = 4`` and every ``k`` a multiple of 4 below ``dwt.shape[2]``;
+    ``zero`` is 0 of the arrays' dtype, so float32 sums stay float32.
+    """
+    d0, d1, d2, d3 = dyw[f], dyw[f + 1], dyw[f + 2], dyw[f + 3]
+    for k in range(0, dwt.shape[2], 4):
+        x0, x1 = xf[base + offs[k]:], xf[base + offs[k + 1]:]
+        x2, x3 = xf[base + offs[k + 2]:], xf[base + offs[k + 3]:]
+        s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+        s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+        for p in range(L):
+            v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+            e0, e1, e2, e3 = d0[p], d1[p], d2[p], d3[p]
+            s00 += e0 * v0; s01 += e0 * v1; s02 += e0 * v2; s03 += e0 * v3  # noqa: E702
+            s10 += e1 * v0; s11 += e1 * v1; s12 += e1 * v2; s13 += e1 * v3  # noqa: E702
+            s20 += e2 * v0; s21 += e2 * v1; s22 += e2 * v2; s23 += e2 * v3  # noqa: E702
+            s30 += e3 * v0; s31 += e3 * v1; s32 += e3 * v2; s33 += e3 * v3  # noqa: E702
+        for i, (a, b, c, d) in enumerate(((s00, s01, s02, s03), (s10, s11, s12, s13),
+                                          (s20, s21, s22, s23), (s30, s31, s32, s33))):
+            dwt[q, f + i, k] += a
+            dwt[q, f + i, k + 1] += b
+            dwt[q, f + i, k + 2] += c
+            dwt[q, f + i, k + 3] += d
+
+
+def _weight_grad(dy, xp, dwt, q, n0, n1):
+    """``dwt[q, f, k] += sum_{n0 <= n < n1} sum_{r, s} dy[n, f, r, s] xp[n, c, r + u, s + v]``.
+
+    Tap ``k = (c kh + u) kw + v``; dy (N, F, Ho, Wo), xp (N, C, Hp, Wp) C-contiguous, dwt
+    (ranges, F rounded up to a multiple of 4, C kh kw rounded up to a multiple of 4), zeroed by
+    the caller; this range owns ``dwt[q]``. The padding rows and columns of ``dwt`` receive
+    values that mean nothing (the caller drops them).
+    """
+    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    F, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    if n1 <= n0:
+        return
+    kh, kw = Hp - Ho + 1, Wp - Wo + 1
+    L = (Ho - 1) * Wp + Wo
+    offs = _offsets(C, kh, kw, Hp, Wp, dwt.shape[2])
+    xf = xp.reshape(-1)
+    dyw = np.zeros((dwt.shape[1], L), dtype=dy.dtype)  # dY on the wide grid; wrapped columns 0
+    zero = np.zeros(1, dtype=dy.dtype)[0]
+    for n in range(n0, n1):
+        for f in range(F):
+            for r in range(Ho):
+                for s in range(Wo):
+                    dyw[f, r * Wp + s] = dy[n, f, r, s]
+        for f in range(0, dwt.shape[1], DW_BLOCK):
+            _quad(dyw, f, xf, n * C * Hp * Wp, offs, dwt, q, L, zero)
+
+
 forward = _jit(_forward)
+weight_grad = _jit(_weight_grad)

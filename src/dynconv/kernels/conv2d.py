@@ -27,7 +27,7 @@ Algorithms (:data:`ALGORITHMS`)
 ``"blocked"``
     Register-blocked direct loops without BLAS (:mod:`dynconv.kernels.blocked`): rows of output
     pixels in AVX2 vectors, 2 output channels × 8 taps per pass, accumulated in cache; dx is
-    the same loop on the padded ``dy``, dw kn2row's.
+    the same loop on the padded ``dy``; dw sums 4 channels × 4 taps per pass in registers.
 
 :func:`choose_algorithm` picks one per layer shape; ``algorithm=`` overrides it. The choice is
 cited against ``benchmarks/bench_kernels.py``, whose measured tables are in
@@ -290,7 +290,7 @@ def conv2d_backward(dy, cache, *, need_input_grad=True):
         dx = patch.input_grad(dy, w, pad, H, W) if need_input_grad else None
         return dx, dw, db
     if algorithm == "blocked":
-        dw = blocked.weight_grad(dy, xp, kh, kw, per_sample=False)
+        dw = blocked.weight_grad(dy, xp, kh, kw)
         dx = blocked.input_grad(dy, w, pad, H, W) if need_input_grad else None
         return dx, dw, db
     if algorithm == "im2col":
