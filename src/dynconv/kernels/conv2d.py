@@ -81,11 +81,15 @@ def choose_algorithm(F, C, kh, kw, *, training=False):
     is never picked: on the 64→32 5×5 layer (B = 128, 25×25, one thread) its forward took 177 ms
     against kn2row's 129 and its backward 313 against 306, with a float32 error 20–40× kn2row's.
 
-    With ``training=True``, ``"patch"`` for a 1×1 kernel or a single input channel (the 64→32
-    1×1 and 1→64 9×9 SRCNN layers): a plain GEMM per sample, or a patch matrix that stays in
-    cache, with no wide grid and no transposed copy — faster in both directions at B = 128 on
-    33×33 sub-images. Inference keeps ``"kn2row"`` (the default, ``training=False``), whose
-    rounding the shipped models' outputs were produced with: their upscales stay bit-identical.
+    With ``training=True``: ``"patch"`` for a 1×1 kernel with more than ``DIRECT_MAX_F`` outputs
+    (the 64→32 1×1 SRCNN layer: a plain GEMM per sample, no wide grid, no transposed copy), and
+    ``"blocked"`` for every other kernel larger than 1×1, whatever F and C. Measured at B = 64
+    on 33×33 sub-images, one thread, forward + backward, CPU time (busy machine, load 8–9):
+    ``"blocked"`` took 0.72× the time of ``"patch"`` on 1→64 9×9, 0.78× of kn2row on 64→32 5×5,
+    0.55–0.67× of ``"direct"`` on 32→1 5×5, 0.71× of kn2row on 3→64 3×3; ``"patch"`` took 0.77×
+    of ``"blocked"`` on 64→32 1×1. Inference keeps ``"kn2row"`` / ``"direct"`` (the default,
+    ``training=False``), whose rounding the shipped models' outputs were produced with: their
+    upscales stay bit-identical.
 
     Parameters
     ----------
@@ -100,11 +104,11 @@ def choose_algorithm(F, C, kh, kw, *, training=False):
         One of :data:`ALGORITHMS`.
     """
     training = check_bool(training, "training")
+    if training and (kh > 1 or kw > 1):
+        return "blocked"
     if F <= DIRECT_MAX_F:
         return "direct"
-    if training and (C == 1 or (kh == 1 and kw == 1)):
-        return "patch"
-    return "kn2row"
+    return "patch" if training else "kn2row"
 
 
 def pad_input(x, pad):
