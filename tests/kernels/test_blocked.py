@@ -1,6 +1,11 @@
 """The "blocked" algorithm (register-blocked direct loops) against the reference: float32 and
 float64, non-contiguous inputs, odd channel and tap counts (the padding channel and padding
 taps of ``_blocked._taps``), every padding, row blocks and thread splits."""
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -93,3 +98,29 @@ def test_inconsistent_operands_are_refused_before_any_loop(rng):
         blocked.forward(xp, np.zeros((3, 2, 3, 3)), None, 5, 4)  # 6 != 5 + 3 - 1
     with pytest.raises(ValueError, match="inconsistent"):
         blocked.forward(xp, np.zeros((3, 1, 3, 3)), None, 4, 4)  # C 2 != 1
+
+
+def test_blocked_runs_without_jit():
+    """Under NUMBA_DISABLE_JIT=1 the same loops run as Python: odd F, padding taps, dw blocks."""
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import numba.core.config
+        from dynconv import kernels as K, reference as R
+        assert numba.core.config.DISABLE_JIT
+        rng = np.random.default_rng(0)
+        x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((5, 3, 3, 2))
+        y, cache = K.conv2d_forward(x, w, pad=1, algorithm="blocked")
+        ry, rcache = R.conv2d_forward(x, w, pad=1)
+        dy = rng.standard_normal(y.shape)
+        for got, want in zip((y, *K.conv2d_backward(dy, cache)[:2]),
+                             (ry, *R.conv2d_backward(dy, rcache)[:2])):
+            assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max(), np.abs(got - want).max()
+        print("ok")
+        """
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
