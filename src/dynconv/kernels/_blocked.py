@@ -124,7 +124,8 @@ def _forward(xp, w, bias, rows, y, i0, i1):
                     y[n, f, r0 + r, s] = acc[f, r * Wp + s]
 
 
-#: Output channels and taps per pass of the weight gradient (16 running sums in registers).
+#: Output channels and taps per pass of the weight gradient (16 running sums in registers;
+#: :func:`_quad` is written out for exactly 4 × 4).
 DW_BLOCK = 4
 
 # The weight gradient's sums over output positions are reductions: vectorising them (8 partial
@@ -149,10 +150,22 @@ def _quad(dyw, f, xf, base, offs, dwt, q, L, zero):
         for p in range(L):
             v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
             e0, e1, e2, e3 = d0[p], d1[p], d2[p], d3[p]
-            s00 += e0 * v0; s01 += e0 * v1; s02 += e0 * v2; s03 += e0 * v3  # noqa: E702
-            s10 += e1 * v0; s11 += e1 * v1; s12 += e1 * v2; s13 += e1 * v3  # noqa: E702
-            s20 += e2 * v0; s21 += e2 * v1; s22 += e2 * v2; s23 += e2 * v3  # noqa: E702
-            s30 += e3 * v0; s31 += e3 * v1; s32 += e3 * v2; s33 += e3 * v3  # noqa: E702
+            s00 += e0 * v0
+            s01 += e0 * v1
+            s02 += e0 * v2
+            s03 += e0 * v3
+            s10 += e1 * v0
+            s11 += e1 * v1
+            s12 += e1 * v2
+            s13 += e1 * v3
+            s20 += e2 * v0
+            s21 += e2 * v1
+            s22 += e2 * v2
+            s23 += e2 * v3
+            s30 += e3 * v0
+            s31 += e3 * v1
+            s32 += e3 * v2
+            s33 += e3 * v3
         for i, (a, b, c, d) in enumerate(((s00, s01, s02, s03), (s10, s11, s12, s13),
                                           (s20, s21, s22, s23), (s30, s31, s32, s33))):
             dwt[q, f + i, k] += a
