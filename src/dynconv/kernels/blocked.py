@@ -2,7 +2,7 @@ r"""The register-blocked direct convolution ("blocked"): no BLAS, no unfolded ma
 
 Eq 1 as numba loops on the zero-padded input (index algebra and loop order in
 :mod:`dynconv.kernels._blocked`): one pass over a row of output pixels updates 2 output channels
-with 8 kernel taps, the pixels in AVX2 vectors and the weights in registers.
+with 8 kernel taps, the pixels in SIMD vectors and the weights in registers.
 
 * eq 1: :func:`forward`;
 * eq 2: :func:`input_grad`, the same loop on ``dy`` zero-padded by ``k - 1 - pad`` with the

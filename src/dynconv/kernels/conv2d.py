@@ -26,7 +26,7 @@ Algorithms (:data:`ALGORITHMS`)
     output channels the GEMM degenerates to a memory-bound matrix–vector product.
 ``"blocked"``
     Register-blocked direct loops without BLAS (:mod:`dynconv.kernels.blocked`): rows of output
-    pixels in AVX2 vectors, 2 output channels × 8 taps per pass, accumulated in cache; dx is
+    pixels in SIMD vectors, 2 output channels × 8 taps per pass, accumulated in cache; dx is
     the same loop on the padded ``dy``; dw sums 4 channels × 4 taps per pass in registers.
 
 :func:`choose_algorithm` picks one per layer shape; ``algorithm=`` overrides it. The choice is
