@@ -10,8 +10,8 @@ What is measured (float32, NCHW, stride 1, no padding as in SRCNN, B = 128 patch
   convolutions, the dynamic mapping and reconstruction layers; see ``LAYERS``), each with every
   algorithm of ``dynconv.kernels.ALGORITHMS`` (static) or ``DYNAMIC_ALGORITHMS`` (dynamic), in
   four directions: ``fwd``; ``dx`` = eq 2 alone (the algorithm's input-gradient routine,
-  ``kn2row.input_grad`` / the direct loops; im2col computes dx and dw from one unfold, so it has
-  no dx-only row); ``dw`` = dw, db (``need_input_grad=False``, as for a first layer); ``bwd`` = dx, dw
+  ``kn2row.input_grad`` / ``blocked.input_grad`` / the direct loops; im2col computes dx and dw
+  from one unfold, so it has no dx-only row); ``dw`` = dw, db (``need_input_grad=False``, as for a first layer); ``bwd`` = dx, dw
   (dk), db. Every layer has a bias. The algorithm ``choose_algorithm`` picks is marked.
 
 * **FLOP counting** — ``MACs = N·F·C·kh·kw·Ho·Wo`` (valid output positions only; bias adds
@@ -194,13 +194,15 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
 
 def _dx_routine(algo, k5, dy):
     """Eq 2/6 alone for one algorithm (None when the algorithm has no dx-only routine)."""
-    from dynconv.kernels import _loops, kn2row
+    from dynconv.kernels import _loops, blocked, kn2row
     from dynconv.kernels import parallel
     N, F, Ho, Wo = dy.shape
     C, kh, kw = k5.shape[2:]
     k5 = np.ascontiguousarray(k5)
     if algo == "kn2row":
         return lambda: kn2row.input_grad(dy, k5, 0)
+    if algo == "blocked":  # static layers only (one kernel, k5[0])
+        return lambda: blocked.input_grad(dy, k5[0], 0, Ho + kh - 1, Wo + kw - 1)
     if algo == "direct":
         def run():
             dxp = np.empty((N, C, Ho + kh - 1, Wo + kw - 1), dy.dtype)

@@ -295,6 +295,13 @@ assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw,
 # per output element read, too little work per byte for BLAS to reach speed), so there a few taps are stacked into one deeper GEMM — a
 # cache-sized im2col of one row block.
 #
+# The same wide grid serves `algorithm="blocked"` (`dynconv/kernels/_blocked.py`) without BLAS:
+# $Y[f, p] \mathrel{+}= \sum_k w[f, k]\, X[p + o_k]$ with $k$ running over all $C k_h k_w$ taps
+# (offset $o_k = c H_p W_p + u W_p + v$), written as a loop over $p$ that numba vectorises: one
+# pass updates 2 output channels with 8 taps, the 16 weights held in registers, consecutive
+# output pixels in one SIMD vector (8 float32 with AVX2, 16 with AVX-512). No GEMM call, no transposed output to copy back; in a training
+# step it is the fastest algorithm on every SRCNN layer but the 1×1 one.
+#
 # Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in
 # `kernels.DYNAMIC_ALGORITHMS`; `choose_algorithm` picks one per layer shape, `algorithm=`
 # overrides it. All agree with the reference, in float64 and float32:
@@ -302,7 +309,8 @@ assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw,
 # %%
 print("static:", kernels.ALGORITHMS, " dynamic:", kernels.DYNAMIC_ALGORITHMS)
 for F, C, k in [(64, 1, 9), (32, 64, 5), (32, 64, 1), (1, 32, 5)]:
-    print(f"w ({F}, {C}, {k}, {k}) -> choose_algorithm: {kernels.choose_algorithm(F, C, k, k)}")
+    print(f"w ({F}, {C}, {k}, {k}) -> choose_algorithm: {kernels.choose_algorithm(F, C, k, k)}, "
+          f"for training: {kernels.choose_algorithm(F, C, k, k, training=True)}")
 
 xs = rng.standard_normal((3, 5, 9, 8))
 ws = rng.standard_normal((6, 5, 3, 3))

@@ -270,14 +270,14 @@ def test_a_layers_type_error_names_the_node_and_stays_a_type_error():
 
 # ------------------------------------------------------------------- training vs inference
 def test_training_forward_picks_training_kernels_inference_keeps_its_own(rng):
-    # 1-channel 3x3 with 8 outputs: "patch" in a training step, "kn2row" at inference.
+    # 1-channel 3x3 with 8 outputs: "blocked" in a training step, "kn2row" at inference.
     g = Graph(inputs=["x", "target"], outputs=["loss"])
     layer = g.add("conv1", conv(1, 8, 3, rng, pad=1), inputs=["x"])
     g.add("conv2", conv(8, 1, 1, rng), inputs=["conv1"])
     g.add("loss", MSELoss(), inputs=["conv2", "target"])
     f = feeds(rng)
     g.forward(f)
-    assert layer.training and layer._cache.algorithm == "patch"
+    assert layer.training and layer._cache.algorithm == "blocked"
     g.backward()
     g.forward(f, keep_cache=False)
     assert not layer.training

@@ -137,8 +137,9 @@ def test_choose_algorithm(F, C, kh, kw, expected):
 
 
 @pytest.mark.parametrize("F, C, kh, kw, expected", [
-    (1, 32, 5, 5, "direct"), (2, 1, 9, 9, "direct"), (64, 1, 9, 9, "patch"),
-    (32, 64, 1, 1, "patch"), (32, 64, 5, 5, "kn2row"), (64, 3, 3, 3, "kn2row"),
+    (1, 32, 5, 5, "blocked"), (2, 1, 9, 9, "blocked"), (64, 1, 9, 9, "blocked"),
+    (32, 64, 1, 1, "patch"), (1, 32, 1, 1, "direct"), (32, 64, 5, 5, "blocked"),
+    (64, 3, 3, 3, "blocked"), (8, 4, 1, 3, "blocked"),
 ])
 def test_choose_algorithm_for_training(F, C, kh, kw, expected):
     # The training choice may differ from inference's; inference stays on kn2row (bit-identical

@@ -1,0 +1,214 @@
+r"""The register-blocked direct loops ("blocked") behind :mod:`dynconv.kernels`; never call directly.
+
+Index algebra (eq 1, one sample, zero-padded input ``xp`` of width ``Wp``), as in
+:mod:`dynconv.kernels._kn2row`: flatten each padded channel, put output pixel ``(r, s)`` at the
+*wide* position ``p = r Wp + s``, and number the taps ``k = (c kh + u) kw + v`` with the flat
+offset ``o_k = c Hp Wp + u Wp + v``. Then::
+
+    Y[f, p] = b_f + sum_k w[f, k] X[p + o_k]            for p in [0, L),  L = (Ho - 1) Wp + Wo
+
+Why this loop order
+-------------------
+The innermost loop runs over ``p``: consecutive output pixels fill one SIMD vector (8 float32
+with AVX2, 16 with AVX-512; numba compiles for the host CPU), read from as many consecutive
+input pixels. One pass of it updates **2 output channels with 8 taps** — 16 FMAs per vector of
+pixels for 8 vector loads of the input (shared by both channels) and 2 loads and 2 stores of
+the accumulators, the 16 weights staying in registers as broadcast scalars (checked in the
+assembly on this VM's EPYC, family 25 model 17: an AVX-512 loop of 10 loads, 16 FMAs, 2 stores,
+no spill). The
+accumulator rows (2 L values) stay in L1 while all taps run. ``fastmath`` is limited to
+``contract`` (a * b + c fused into one FMA): the sum over ``k`` is still evaluated in the order
+written, no reassociation.
+
+Keeping a tile of output channels × pixels in registers for the whole reduction (the textbook
+micro-kernel) does not compile to vector code in numba: its fixed-size local arrays live on the
+heap, which LLVM cannot prove disjoint from the inputs, and numba turns LLVM's SLP vectoriser
+off, so a hand-unrolled tile stays scalar: measured on the SRCNN layers (one thread, same
+process), it ran at 0.1–0.2× kn2row's speed, this loop at 1.1–1.3×.
+
+Eq 3 on the same grid is ``dW[f, k] = sum_p dY[f, p] X[p + o_k]`` (``dY`` zero at the wrapped
+positions): a reduction over ``p``. :func:`_quad` keeps 16 running sums (4 output channels × 4
+taps) for 8 loads per vector of positions; vectorising a reduction needs ``reassoc`` as well
+(each sum becomes one partial sum per SIMD lane, added at the end).
+
+The price of the wide grid: positions with ``s >= Wo`` wrap into the next row and are computed
+and dropped (``Wp / Wo`` more multiply-adds; 1.19 for a 5×5 kernel on 25×25, 1 for 1×1).
+
+Parallelism: each call handles a contiguous range of work items (a sample, or a block of output
+rows of one sample), owns their output rows and its scratch, and releases the GIL.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Taps per pass (the tap count is padded with zero weights to a multiple of it).
+TAPS = 8
+
+_jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+                  fastmath={"contract"})
+
+
+@_jit
+def _offsets(C, kh, kw, Hp, Wp, K):
+    """``offs[k] = c Hp Wp + u Wp + v`` for tap ``k = (c kh + u) kw + v``; 0 beyond ``C kh kw``.
+
+    ``K`` (>= C kh kw) is the padded tap count; a padding tap's offset 0 reads in bounds.
+    """
+    offs = np.zeros(K, dtype=np.int64)
+    for c in range(C):
+        for u in range(kh):
+            for v in range(kw):
+                offs[(c * kh + u) * kw + v] = c * Hp * Wp + u * Wp + v
+    return offs
+
+
+@_jit
+def _taps(w, Hp, Wp):
+    """``(wt, offs)``: ``wt[f, k] = w[f, c, u, v]`` and the offsets of :func:`_offsets`.
+
+    ``wt`` (F rounded up to even, K rounded up to a multiple of :data:`TAPS`); the padding taps
+    and the padding channel have zero weights, so they add 0.
+    """
+    F, C, kh, kw = w.shape
+    K = C * kh * kw
+    wt = np.zeros((F + F % 2, (K + TAPS - 1) // TAPS * TAPS), dtype=w.dtype)
+    wt[:F, :K] = w.reshape(F, K)
+    return wt, _offsets(C, kh, kw, Hp, Wp, wt.shape[1])
+
+
+@_jit
+def _pair(a0, a1, xf, base, offs, wt, f, L):
+    """``a0[p] += sum_k wt[f, k] xf[base + offs[k] + p]`` and the same for ``a1`` with ``f + 1``.
+
+    For ``p < L``, 8 taps per pass over ``p``; the caller guarantees every read is in bounds.
+    """
+    for k in range(0, wt.shape[1], TAPS):
+        w00, w01, w02, w03 = wt[f, k], wt[f, k + 1], wt[f, k + 2], wt[f, k + 3]
+        w04, w05, w06, w07 = wt[f, k + 4], wt[f, k + 5], wt[f, k + 6], wt[f, k + 7]
+        w10, w11, w12, w13 = wt[f + 1, k], wt[f + 1, k + 1], wt[f + 1, k + 2], wt[f + 1, k + 3]
+        w14, w15, w16, w17 = wt[f + 1, k + 4], wt[f + 1, k + 5], wt[f + 1, k + 6], wt[f + 1, k + 7]
+        x0, x1 = xf[base + offs[k]:], xf[base + offs[k + 1]:]
+        x2, x3 = xf[base + offs[k + 2]:], xf[base + offs[k + 3]:]
+        x4, x5 = xf[base + offs[k + 4]:], xf[base + offs[k + 5]:]
+        x6, x7 = xf[base + offs[k + 6]:], xf[base + offs[k + 7]:]
+        for p in range(L):
+            v0, v1, v2, v3, v4, v5, v6, v7 = x0[p], x1[p], x2[p], x3[p], x4[p], x5[p], x6[p], x7[p]
+            a0[p] = (a0[p] + w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+                     + w04 * v4 + w05 * v5 + w06 * v6 + w07 * v7)
+            a1[p] = (a1[p] + w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+                     + w14 * v4 + w15 * v5 + w16 * v6 + w17 * v7)
+
+
+def _forward(xp, w, bias, rows, y, i0, i1):
+    """``y[n, f, r, s] = bias[f] + sum_{c,u,v} w[f, c, u, v] xp[n, c, r + u, s + v]``.
+
+    xp (N, C, Hp, Wp), w (F, C, kh, kw), bias (F,), y (N, F, Ho, Wo) with ``Hp = Ho + kh - 1``
+    and ``Wp = Wo + kw - 1``, all C-contiguous. Work items ``[i0, i1)``, item = (sample, block
+    of ``rows`` output rows).
+    """
+    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    F, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    nrb = (Ho + rows - 1) // rows
+    xf = xp.reshape(-1)
+    if i1 <= i0:
+        return
+    wt, offs = _taps(w, Hp, Wp)
+    acc = np.empty((wt.shape[0], (rows - 1) * Wp + Wo), dtype=y.dtype)
+    for item in range(i0, i1):
+        n = item // nrb
+        r0 = (item - n * nrb) * rows
+        r1 = min(Ho, r0 + rows)
+        L = (r1 - r0 - 1) * Wp + Wo
+        base = n * C * Hp * Wp + r0 * Wp
+        for f in range(wt.shape[0]):
+            bf = bias[f] if f < F else 0.0
+            for p in range(L):
+                acc[f, p] = bf
+        for f in range(0, wt.shape[0], 2):
+            _pair(acc[f], acc[f + 1], xf, base, offs, wt, f, L)
+        for f in range(F):
+            for r in range(r1 - r0):
+                for s in range(Wo):
+                    y[n, f, r0 + r, s] = acc[f, r * Wp + s]
+
+
+#: Output channels and taps per pass of the weight gradient (16 running sums in registers;
+#: :func:`_quad` is written out for exactly 4 × 4).
+DW_BLOCK = 4
+
+# The weight gradient's sums over output positions are reductions: vectorising them (8 partial
+# sums per lane) needs reassociation as well as contraction.
+_jit_sum = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+                      fastmath={"contract", "reassoc"})
+
+
+@_jit_sum
+def _quad(dyw, f, xf, base, offs, dwt, q, L, zero):
+    """``dwt[q, f + i, k + t] += sum_{p < L} dyw[f + i, p] xf[base + offs[k + t] + p]``.
+
+    For ``i, t < DW_BLOCK = 4`` and every ``k`` a multiple of 4 below ``dwt.shape[2]``;
+    ``zero`` is 0 of the arrays' dtype, so float32 sums stay float32.
+    """
+    d0, d1, d2, d3 = dyw[f], dyw[f + 1], dyw[f + 2], dyw[f + 3]
+    for k in range(0, dwt.shape[2], 4):
+        x0, x1 = xf[base + offs[k]:], xf[base + offs[k + 1]:]
+        x2, x3 = xf[base + offs[k + 2]:], xf[base + offs[k + 3]:]
+        s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+        s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+        for p in range(L):
+            v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+            e0, e1, e2, e3 = d0[p], d1[p], d2[p], d3[p]
+            s00 += e0 * v0
+            s01 += e0 * v1
+            s02 += e0 * v2
+            s03 += e0 * v3
+            s10 += e1 * v0
+            s11 += e1 * v1
+            s12 += e1 * v2
+            s13 += e1 * v3
+            s20 += e2 * v0
+            s21 += e2 * v1
+            s22 += e2 * v2
+            s23 += e2 * v3
+            s30 += e3 * v0
+            s31 += e3 * v1
+            s32 += e3 * v2
+            s33 += e3 * v3
+        for i, (a, b, c, d) in enumerate(((s00, s01, s02, s03), (s10, s11, s12, s13),
+                                          (s20, s21, s22, s23), (s30, s31, s32, s33))):
+            dwt[q, f + i, k] += a
+            dwt[q, f + i, k + 1] += b
+            dwt[q, f + i, k + 2] += c
+            dwt[q, f + i, k + 3] += d
+
+
+def _weight_grad(dy, xp, dwt, q, n0, n1):
+    """``dwt[q, f, k] += sum_{n0 <= n < n1} sum_{r, s} dy[n, f, r, s] xp[n, c, r + u, s + v]``.
+
+    Tap ``k = (c kh + u) kw + v``; dy (N, F, Ho, Wo), xp (N, C, Hp, Wp) C-contiguous, dwt
+    (ranges, F rounded up to a multiple of 4, C kh kw rounded up to a multiple of 4), zeroed by
+    the caller; this range owns ``dwt[q]``. The padding rows and columns of ``dwt`` receive
+    values that mean nothing (the caller drops them).
+    """
+    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    F, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    if n1 <= n0:
+        return
+    kh, kw = Hp - Ho + 1, Wp - Wo + 1
+    L = (Ho - 1) * Wp + Wo
+    offs = _offsets(C, kh, kw, Hp, Wp, dwt.shape[2])
+    xf = xp.reshape(-1)
+    dyw = np.zeros((dwt.shape[1], L), dtype=dy.dtype)  # dY on the wide grid; wrapped columns 0
+    zero = np.zeros(1, dtype=dy.dtype)[0]
+    for n in range(n0, n1):
+        for f in range(F):
+            for r in range(Ho):
+                for s in range(Wo):
+                    dyw[f, r * Wp + s] = dy[n, f, r, s]
+        for f in range(0, dwt.shape[1], DW_BLOCK):
+            _quad(dyw, f, xf, n * C * Hp * Wp, offs, dwt, q, L, zero)
+
+
+forward = _jit(_forward)
+weight_grad = _jit(_weight_grad)

@@ -1,0 +1,86 @@
+r"""The register-blocked direct convolution ("blocked"): no BLAS, no unfolded matrix.
+
+Eq 1 as numba loops on the zero-padded input (index algebra and loop order in
+:mod:`dynconv.kernels._blocked`): one pass over a row of output pixels updates 2 output channels
+with 8 kernel taps, the pixels in SIMD vectors and the weights in registers.
+
+* eq 1: :func:`forward`;
+* eq 2: :func:`input_grad`, the same loop on ``dy`` zero-padded by ``k - 1 - pad`` with the
+  kernel flipped in both axes and its channel axes swapped (as :func:`kn2row.input_grad`);
+* eq 3: :func:`weight_grad`, 4 output channels × 4 taps per pass, each a sum over the output
+  positions of one sample (16 running sums in registers), one partial sum per parallel range.
+
+Why it exists: kn2row calls BLAS once per sample and kernel offset on small, strided operands
+(for the 64→32 5×5 SRCNN layer at B = 128, 3,200 calls with m = 32, k = 64) and copies its
+transposed wide output back; here the output is accumulated in place, in cache.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dynconv.kernels import _blocked
+from dynconv.kernels._blas import get_threads, parallel, ranges
+
+#: Bytes of accumulator rows (output channels × wide row block) per work item; larger images are
+#: cut into blocks of output rows (an SRCNN 33×33 sample is one block).
+BLOCK_BYTES = 384 << 10
+
+
+def plan(N, F, Wp, Ho, itemsize, threads=None):
+    """``(rows, items)``: output rows per work item and the number of work items."""
+    threads = get_threads() if threads is None else threads
+    rows = int(max(1, min(Ho, BLOCK_BYTES // max(1, (F + F % 2) * Wp * itemsize))))
+    if N < threads:  # split samples into row blocks so every thread has work
+        rows = min(rows, max(1, -(-Ho * N // threads)))
+    return rows, N * -(-Ho // rows)
+
+
+def forward(xp, w, bias, Ho, Wo):
+    """Eq 1: ``y`` (N, F, Ho, Wo) from the padded input ``xp`` (N, C, Hp, Wp), C-contiguous.
+
+    ``w`` (F, C, kh, kw) C-contiguous, ``Hp = Ho + kh - 1``, ``Wp = Wo + kw - 1``; ``bias`` of
+    F values (any shape) or None. Every element of ``y`` is written.
+    """
+    N, _, Hp, Wp = xp.shape
+    F, _, kh, kw = w.shape
+    if Hp != Ho + kh - 1 or Wp != Wo + kw - 1 or w.shape[1] != xp.shape[1]:
+        raise ValueError(f"blocked.forward: xp {xp.shape}, w {w.shape} and output {Ho}x{Wo} "
+                         "are inconsistent")
+    b = np.zeros(F, xp.dtype) if bias is None else np.ascontiguousarray(bias, xp.dtype).reshape(F)
+    y = np.empty((N, F, Ho, Wo), dtype=xp.dtype)
+    rows, items = plan(N, F, Wp, Ho, xp.itemsize)
+    parallel(_blocked.forward, items, np.ascontiguousarray(xp), np.ascontiguousarray(w), b,
+             rows, y)
+    return y
+
+
+def input_grad(dy, w, pad, H, W):
+    """Eq 2: dx (N, C, H, W) from ``dy`` (N, F, Ho, Wo) and ``w`` (F, C, kh, kw), cropped by ``pad``.
+
+    The full correlation of ``dy`` with ``w`` is the valid correlation of ``dy`` zero-padded by
+    ``k - 1 - pad`` with the flipped, transposed kernel; its output is already the cropped dx.
+    """
+    N, F, Ho, Wo = dy.shape
+    kh, kw = w.shape[2], w.shape[3]
+    qh, qw = kh - 1 - pad, kw - 1 - pad
+    dyp = np.zeros((N, F, Ho + 2 * qh, Wo + 2 * qw), dtype=dy.dtype)
+    dyp[:, :, qh:qh + Ho, qw:qw + Wo] = dy
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, kh, kw)
+    return forward(dyp, flipped, None, H, W)
+
+
+def weight_grad(dy, xp, kh, kw):
+    """Eq 3: dw (F, C, kh, kw), the batch sum, from ``dy`` (N, F, Ho, Wo) and ``xp`` (N, C, Hp, Wp).
+
+    Both C-contiguous, ``Hp = Ho + kh - 1``, ``Wp = Wo + kw - 1``.
+    """
+    N, F, Ho, Wo = dy.shape
+    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    if Hp != Ho + kh - 1 or Wp != Wo + kw - 1 or xp.shape[0] != N:
+        raise ValueError(f"blocked.weight_grad: dy {dy.shape}, xp {xp.shape} and kernel {kh}x{kw} "
+                         "are inconsistent")
+    K, q = C * kh * kw, _blocked.DW_BLOCK
+    dwt = np.zeros((len(ranges(N)), -(-F // q) * q, -(-K // q) * q), dtype=xp.dtype)
+    parallel(_blocked.weight_grad, N, np.ascontiguousarray(dy), np.ascontiguousarray(xp), dwt,
+             index=True)
+    return dwt.sum(axis=0)[:F, :K].reshape(F, C, kh, kw)
