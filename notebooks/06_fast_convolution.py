@@ -85,7 +85,8 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Unfolding against multiplying, timed apart.** For DCNN's 64→32 5×5 layer on 25×25 inputs
+# **Unfolding against multiplying, timed apart.** For the 64→32 5×5 mapping layer of SRCNN's
+# 9-5-5 variant (kernels 9×9, 5×5, 5×5; the DCNN has no such layer) on 25×25 inputs
 # (8 samples, float32), the cell times `dynconv.kernels.im2col.unfold` (the numba unfolding the
 # kernels use) and the GEMM on its result separately, best of 7 runs each. On this shared 2-core
 # machine, earlier runs of this code gave unfold / GEMM = 0.30, 0.78 and 1.75 (unfold 8–21 ms,
@@ -226,7 +227,7 @@ assert (kind == 2).sum() == Ho * Wo and (kind > 0).sum() == L
 #
 # **Eq 2 (input gradient)** is a full convolution of $\partial l/\partial y$ with the kernel —
 # notebook 01 showed it equals a *valid correlation* of $\partial l/\partial y$ zero-padded by
-# $k - 1 - p$ with the kernel **flipped** and its channel axes swapped. That is eq 1 again, so
+# $k_h - 1 - p$ rows and $k_w - 1 - p$ columns with the kernel **flipped** and its channel axes swapped. That is eq 1 again, so
 # the forward loop above serves it unchanged.
 
 # %%
@@ -450,7 +451,7 @@ exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
 # $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
 # Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
 # $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
-# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
+# For eq 2, take the windows of `dy` padded by $k_h - 1$ rows and $k_w - 1$ columns (full mode) and mind the flip and the swap
 # of the channel axes (notebook 01, §2).
 
 # %%
