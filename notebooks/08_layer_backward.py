@@ -326,9 +326,9 @@ exercises.try_it(exercises.check_center_crop_backward, center_crop_backward)
 # %% [markdown]
 # ### Exercise 3 — the input gradient of a stride-2 layer
 #
-# A layer with stride $s$ reads $\bar x[s\,r + u,\; s\,c + v]$ instead of eq 1's
-# $\bar x[r+u,\; c+v]$: it keeps every $s$-th output row and column of the stride-1 layer,
-# $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows (notebook 01, §1 draws the windows). The paper's
+# A layer with stride $S$ reads $\bar x[S\,r + u,\; S\,c + v]$ instead of eq 1's
+# $\bar x[r+u,\; c+v]$: it keeps every $S$-th output row and column of the stride-1 layer,
+# $\lfloor (H + 2p - k_h)/S \rfloor + 1$ rows (notebook 01, §1 draws the windows). The paper's
 # layers, and dynconv's, have stride 1. `exercises.stride2_forward(x, w)` is eq 1 (no padding)
 # with stride 2. Derive its input gradient and implement `stride2_input_grad(dy, w, x_shape)`.
 # Hint: which stride-1 output pixels does the stride-2 layer keep, and what gradient do the
