@@ -295,8 +295,8 @@ print("eq 5 by hand == the network's output on window", n_win)
 # %% [markdown]
 # Now the kernels themselves, for the same image at ×2, ×3 and ×4. `reproduce.kernel_stats`
 # averages them over the windows into $k_{\text{mean}}$ and measures how much they vary *within*
-# the image (the mean over windows $\omega$ of $\lVert k_\omega - k_{\text{mean}}\rVert / \lVert
-# k_{\text{mean}}\rVert$) and *between scales*
+# the image (the mean over windows of $\lVert k_{\text{win}} - k_{\text{mean}}\rVert / \lVert
+# k_{\text{mean}}\rVert$, $k_{\text{win}}$ a window's kernel) and *between scales*
 # ($\lVert k_{\text{mean}}(s) - k_{\text{mean}}(2)\rVert / \lVert k_{\text{mean}}(2)\rVert$). A static network
 # would give exactly 0 for both; so does the fresh DCNN, whose B outputs the same (zero) kernel
 # everywhere.
