@@ -175,18 +175,18 @@ check(GlobalAvgPool2D(), [xp_])
 # %% [markdown]
 # ## 4. The losses: Euclidean and MSE
 #
-# Both are a scaled sum of squared errors of the prediction $\hat y$ against the target $y$, with
-# $e = \hat y - y$:
+# Both are a scaled sum of squared errors of the prediction $\hat y$ against the target $y$, over
+# every element $m$:
 #
 # $$
-# L = \kappa \sum_m e_m^2, \qquad
+# \mathcal L = \kappa \sum_m (\hat y_m - y_m)^2, \qquad
 # \kappa = \frac{1}{2N} \ \text{(EuclideanLoss, Caffe's; } N \text{ the batch)}, \qquad
 # \kappa = \frac{1}{n_{\text{el}}} \ \text{(MSELoss; } n_{\text{el}} \text{ the number of elements)} .
 # $$
 #
-# The loss is the last node, so its upstream gradient is a scalar $g = \partial l/\partial L$
-# (1 when $l = L$). From $\partial L/\partial \hat y_m = 2 \kappa\, e_m$ and
-# $\partial L/\partial y_m = -2 \kappa\, e_m$:
+# The loss is the last node, so its upstream gradient is a scalar $g = \partial l/\partial \mathcal L$
+# (1 when $l = \mathcal L$). From $\partial \mathcal L/\partial \hat y_m = 2 \kappa\, (\hat y_m - y_m)$ and
+# $\partial \mathcal L/\partial y_m = -2 \kappa\, (\hat y_m - y_m)$:
 #
 # $$
 # \frac{\partial l}{\partial \hat y} = 2 \kappa\, g\, (\hat y - y), \qquad
@@ -296,7 +296,7 @@ check(CenterCrop(), [xc, rng.standard_normal((2, 1, 4, 3))])
 # ### Exercise 1 — the Euclidean loss's two gradients
 #
 # Write `euclidean_grads(pred, target)` returning `(dpred, dtarget)` for
-# $L = \frac{1}{2N}\sum_t \lVert \hat y_t - y_t \rVert^2$ with $l = L$ (upstream gradient 1),
+# $\mathcal L = \frac{1}{2N}\sum_t \lVert \hat y_t - y_t \rVert^2$ with $l = \mathcal L$ (upstream gradient 1),
 # from §4's derivation, without calling the layer.
 
 # %%
