@@ -131,8 +131,9 @@ plt.show()
 # 1×1 mapping layer as well as the reconstruction layer's.
 #
 # With `residual=True` the output is `input + network` and the last layer starts at zero — for the
-# DCNN, B's last `Linear` starts with zero weights and a zero bias, so every window gets the same
-# zero kernel. A fresh network therefore *is* bicubic:
+# DCNN, the `Linear` of B that emits the last layer's kernel starts with zero weights and a zero
+# bias, so every window gets the same zero kernel (the one for the 1×1 layer starts with zero
+# weights and a static kernel as its bias). A fresh network therefore *is* bicubic:
 
 # %%
 srcnn = models.srcnn(**WIDTHS, residual=True, name="small-srcnn")
