@@ -134,8 +134,8 @@ assert np.allclose(y, y_fast, rtol=0, atol=1e-12)
 
 # %% [markdown]
 # **Stride.** Eq 1 computes the window sum at *every* output position $r$: the window moves one
-# pixel at a time, stride 1. A layer with stride $s$ reads $\bar x[s\,r + u]$ instead, keeping
-# every $s$-th output: $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows. The paper's layers, and
+# pixel at a time, stride 1. A layer with stride $S$ reads $\bar x[S\,r + u]$ instead, keeping
+# every $S$-th output: $\lfloor (H + 2p - k_h)/S \rfloor + 1$ rows. The paper's layers, and
 # every layer in dynconv, have stride 1; stride 2 would halve the output, and its backward pass
 # must first spread $g$ back onto the positions the forward pass kept (notebook 08, exercise 3).
 #

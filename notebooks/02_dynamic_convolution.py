@@ -426,8 +426,9 @@ plt.show()
 # * `dynconv.reference.dynamic_conv2d_forward` / `dynamic_conv2d_backward`: eqs 5–7 as loops, with
 #   the note on eq 7's $\frac1T\sum_t$ in the docstring; `eq6_input_gradient` and
 #   `eq7_kernel_gradient`: eqs 6 and 7 as printed;
-# * `dynconv.kernels.dynamic_conv2d_*`: the numba version (direct loops — there is no shared
-#   kernel matrix to hand to BLAS);
+# * `dynconv.kernels.dynamic_conv2d_*`: the numba version, sample by sample (no kernel is shared
+#   by the batch): direct loops for few output channels, else notebook 06's kn2row GEMMs with
+#   the sample's own kernel (`kernels.DYNAMIC_ALGORITHMS`);
 # * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
 #   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
 #   the graph executor and trains them;
@@ -478,8 +479,8 @@ exercises.try_it(exercises.check_eq7_literal, eq7_literal)
 # returning `(dx, dk)` (5-D `k`, no bias) with no Python loop over samples or pixels. Hint:
 # `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
 # $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` over it gives
-# eq 7 with the sample index $t$ kept; for eq 6, take the windows of `dy` padded by $k - 1$ (full
-# mode), with the kernel flipped and the channel axes swapped (notebook 01, §2).
+# eq 7 with the sample index $t$ kept; for eq 6, take the windows of `dy` padded by $k_h - 1$ rows
+# and $k_w - 1$ columns (full mode), with the kernel flipped and the channel axes swapped (notebook 01, §2).
 
 # %%
 def dynamic_backward_batched(dy, x, k, pad):

@@ -65,7 +65,8 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 # DCNN) shrunk: 5×5 → ReLU → 1×1 → ReLU → 3×3, unpadded, so the prediction is smaller than the
 # image and the target is centre-cropped to it before the Euclidean loss
 # $l = \frac{1}{2N}\sum_t \lVert \hat y_t - y_t \rVert^2$. (`init="he"` is He initialisation,
-# notebook 01 §4.)
+# notebook 08 §1.) `summary` lists every node's output shape, its parameters and its MACs, the
+# multiply–accumulates ($a \leftarrow a + b\,c$) of its forward pass: the usual measure of a network's cost.
 
 # %%
 def build_model(rng, dtype=np.float64):
@@ -171,13 +172,12 @@ assert report.ok
 # %% [markdown]
 # ## 3. Fan-out: a value used twice gets the sum of the gradients
 #
-# If a value $v$ feeds two nodes, $l$ depends on it through both, and the multivariable chain rule
-# adds the two paths:
+# If a value $x$ feeds two nodes, with outputs $y_1 = f_1(x)$ and $y_2 = f_2(x)$, $l$ depends on
+# $x$ through both, and the multivariable chain rule adds the two paths:
 #
 # $$
-# \frac{\partial l}{\partial v} = \frac{\partial l}{\partial u_1}\frac{\partial u_1}{\partial v}
-#   + \frac{\partial l}{\partial u_2}\frac{\partial u_2}{\partial v}
-# \qquad\text{for } u_1 = f_1(v),\; u_2 = f_2(v).
+# \frac{\partial l}{\partial x} = \frac{\partial l}{\partial y_1}\frac{\partial y_1}{\partial x}
+#   + \frac{\partial l}{\partial y_2}\frac{\partial y_2}{\partial x} .
 # $$
 #
 # In the DCNN the image fans out to networks A and B. Here the input $x$ feeds two convolutions whose
@@ -478,12 +478,12 @@ plt.show()
 #
 # ### Exercise 1 — momentum, with a changing learning rate
 #
-# `optim.SGD` uses Caffe's momentum (§4): $z \leftarrow \mu z + \alpha_t\, \partial l/\partial w_t$,
+# `optim.SGD` uses Caffe's momentum (§4): $z \leftarrow \mu z + \alpha_\tau\, \partial l/\partial w_\tau$,
 # $w \leftarrow w - z$ (the rate inside the velocity; eq 4 when $\mu = 0$). Implement
-# `sgd_momentum(w0, grads, lrs, mu)`, returning the weights after each step ($\alpha_t$ is
-# `lrs[t]`, $\partial l/\partial w_t$ is `grads[t]`). The check changes the rate with a `StepLR`
+# `sgd_momentum(w0, grads, lrs, mu)`, returning the weights after each step $\tau$ ($\alpha_\tau$ is
+# `lrs[τ]`, $\partial l/\partial w_\tau$ is `grads[τ]`). The check changes the rate with a `StepLR`
 # schedule (the rate times 0.5 every 2 steps): it tells Caffe's form from PyTorch's
-# ($z \leftarrow \mu z + \partial l/\partial w_t$, $w \leftarrow w - \alpha_t z$), which agree only
+# ($z \leftarrow \mu z + \partial l/\partial w_\tau$, $w \leftarrow w - \alpha_\tau z$), which agree only
 # while the rate is constant.
 
 # %%

@@ -18,12 +18,14 @@
 #
 # **What you will learn**
 #
-# * how the training data is made: T91 cut into 33×33 bicubic-degraded sub-images, each with the
-#   21×21 centre of its ground truth — the pixels an unpadded 9-1-5 network predicts;
+# * how the training data is made: T91 (91 training images, Yang et al. 2010) cut into 33×33
+#   bicubic-degraded sub-images, each with the 21×21 centre of its ground truth — the pixels that
+#   SRCNN's unpadded "9-1-5" network (kernels 9×9, 1×1 and 5×5) predicts;
 # * how a *residual* network starts as exactly bicubic interpolation, so bicubic is both the
 #   starting point and the bar to clear;
 # * how to train with the library's loop, `dynconv.training.train.train`, from a config dict: one model
-#   for ×2, ×3 and ×4 at once, Adam, a cosine schedule, Set5 PSNR logged along the way;
+#   for ×2, ×3 and ×4 at once, Adam (§3), a cosine schedule, the PSNR (§1) on Set5 (five test
+#   images) logged along the way;
 # * how to score the result on Set5 with `dynconv.sr.evaluate`, the code behind every table;
 # * what network B actually does: the reconstruction kernels it generates, window by window and
 #   scale by scale — checked against eq 5 by hand.
@@ -49,8 +51,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import reference, reproduce, sr
-from dynconv.training import patches as data
-from dynconv.sr import datasets as data_sets
+from dynconv.training.patches import training_patches, valid_label_size
+from dynconv.sr import datasets
 from dynconv.sr import image
 from dynconv.sr import inference
 from dynconv.sr import models
@@ -72,7 +74,8 @@ runs = Path(workdir.name)
 # %% [markdown]
 # ## 1. T91 sub-images
 #
-# For every T91 image and scale $s$: the Y channel (divided by 255), cropped to a multiple of $s$,
+# For every T91 image and scale $s$: the Y channel — the luma (brightness) of the YCbCr colour
+# space, MATLAB's `rgb2ycbcr`; the networks see Y only — divided by 255, cropped to a multiple of $s$,
 # down-scaled and up-scaled again with MATLAB's bicubic `imresize` — the network's input — then cut
 # into 33×33 squares every `stride` pixels. The label is the centre 21×21 of the same window of the
 # original: a 9-1-5 network without padding loses $(9-1)/2 + (1-1)/2 + (5-1)/2 = 6$ pixels per
@@ -81,8 +84,8 @@ runs = Path(workdir.name)
 
 # %%
 t0 = time.perf_counter()
-patches = data.training_patches("T91", scales=SCALES, patch_size=33, stride=STRIDE,
-                                label_size=data.valid_label_size(33, (9, 1, 5)))
+patches = training_patches("T91", scales=SCALES, patch_size=33, stride=STRIDE,
+                       label_size=valid_label_size(33, (9, 1, 5)))
 print(f"{time.perf_counter() - t0:.1f} s; per scale:",
       {s: int(np.sum(patches.scales == s)) for s in SCALES})
 n = len(patches.inputs)
@@ -94,7 +97,8 @@ assert 16 / 255 - 1e-6 <= patches.labels.min() and patches.labels.max() <= 235 /
 # %% [markdown]
 # What a residual network sees at step 0 is bicubic itself, so its first loss is the mean squared
 # error between the centre of each input and its label. That error grows with the scale — ×4
-# throws away more detail than ×2:
+# throws away more detail than ×2. In decibels it is the **PSNR**, the peak signal-to-noise
+# ratio $10 \log_{10}(1/\mathrm{MSE})$ for pixels in $[0, 1]$ (higher is better):
 
 # %%
 centre = patches.inputs[:, :, 6:-6, 6:-6]
@@ -109,11 +113,11 @@ assert bicubic_mse[2] < bicubic_mse[3] < bicubic_mse[4]
 rng = np.random.default_rng(0)
 fig, axes = plt.subplots(2, 6, figsize=(9, 3.4))
 for col, s in enumerate(np.repeat(SCALES, 2)):
-    i = rng.choice(np.flatnonzero(patches.scales == s))
-    axes[0, col].imshow(patches.inputs[i, 0], cmap="gray", vmin=0, vmax=1)
+    pick = rng.choice(np.flatnonzero(patches.scales == s))
+    axes[0, col].imshow(patches.inputs[pick, 0], cmap="gray", vmin=0, vmax=1)
     axes[0, col].add_patch(plt.Rectangle((5.5, 5.5), 21, 21, fill=False, ec="tab:orange", lw=1))
     axes[0, col].set_title(f"input x{s} (33x33)")
-    axes[1, col].imshow(patches.labels[i, 0], cmap="gray", vmin=0, vmax=1)
+    axes[1, col].imshow(patches.labels[pick, 0], cmap="gray", vmin=0, vmax=1)
     axes[1, col].set_title("label (21x21)")
 for ax in axes.ravel():
     ax.set_xticks([])
@@ -134,8 +138,9 @@ plt.show()
 # 1×1 mapping layer as well as the reconstruction layer's.
 #
 # With `residual=True` the output is `input + network` and the last layer starts at zero — for the
-# DCNN, B's last `Linear` starts with zero weights and a zero bias, so every window gets the same
-# zero kernel. A fresh network therefore *is* bicubic:
+# DCNN, the `Linear` of B that emits the last layer's kernel starts with zero weights and a zero
+# bias, so every window gets the same zero kernel (the one for the 1×1 layer starts with zero
+# weights and a static kernel as its bias). A fresh network therefore *is* bicubic:
 
 # %%
 srcnn = models.srcnn(**WIDTHS, residual=True, name="small-srcnn")
@@ -155,7 +160,8 @@ for m in (srcnn, dcnn):
 #
 # The library's loop takes a config — `train.DEFAULTS` with some keys overridden — and an output
 # folder. Each step draws a batch of 64 sub-images (all scales mixed) with a random flip/rotation,
-# runs the graph forward and backward, and lets Adam update the parameters; every `eval.every`
+# runs the graph forward and backward, and lets Adam update the parameters (Adam moves each
+# parameter by a running mean of its gradients divided by their running root-mean-square); every `eval.every`
 # steps it scores Set5 at each training scale. The folder receives `checkpoint.npz`, `log.csv`,
 # `curves.png` and, at the end, `model.npz` with the Set5 scores in its header.
 #
@@ -195,7 +201,7 @@ trained = {name: models.Model.load(runs / name / "model.npz") for name in config
 
 # %% [markdown]
 # The log has one row per evaluation: the mean training loss since the previous row and the Set5
-# PSNR at each scale. The loss is the MSE on the [0, 1] scale, so bicubic's level (dashed) is the
+# PSNR at each scale. The loss is the MSE on the [0, 1] scale, so bicubic's level (dotted) is the
 # MSE every run started from.
 
 # %%
@@ -231,7 +237,8 @@ for name, rows in logs.items():
 # %% [markdown]
 # ## 4. Set5 against bicubic
 #
-# `sr.evaluate` runs the standard protocol on every image (Y channel, MATLAB bicubic
+# `sr.evaluate` scores with PSNR and SSIM (the structural similarity, 1 for identical images;
+# notebook 05, §2 defines it). It runs the standard protocol on every image (Y channel, MATLAB bicubic
 # degradation, output rounded to 8 bits, `scale` pixels shaved) for every method; a model plugs in
 # as it is, or named as a `(name, model)` pair (`sr.resolve`): its `Model.predict` runs on the
 # whole image (the DCNN window by window, as it was trained).
@@ -272,10 +279,11 @@ for name in trained:
 # back (the residual) — that must be the network's output on the window.
 
 # %%
-dyn, r = trained["small-dcnn"], trained["small-dcnn"].radius
-butterfly = dict(data_sets.load_dataset("Set5"))["butterfly"]                  # RGB, uint8
-y = image.rgb_to_y(image.modcrop(butterfly, 3)).astype(np.float64) / 255  # Y in [0, 1]
-up = image.degrade(y, 3)                                                  # the network's input at x3
+dyn = trained["small-dcnn"]
+rad = dyn.radius                                                          # pixels lost per side: 6
+butterfly = dict(datasets.load_dataset("Set5"))["butterfly"]                  # RGB, uint8
+luma = image.rgb_to_y(image.modcrop(butterfly, 3)).astype(np.float64) / 255  # Y in [0, 1]
+up = image.degrade(luma, 3)                                               # the network's input at x3
 
 kern, bias = inference.window_kernels(dyn, up, 3)
 padded, rows, cols = inference.window_grid(dyn, up)
@@ -283,19 +291,21 @@ n2, f3 = dyn.config["n2"], dyn.config["f3"]
 print(f"x3: {len(rows)} x {len(cols)} windows, kernels {kern.shape}, biases {bias.shape}")
 assert kern.shape == (len(rows) * len(cols), n2, f3, f3) and bias.shape == (len(kern),)
 
-w = len(kern) // 2                                    # a window in the middle of the image
-i, j = rows[w // len(cols)], cols[w % len(cols)]
-win = padded[i:i + 33, j:j + 33][None, None].astype(np.float32)
+n_win = len(kern) // 2                                # a window in the middle of the image
+top, left = rows[n_win // len(cols)], cols[n_win % len(cols)]
+win = padded[top:top + 33, left:left + 33][None, None].astype(np.float32)
 out = dyn.graph.forward({"x": win}, outputs=["relu2", dyn.output], keep_cache=False)
-by_hand, _ = reference.dynamic_conv2d_forward(out["relu2"], kern[w][None, None], bias[w][None, None])
-by_hand += win[:, :, r:-r, r:-r]
+by_hand, _ = reference.dynamic_conv2d_forward(out["relu2"], kern[n_win][None, None], bias[n_win][None, None])
+by_hand += win[:, :, rad:-rad, rad:-rad]
 assert np.allclose(by_hand, out[dyn.output], atol=1e-5)
-print("eq 5 by hand == the network's output on window", w)
+print("eq 5 by hand == the network's output on window", n_win)
 
 # %% [markdown]
 # Now the kernels themselves, for the same image at ×2, ×3 and ×4. `reproduce.kernel_stats`
-# averages them over the windows and measures how much they vary *within* the image (the mean
-# ‖k_w − k̄‖/‖k̄‖ over windows) and *between scales* (‖k̄(s) − k̄(×2)‖/‖k̄(×2)‖). A static network
+# averages them over the windows into $k_{\text{mean}}$ and measures how much they vary *within*
+# the image (the mean over windows of $\lVert k_{\text{win}} - k_{\text{mean}}\rVert / \lVert
+# k_{\text{mean}}\rVert$, $k_{\text{win}}$ a window's kernel) and *between scales*
+# ($\lVert k_{\text{mean}}(s) - k_{\text{mean}}(2)\rVert / \lVert k_{\text{mean}}(2)\rVert$). A static network
 # would give exactly 0 for both; so does the fresh DCNN, whose B outputs the same (zero) kernel
 # everywhere.
 
@@ -375,8 +385,16 @@ exercises.try_it(exercises.check_scale_weights, scale_weights)
 # %% [markdown]
 # ### Exercise 2 — the cosine schedule
 #
-# The fast recipe decays the rate with `optim.CosineLR(total, min_factor)`. Implement its factor
-# `cosine_lr(t, total, min_factor)`: 1 at $t = 0$, `min_factor` from $t = $ `total` on.
+# The fast recipe decays the rate with `optim.CosineLR(total, min_factor)`: at step $\tau$ (`t`
+# in code) the rate is the base rate times
+#
+# $$
+# f(\tau) = m + (1 - m)\,\tfrac12\big(1 + \cos(\pi \min(\tau, \tau_{\max})/\tau_{\max})\big),
+# \qquad \tau_{\max} = \texttt{total},\quad m = \texttt{min\_factor}:
+# $$
+#
+# 1 at $\tau = 0$, $m$ from $\tau = \tau_{\max}$ on. Implement `cosine_lr(t, total, min_factor)`. At
+# which step does $f$ fall fastest?
 
 # %%
 def cosine_lr(t, total, min_factor):

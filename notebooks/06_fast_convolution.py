@@ -85,7 +85,8 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Unfolding against multiplying, timed apart.** For DCNN's 64→32 5×5 layer on 25×25 inputs
+# **Unfolding against multiplying, timed apart.** For the 64→32 5×5 mapping layer of SRCNN's
+# 9-5-5 variant (kernels 9×9, 5×5, 5×5; the DCNN has no such layer) on 25×25 inputs
 # (8 samples, float32), the cell times `dynconv.kernels.im2col.unfold` (the numba unfolding the
 # kernels use) and the GEMM on its result separately, best of 7 runs each. On this shared 2-core
 # machine, earlier runs of this code gave unfold / GEMM = 0.30, 0.78 and 1.75 (unfold 8–21 ms,
@@ -122,13 +123,13 @@ print(f"cols {cols_u.shape}: unfold {min(t_unfold) * 1e3:.1f} ms, GEMM {min(t_ge
 # $(F, C)$ tap matrix $K_{uv} = w[:, :, u, v]$ with the channels of the input.
 #
 # **Step 2 — flatten.** Store each padded channel row after row: $\bar x_{t,i}[m, n] = X_{t}[i,\, m W_p + n]$,
-# and put output pixel $(r, c)$ at the *wide* position $q = r W_p + c$. Then
+# and put output pixel $(r, c)$ at the *wide* position $\nu = r W_p + c$. Then
 #
 # $$
-# \bar x_{t,i}[r+u,\,c+v] = X_t[i,\; q + o_{uv}], \qquad o_{uv} = u W_p + v,
+# \bar x_{t,i}[r+u,\,c+v] = X_t[i,\; \nu + o_{uv}], \qquad o_{uv} = u W_p + v,
 # $$
 #
-# a *constant shift* of the flat index. So, with $Y_t[j, q] = y_{t,j}[r, c]$,
+# a *constant shift* of the flat index. So, with $Y_t[j, \nu] = y_{t,j}[r, c]$,
 #
 # $$
 # Y_t \;=\; \sum_{u,v} K_{uv}\; X_t[:,\; o_{uv} : o_{uv} + L] \;+\; b,
@@ -181,7 +182,7 @@ assert err < 1e-12
 # %% [markdown]
 # The picture of the wide grid for this example ($H_p = 9$, $W_p = 8$, a 3×2 kernel, so
 # $H_o = 7$, $W_o = 7$, $L = 6 \cdot 8 + 7 = 55$). Left: the $H_o \times W_p$ wide positions
-# $q = r W_p + c$; the last column ($c \ge W_o$) is computed but belongs to no output pixel —
+# $\nu = r W_p + c$; the last column ($c \ge W_o$) is computed but belongs to no output pixel —
 # its window wraps from the end of one row of $\bar x$ into the start of the next — and is cropped.
 # Right: the slice `X[:, o:o + L]` of tap $(u, v) = (1, 1)$ drawn on the padded input: it starts at
 # $o = W_p + 1$ and runs through $L$ consecutive pixels, wrapping at every row end.
@@ -190,8 +191,8 @@ assert err < 1e-12
 Hp, Wp, kh_, kw_ = 9, 8, 3, 2
 Ho, Wo = Hp - kh_ + 1, Wp - kw_ + 1
 L = (Ho - 1) * Wp + Wo
-q = np.arange(Ho * Wp).reshape(Ho, Wp)
-kind = np.where(q >= L, 0, np.where(q % Wp >= Wo, 1, 2))  # 0 never computed, 1 wrapped, 2 kept
+wide = np.arange(Ho * Wp).reshape(Ho, Wp)
+kind = np.where(wide >= L, 0, np.where(wide % Wp >= Wo, 1, 2))  # 0 never computed, 1 wrapped, 2 kept
 u, v = 1, 1
 o = u * Wp + v
 covered = np.zeros(Hp * Wp, dtype=int)
@@ -226,7 +227,7 @@ assert (kind == 2).sum() == Ho * Wo and (kind > 0).sum() == L
 #
 # **Eq 2 (input gradient)** is a full convolution of $\partial l/\partial y$ with the kernel —
 # notebook 01 showed it equals a *valid correlation* of $\partial l/\partial y$ zero-padded by
-# $k - 1 - p$ with the kernel **flipped** and its channel axes swapped. That is eq 1 again, so
+# $k_h - 1 - p$ rows and $k_w - 1 - p$ columns with the kernel **flipped** and its channel axes swapped. That is eq 1 again, so
 # the forward loop above serves it unchanged.
 
 # %%
@@ -458,7 +459,7 @@ exercises.try_it(exercises.check_conv1d_kernel_grad, conv1d_kernel_grad)
 # $(F, C, k_h, k_w)$, `dw` summed over the batch) without a Python loop over pixels or taps.
 # Hint: `numpy.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))` has shape
 # $(N, C, H_o, W_o, k_h, k_w)$ — every window of $\bar x$ — and one `np.einsum` then gives eq 3.
-# For eq 2, take the windows of `dy` padded by $k - 1$ (full mode) and mind the flip and the swap
+# For eq 2, take the windows of `dy` padded by $k_h - 1$ rows and $k_w - 1$ columns (full mode) and mind the flip and the swap
 # of the channel axes (notebook 01, §2).
 
 # %%

@@ -35,10 +35,12 @@
 # | $q$ | a period in pixels (2, 3 or 4); $n_q$ periods in all | `periods` |
 # | $r,\ c$ | row index $0 \le r < n_r$, column index $0 \le c < n_c$ | `r`, `c` |
 # | $\mathrm{i}$ | the imaginary unit $\sqrt{-1}$ (upright; no channel index in this notebook) | `1j` |
-# | $\omega_{q,r}$ | the complex wave $e^{-2\pi \mathrm{i}\, r/q}/n_r$ the profile is multiplied by | |
-# | $\bar v$ | the gradient $\partial l/\partial v$ of the loss with respect to any quantity $v$ | `dv` |
+# | $\omega_{q,r}$ | the complex wave $\exp(-2\pi \mathrm{i}\, r/q)/n_r$ the profile is multiplied by | |
+# | $e_{rc}$, $E$ | the local energy at $(r, c)$; its mean over the window | `e`, `e_mean` |
+# | $\partial l/\partial v$ | the gradient of the loss with respect to any quantity $v$ (as in 01–02) | `dv` |
 #
-# (In notebooks 01–02, $p$ is the padding and $w$ a kernel; neither appears here.)
+# (In notebooks 01–02, $p$ is the padding and $w$ a kernel; neither appears here. The overbar
+# keeps its meaning of notebook 01, a padded input, and is not used here.)
 
 # %%
 import os
@@ -84,33 +86,34 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 #
 # $$
 # \text{row profile } \pi_r = \frac{1}{n_c}\sum_c e_{rc}, \qquad
-# A_q = \sum_{r=0}^{n_r-1} \pi_r\, \omega_{q,r} = \frac{1}{n_r}\sum_{r} \pi_r\, e^{-2\pi \mathrm{i}\, r/q}, \qquad
-# \bar e = \frac{1}{n_r n_c}\sum_{rc} e_{rc},
+# A_q = \sum_{r=0}^{n_r-1} \pi_r\, \omega_{q,r} = \frac{1}{n_r}\sum_{r} \pi_r\, \exp(-2\pi \mathrm{i}\, r/q), \qquad
+# E = \frac{1}{n_r n_c}\sum_{rc} e_{rc},
 # $$
 #
 # $$
-# \rho_q = \frac{|A_q|}{\bar e + \delta}, \qquad y_q = \log\!\big(1 + \rho_q/\varepsilon\big),
+# \rho_q = \frac{|A_q|}{E + \eta}, \qquad y_q = \log\!\big(1 + \rho_q/\varepsilon\big),
 # $$
 #
 # and the same along columns with the column profile $\gamma_c = \frac{1}{n_r}\sum_r e_{rc}$.
-# Dividing by the mean energy $\bar e$ makes $\rho_q$ blind to contrast ($x \to ax$ scales $e$,
-# $A_q$ and $\bar e$ by $a^2$): it is the *relative* modulation of sharpness at period $q$.
-# $\delta = 10^{-8}$ keeps a flat window finite; $\varepsilon$ sets where periodicity counts as
+# Dividing by the mean energy $E$ makes $\rho_q$ blind to contrast ($x \to \lambda x$ scales $e$,
+# $A_q$ and $E$ by $\lambda^2$): it is the *relative* modulation of sharpness at period $q$.
+# $\eta = 10^{-8}$ keeps a flat window finite; $\varepsilon$ sets where periodicity counts as
 # absent ($y_q \approx \rho_q/\varepsilon$ below it), and the log compresses the rest. The output
 # is $(N, C\cdot 2\cdot n_q)$, ordered (channel, axis [rows, cols], period).
 #
 # ## 3. The backward pass, one step at a time
 #
-# The upstream gradient is $\bar y_{a,q}$ (axis $a$, period $q$). Per sample and channel:
+# The upstream gradient is $\partial l/\partial y_{a,q}$ (axis $a$, period $q$). Per sample and channel:
 #
 # 1. The log: $\dfrac{\partial y}{\partial \rho} = \dfrac{1/\varepsilon}{1+\rho/\varepsilon} =
-#    \dfrac{1}{\varepsilon + \rho}$, so $\bar\rho_{a,q} = \bar y_{a,q}/(\varepsilon + \rho_{a,q})$.
-# 2. The ratio: $\dfrac{\partial \rho}{\partial |A|} = \dfrac{1}{\bar e + \delta}$ and
-#    $\dfrac{\partial \rho}{\partial \bar e} = -\dfrac{|A|}{(\bar e + \delta)^2} =
-#    -\dfrac{\rho}{\bar e + \delta}$. The mean energy $\bar e$ feeds all $2 n_q$ ratios, so
+#    \dfrac{1}{\varepsilon + \rho}$, so $\dfrac{\partial l}{\partial \rho_{a,q}} =
+#    \dfrac{\partial l/\partial y_{a,q}}{\varepsilon + \rho_{a,q}}$.
+# 2. The ratio: $\dfrac{\partial \rho}{\partial |A|} = \dfrac{1}{E + \eta}$ and
+#    $\dfrac{\partial \rho}{\partial E} = -\dfrac{|A|}{(E + \eta)^2} =
+#    -\dfrac{\rho}{E + \eta}$. The mean energy $E$ feeds all $2 n_q$ ratios, so
 #    $$
-#    \overline{|A_{a,q}|} = \frac{\bar\rho_{a,q}}{\bar e + \delta}, \qquad
-#    \bar{\bar e} = -\sum_{a,q} \frac{\bar\rho_{a,q}\,\rho_{a,q}}{\bar e + \delta}.
+#    \frac{\partial l}{\partial |A_{a,q}|} = \frac{\partial l/\partial \rho_{a,q}}{E + \eta}, \qquad
+#    \frac{\partial l}{\partial E} = -\sum_{a,q} \frac{\rho_{a,q}}{E + \eta}\,\frac{\partial l}{\partial \rho_{a,q}}.
 #    $$
 # 3. The magnitude: $A_q = \sum_r \pi_r\, \omega_{q,r}$ with $\pi_r$ real, so
 #    $\partial |A|^2/\partial \pi_r = \partial (A A^{*})/\partial \pi_r = \omega_r A^{*} + A\,
@@ -118,22 +121,24 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 #    $$
 #    \frac{\partial |A|}{\partial \pi_r} = \frac{\operatorname{Re}(A^{*} \omega_r)}{|A|},
 #    \qquad
-#    \bar\pi_r = \operatorname{Re}\sum_q z_q\, \omega_{q,r}, \quad z_q = \overline{|A_q|}\,\frac{A_q^{*}}{|A_q|}
+#    \frac{\partial l}{\partial \pi_r} = \operatorname{Re}\sum_q \zeta_q\, \omega_{q,r}, \quad
+#    \zeta_q = \frac{\partial l}{\partial |A_q|}\,\frac{A_q^{*}}{|A_q|}
 #    $$
-#    — the same waves as the forward pass, one matrix product per axis (likewise $\bar\gamma_c$).
-#    ($|A| = 0$ is a kink, like ReLU's at 0; the layer guards the division.)
-# 4. The means: $\pi_r$ averages row $r$, $\gamma_c$ column $c$, $\bar e$ everything:
+#    — the same waves as the forward pass, one matrix product per axis (likewise
+#    $\partial l/\partial \gamma_c$). ($|A| = 0$ is a kink, like ReLU's at 0; the layer guards the division.)
+# 4. The means: $\pi_r$ averages row $r$, $\gamma_c$ column $c$, $E$ everything:
 #    $\dfrac{\partial \pi_r}{\partial e_{rc}} = \dfrac{1}{n_c}$,
 #    $\dfrac{\partial \gamma_c}{\partial e_{rc}} = \dfrac{1}{n_r}$,
-#    $\dfrac{\partial \bar e}{\partial e_{rc}} = \dfrac{1}{n_r n_c}$, so
+#    $\dfrac{\partial E}{\partial e_{rc}} = \dfrac{1}{n_r n_c}$, so
 #    $$
-#    \bar e_{rc} = \frac{\bar\pi_r}{n_c} + \frac{\bar\gamma_c}{n_r} + \frac{\bar{\bar e}}{n_r n_c}.
+#    \frac{\partial l}{\partial e_{rc}} = \frac{1}{n_c}\frac{\partial l}{\partial \pi_r}
+#      + \frac{1}{n_r}\frac{\partial l}{\partial \gamma_c} + \frac{1}{n_r n_c}\frac{\partial l}{\partial E}.
 #    $$
-# 5. The square: $\partial e/\partial(\Delta x) = 2\Delta x$, so $\overline{\Delta x}_{rc} =
-#    2\,\Delta x_{rc}\, \bar e_{rc}$.
-# 6. The Laplacian is linear, and its transpose **scatters** each $\overline{\Delta x}_{rc}$ back
-#    with the 5-point stencil: $+4\,\overline{\Delta x}_{rc}$ to $\bar x_{r+1,c+1}$ and
-#    $-\overline{\Delta x}_{rc}$ to each of its four neighbours — the forward pass's five slices,
+# 5. The square: $\partial e/\partial(\Delta x) = 2\Delta x$, so
+#    $\dfrac{\partial l}{\partial (\Delta x)_{rc}} = 2\,(\Delta x)_{rc}\, \dfrac{\partial l}{\partial e_{rc}}$.
+# 6. The Laplacian is linear, and its transpose **scatters** each $\partial l/\partial (\Delta x)_{rc}$
+#    back with the 5-point stencil: $+4$ times it to $\partial l/\partial x_{r+1,c+1}$ and $-1$ times
+#    it to the gradient of each of the four neighbours of $x_{r+1,c+1}$ — the forward pass's five slices,
 #    accumulated with `+=` (a border pixel only receives from its inner neighbours), just as eq 2
 #    scatters (notebook 01, §5).
 #
@@ -145,7 +150,7 @@ plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
 PERIODS = (2, 3, 4)
 
 
-def periodicity_numpy(x, periods, eps, delta=1e-8):
+def periodicity_numpy(x, periods, eps, eta=1e-8):
     """The forward equations above, directly: (N, C, H, W) -> (N, C·2·n_q)."""
     lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
            - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
@@ -156,7 +161,7 @@ def periodicity_numpy(x, periods, eps, delta=1e-8):
         r = np.arange(profile.shape[-1])
         for q in periods:
             A_q = (profile * np.exp(-2j * np.pi * r / q)).mean(axis=-1)
-            features.append(np.log1p(np.abs(A_q) / (e_mean + delta) / eps))
+            features.append(np.log1p(np.abs(A_q) / (e_mean + eta) / eps))
     return np.stack(features, axis=-1).reshape(x.shape[0], -1)  # (channel, axis, period)
 
 
@@ -173,10 +178,10 @@ assert report.ok
 # %% [markdown]
 # ## 4. Where the window starts
 #
-# Shift a profile by $k$ pixels, $\pi'_r = \pi_{r+k}$. Then
-# $A'_q = \frac{1}{n_r}\sum_{r=0}^{n_r-1} \pi_{r+k}\, e^{-2\pi \mathrm{i}\, r/q}
-#       = e^{2\pi \mathrm{i}\, k/q}\,\frac{1}{n_r}\sum_{r=k}^{n_r-1+k} \pi_{r}\, e^{-2\pi \mathrm{i}\, r/q}$:
-# a phase factor times the sum over a window moved by $k$. For a profile that repeats exactly
+# Shift a profile by $d$ pixels, $\pi'_r = \pi_{r+d}$. Then
+# $A'_q = \frac{1}{n_r}\sum_{r=0}^{n_r-1} \pi_{r+d}\, \exp(-2\pi \mathrm{i}\, r/q)
+#       = \exp(2\pi \mathrm{i}\, d/q)\,\frac{1}{n_r}\sum_{r=d}^{n_r-1+d} \pi_{r}\, \exp(-2\pi \mathrm{i}\, r/q)$:
+# a phase factor times the sum over a window moved by $d$. For a profile that repeats exactly
 # with period $q$, the moved window sums the same values **only when $n_r$ is a multiple of
 # $q$** (whole cycles); then only the phase changes and $|A_q|$ does not depend on where the
 # window starts. Otherwise the window holds an incomplete last cycle, and $|A_q|$ wobbles with
@@ -186,10 +191,10 @@ assert report.ok
 
 # %%
 def wobble(n, q=3, length=200):
-    """Relative spread of |A_q| over every start k of an n-long window on an exact period-q profile."""
+    """Relative spread of |A_q| over every start d of an n-long window on an exact period-q profile."""
     profile = (np.arange(length) % q == 0).astype(float)  # one sharp pixel per period
     waves = np.exp(-2j * np.pi * np.arange(n) / q) / n
-    mags = np.array([abs(profile[k:k + n] @ waves) for k in range(q * 4)])
+    mags = np.array([abs(profile[d:d + n] @ waves) for d in range(q * 4)])
     return np.ptp(mags) / mags.mean()
 
 

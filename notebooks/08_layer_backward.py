@@ -115,24 +115,25 @@ assert 0.3 < he < 3 and without_2 < 0.1
 # %% [markdown]
 # ## 2. Linear
 #
-# Network B's last layer emits the flat kernels. For a batch of row vectors $x_n$
-# ($N \times n_{\text{in}}$), weights $M$ ($n_{\text{out}} \times n_{\text{in}}$) and bias $b$:
+# Network B's last layer emits the flat kernels. For a batch of row vectors $x_t$
+# ($N \times n_{\text{in}}$), weights $M$ ($n_{\text{out}} \times n_{\text{in}}$) and bias $b$, with
+# $i$ an input and $j$ an output (as for a convolution's maps):
 #
 # $$
-# y_{n,o} = \sum_{k} M_{o,k}\, x_{n,k} + b_o, \qquad y = x M^\top + b .
+# y_{t,j} = \sum_{i} M_{j,i}\, x_{t,i} + b_j, \qquad y = x M^\top + b .
 # $$
 #
-# $\partial y_{n,o}/\partial x_{n,k} = M_{o,k}$, $\partial y_{n,o}/\partial M_{o,k} = x_{n,k}$
-# and $\partial y_{n,o}/\partial b_o = 1$, so the chain rule gives
+# $\partial y_{t,j}/\partial x_{t,i} = M_{j,i}$, $\partial y_{t,j}/\partial M_{j,i} = x_{t,i}$
+# and $\partial y_{t,j}/\partial b_j = 1$, so the chain rule gives
 #
 # $$
-# \frac{\partial l}{\partial x_{n,k}} = \sum_o g_{n,o} M_{o,k}, \qquad
-# \frac{\partial l}{\partial M_{o,k}} = \sum_n g_{n,o}\, x_{n,k}, \qquad
-# \frac{\partial l}{\partial b_o} = \sum_n g_{n,o},
+# \frac{\partial l}{\partial x_{t,i}} = \sum_j g_{t,j} M_{j,i}, \qquad
+# \frac{\partial l}{\partial M_{j,i}} = \sum_t g_{t,j}\, x_{t,i}, \qquad
+# \frac{\partial l}{\partial b_j} = \sum_t g_{t,j},
 # $$
 #
 # i.e. $g M$, $g^\top x$ and the column sums of $g$. $M$ and $b$ are shared by the samples, so
-# their gradients sum over the batch (as for eq 3), while each $x_n$ gets its own. In code the
+# their gradients sum over the batch (as for eq 3), while each $x_t$ gets its own. In code the
 # weight matrix is `params["w"]`.
 
 # %%
@@ -145,7 +146,7 @@ lin.forward(xl)
 (dxl,) = lin.backward(gl)
 M = lin.params["w"]
 assert np.allclose(dxl, gl @ M)
-assert np.allclose(lin.grads["w"], np.einsum("no,nk->ok", gl, xl))
+assert np.allclose(lin.grads["w"], np.einsum("tj,ti->ji", gl, xl))
 assert np.allclose(lin.grads["b"], gl.sum(axis=0))
 check(lin, [xl])
 
@@ -174,43 +175,43 @@ check(GlobalAvgPool2D(), [xp_])
 # %% [markdown]
 # ## 4. The losses: Euclidean and MSE
 #
-# Both are a scaled sum of squared errors of the prediction $\hat y$ against the target $y$, with
-# $e = \hat y - y$:
+# Both are a scaled sum of squared errors of the prediction $\hat y$ against the target $y$, over
+# every element $m$:
 #
 # $$
-# L = s \sum_m e_m^2, \qquad
-# s = \frac{1}{2N} \ \text{(EuclideanLoss, Caffe's; } N \text{ the batch)}, \qquad
-# s = \frac{1}{M} \ \text{(MSELoss; } M \text{ the number of elements)} .
+# \mathcal L = \kappa \sum_m (\hat y_m - y_m)^2, \qquad
+# \kappa = \frac{1}{2N} \ \text{(EuclideanLoss, Caffe's; } N \text{ the batch)}, \qquad
+# \kappa = \frac{1}{n_{\text{el}}} \ \text{(MSELoss; } n_{\text{el}} \text{ the number of elements)} .
 # $$
 #
-# The loss is the last node, so its upstream gradient is a scalar $g = \partial l/\partial L$
-# (1 when $l = L$). From $\partial L/\partial \hat y_m = 2 s\, e_m$ and
-# $\partial L/\partial y_m = -2 s\, e_m$:
+# The loss is the last node, so its upstream gradient is a scalar $g = \partial l/\partial \mathcal L$
+# (1 when $l = \mathcal L$). From $\partial \mathcal L/\partial \hat y_m = 2 \kappa\, (\hat y_m - y_m)$ and
+# $\partial \mathcal L/\partial y_m = -2 \kappa\, (\hat y_m - y_m)$:
 #
 # $$
-# \frac{\partial l}{\partial \hat y} = 2 s\, g\, (\hat y - y), \qquad
-# \frac{\partial l}{\partial y} = -2 s\, g\, (\hat y - y) .
+# \frac{\partial l}{\partial \hat y} = 2 \kappa\, g\, (\hat y - y), \qquad
+# \frac{\partial l}{\partial y} = -2 \kappa\, g\, (\hat y - y) .
 # $$
 #
-# For EuclideanLoss $2s = 1/N$: the $\frac12$ cancels the 2 of the square, and the $1/N$ is the
+# For EuclideanLoss $2\kappa = 1/N$: the $\frac12$ cancels the 2 of the square, and the $1/N$ is the
 # paper's $1/T$ of eq 3 (notebook 01, §3). The target's gradient is returned too (a target is
 # usually data, and the graph drops it).
 
 # %%
-show(EuclideanLoss.backward)  # EuclideanLoss and MSELoss share it; only the scale s differs
+show(EuclideanLoss.backward)  # EuclideanLoss and MSELoss share it; only the factor kappa differs
 pred, target = rng.standard_normal((2, 1, 3, 4)), rng.standard_normal((2, 1, 3, 4))
-for loss, s in [(EuclideanLoss(), 1 / (2 * 2)), (MSELoss(), 1 / pred.size)]:
+for loss, kappa in [(EuclideanLoss(), 1 / (2 * 2)), (MSELoss(), 1 / pred.size)]:
     value = loss.forward(pred, target)
-    assert np.isclose(value, s * np.sum((pred - target) ** 2))
+    assert np.isclose(value, kappa * np.sum((pred - target) ** 2))
     dpred, dtarget = loss.backward(np.float64(3.0))  # an upstream g = 3
-    assert np.allclose(dpred, 2 * s * 3.0 * (pred - target)) and np.allclose(dtarget, -dpred)
+    assert np.allclose(dpred, 2 * kappa * 3.0 * (pred - target)) and np.allclose(dtarget, -dpred)
     check(loss, [pred, target])
 
 # %% [markdown]
 # ## 5. Add, and the residual connection
 #
-# $y = \sum_i x_i$ element by element, inputs of one shape. $\partial y/\partial x_i$ is the
-# identity, so **every input receives $g$ unchanged**: $\partial l/\partial x_i = g$.
+# $y = x_0 + x_1 + \dots$ element by element, inputs of one shape. The derivative of $y$ with
+# respect to each input is the identity, so **every input receives $g$ unchanged**.
 #
 # A residual connection, $y = x + R(x)$, uses $x$ twice: once into `Add` directly, once
 # through the branch $R$. The chain rule sums over every path by which $x$ reaches the loss,
@@ -295,7 +296,7 @@ check(CenterCrop(), [xc, rng.standard_normal((2, 1, 4, 3))])
 # ### Exercise 1 — the Euclidean loss's two gradients
 #
 # Write `euclidean_grads(pred, target)` returning `(dpred, dtarget)` for
-# $L = \frac{1}{2N}\sum_t \lVert \hat y_t - y_t \rVert^2$ with $l = L$ (upstream gradient 1),
+# $\mathcal L = \frac{1}{2N}\sum_t \lVert \hat y_t - y_t \rVert^2$ with $l = \mathcal L$ (upstream gradient 1),
 # from §4's derivation, without calling the layer.
 
 # %%
@@ -312,7 +313,7 @@ exercises.try_it(exercises.check_euclidean_grads, euclidean_grads)
 # ### Exercise 2 — CenterCrop's backward
 #
 # Write `center_crop_backward(dy, x_shape)`: the gradient of `CenterCrop()` cropping an input of
-# shape `x_shape` $(N, C, H, W)$ to the size of `dy` $(N, C, h, w)$, centred, the extra row or
+# shape `x_shape` $(N, C, H, W)$ to the size of `dy` $(N, C, H_o, W_o)$, centred, the extra row or
 # column of an odd difference taken from the bottom or right (as the layer's docstring says).
 
 # %%
@@ -325,9 +326,9 @@ exercises.try_it(exercises.check_center_crop_backward, center_crop_backward)
 # %% [markdown]
 # ### Exercise 3 — the input gradient of a stride-2 layer
 #
-# A layer with stride $s$ reads $\bar x[s\,r + u,\; s\,c + v]$ instead of eq 1's
-# $\bar x[r+u,\; c+v]$: it keeps every $s$-th output row and column of the stride-1 layer,
-# $\lfloor (H + 2p - k_h)/s \rfloor + 1$ rows (notebook 01, §1 draws the windows). The paper's
+# A layer with stride $S$ reads $\bar x[S\,r + u,\; S\,c + v]$ instead of eq 1's
+# $\bar x[r+u,\; c+v]$: it keeps every $S$-th output row and column of the stride-1 layer,
+# $\lfloor (H + 2p - k_h)/S \rfloor + 1$ rows (notebook 01, §1 draws the windows). The paper's
 # layers, and dynconv's, have stride 1. `exercises.stride2_forward(x, w)` is eq 1 (no padding)
 # with stride 2. Derive its input gradient and implement `stride2_input_grad(dy, w, x_shape)`.
 # Hint: which stride-1 output pixels does the stride-2 layer keep, and what gradient do the

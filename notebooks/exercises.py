@@ -187,7 +187,7 @@ def check_tied_kernels(fn):
 # --------------------------------------------------------------------------- notebook 03
 def check_sgd_momentum(fn):
     """``fn(w0, grads, lrs, mu)``: the weights after each step of Caffe's momentum SGD
-    (v <- mu v + lr_t g_t, w <- w - v), as a list."""
+    (z <- mu z + lr_t g_t, w <- w - z), as a list."""
     rng = np.random.default_rng(6)
     w0 = rng.standard_normal((3, 2))
     grads = [rng.standard_normal(w0.shape) for _ in range(5)]

@@ -3,11 +3,11 @@
 
 def sgd_momentum(w0, grads, lrs, mu):
     """Exercise 1: Caffe's momentum SGD, the learning rate inside the velocity:
-    v <- mu v + lr_t g_t; w <- w - v (eq 4 with the velocity as the step)."""
-    w, v, out = w0.copy(), 0 * w0, []
+    z <- mu z + lr_t g_t; w <- w - z (eq 4 with the velocity z as the step, notebook 01 §6)."""
+    w, z, out = w0.copy(), 0 * w0, []
     for g, lr in zip(grads, lrs):
-        v = mu * v + lr * g
-        w = w - v
+        z = mu * z + lr * g
+        w = w - z
         out.append(w.copy())
     return out
 

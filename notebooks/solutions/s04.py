@@ -15,6 +15,7 @@ def scale_weights(inputs, labels, scales):
 
 
 def cosine_lr(t, total, min_factor):
-    """Exercise 2: f(t) = m + (1 - m) (1 + cos(pi min(t, T) / T)) / 2."""
+    """Exercise 2: f(t) = m + (1 - m) (1 + cos(pi min(t, T) / T)) / 2, T = total. Its slope,
+    -(1 - m) pi sin(pi t / T) / (2 T), is steepest at t = T / 2, halfway."""
     t = min(t, total)
     return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t / total))

@@ -219,8 +219,9 @@ def table3(datasets=("Set5", "Set14"), scales=PAPER_SCALES,
                     rec = means[(str(ds), as_number(s), m)]
                     _put(row, m, rec[k], paper.get(as_number(s), {}).get(m, {}).get(k))
                 rows.append(row)
-        notes = ["Rows: test scale; columns: the model (srcnn-xN trained at xN only, srcnn-x234 and dcnn "
-                 "trained at x2, x3 and x4 together). Means over the data set, standard protocol."]
+        notes = ["Rows: test scale; columns: the model (srcnn-xN trained at xN only, srcnn-x234 trained at "
+                 "x2, x3 and x4 together, dcnn at every factor from x1.2 to x4). Means over the data set, "
+                 "standard protocol."]
         notes.append("Each cell: ours (paper, ours − paper); bicubic's paper values are Table 1's means."
                      if paper else "The paper publishes no values for this data set.")
         out.append(Table(key=f"table3_{label.lower()}", title=f"Table 3 — static vs dynamic across scales on {label}",
