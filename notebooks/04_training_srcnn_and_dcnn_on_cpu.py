@@ -85,7 +85,7 @@ runs = Path(workdir.name)
 # %%
 t0 = time.perf_counter()
 patches = training_patches("T91", scales=SCALES, patch_size=33, stride=STRIDE,
-                       label_size=valid_label_size(33, (9, 1, 5)))
+                        label_size=valid_label_size(33, (9, 1, 5)))
 print(f"{time.perf_counter() - t0:.1f} s; per scale:",
       {s: int(np.sum(patches.scales == s)) for s in SCALES})
 n = len(patches.inputs)
