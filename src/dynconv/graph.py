@@ -341,6 +341,25 @@ class Graph:
         """Shape of every value for the given input shapes, without running anything."""
         return {name: out for name, _, out, _ in self._walk(shapes)}
 
+    def _report_shapes(self, shapes, who):
+        """The input shapes a report is for: ``shapes``, or by default those of the last forward."""
+        self._compile()
+        if shapes is None:
+            if not self._shapes:
+                raise GraphError(f"{who}() needs the input shapes: pass shapes= or run forward() first")
+            shapes = {n: self._shapes[n] for n in self.inputs}
+        return shapes if not isinstance(shapes, dict) else {k: tuple(v) for k, v in shapes.items()}
+
+    def draw(self, shapes=None, ax=None):
+        """Draw the graph (:func:`dynconv.graph_draw.draw`): boxes with each value's layer and shape.
+
+        ``shapes`` as :meth:`summary`; ``ax`` a matplotlib Axes (default: a new figure's).
+        Returns the Axes. Matplotlib is imported only here.
+        """
+        from dynconv import graph_draw
+
+        return graph_draw.draw(self, self._report_shapes(shapes, "draw"), ax=ax)
+
     def summary(self, shapes=None, out=sys.stdout):
         """Print and return a table: node, layer, output shape, parameter count and MACs.
 
@@ -351,12 +370,7 @@ class Graph:
         out : file-like or None
             Where to print (None: only return the string).
         """
-        self._compile()
-        if shapes is None:
-            if not self._shapes:
-                raise GraphError("summary() needs the input shapes: pass shapes= or run forward() first")
-            shapes = {n: self._shapes[n] for n in self.inputs}
-        shapes = {k: tuple(v) for k, v in shapes.items()}
+        shapes = self._report_shapes(shapes, "summary")
         rows, total_p, total_m = [], 0, 0
         for name, node, out_shape, macs in self._walk(shapes):
             n_p = node.layer.num_params()

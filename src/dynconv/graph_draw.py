@@ -1,0 +1,152 @@
+"""A picture of a :class:`~dynconv.graph.Graph`: one box per value, one arrow per edge (matplotlib only).
+
+Each box shows a value's name, the kind of layer that computes it (``input`` for a graph input)
+and its shape, as :meth:`Graph.output_shapes <dynconv.graph.Graph.output_shapes>` computes it
+from the input shapes, without running anything. Boxes are layered top to bottom by depth
+(the longest path from a graph input); a node continues the column of its first input unless
+another node already did, so the branches of a DCNN (network A, network B) stand side by side.
+An arrow enters its node's top edge at its input's position: a node with two inputs, such as
+the dynamic layer (feature map first, kernels from network B second), has two arrows, and the
+second input's arrow is drawn in a second colour.
+
+Nothing here touches pyplot's state: without ``ax`` the drawing goes on a bare
+:class:`matplotlib.figure.Figure` (:func:`dynconv.plotting.subplots`). Every box's text has the
+value's name as its ``gid``, every arrow ``"source->node"``, so a test can find them.
+"""
+from __future__ import annotations
+
+BOX_W, BOX_H = 0.86, 0.6  # in column and row units
+INPUT_COLOURS = ("0.25", "tab:orange", "tab:green", "tab:purple")  # an arrow's colour: which input it feeds
+
+
+def _fmt(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _check(graph, shapes, ax):
+    """Clear errors for the arguments people get wrong; returns the input shapes as tuples."""
+    if not (hasattr(graph, "output_shapes") and hasattr(graph, "nodes")):
+        hint = " (for a Model, draw model.graph)" if hasattr(graph, "graph") else ""
+        raise TypeError(f"draw() needs a dynconv Graph, got {type(graph).__name__}{hint}")
+    if not isinstance(shapes, dict):
+        example = {n: (1, 1, 33, 33) for n in graph.inputs}
+        raise TypeError(f"shapes must be a dict {{graph input: shape}}, e.g. {example}, "
+                        f"got {type(shapes).__name__} {shapes!r}")
+    if ax is not None and not hasattr(ax, "add_patch"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    return {k: tuple(v) for k, v in shapes.items()}
+
+
+def layout(graph, names):
+    """``{value: (column, row)}`` for the graph inputs and ``names`` (the nodes, topologically ordered).
+
+    The row is the depth (inputs at 0, a node one below its deepest input). A node takes its first
+    input's column if that input has no child there yet and the cell is free, else the first free
+    column to the right of it.
+    """
+    pos, claimed = {}, set()
+    for name in graph.inputs:
+        pos[name] = (len(pos), 0)
+    taken = set(pos.values())
+    for name in names:
+        ins = graph.nodes[name].inputs
+        row = 1 + max((pos[i][1] for i in ins), default=-1)
+        first = ins[0] if ins else None
+        col = pos[first][0] if first is not None else 0
+        if first is None or first in claimed or (col, row) in taken:
+            col += 1
+            while (col, row) in taken:
+                col += 1
+        else:
+            claimed.add(first)
+        pos[name] = (col, row)
+        taken.add((col, row))
+    return pos
+
+
+def _box(ax, name, kind, shape, xy, role):
+    """One value's box: a rounded rectangle and a centred two-line label."""
+    from matplotlib.patches import FancyBboxPatch
+
+    x, y = xy
+    face = {"input": "0.93", "output": "#dbe9f6"}.get(role, "white")
+    ax.add_patch(FancyBboxPatch((x - BOX_W / 2, y - BOX_H / 2), BOX_W, BOX_H,
+                                boxstyle="round,pad=0,rounding_size=0.08", fc=face, ec="0.2",
+                                lw=1.6 if role == "output" else 0.8, ls="--" if role == "input" else "-",
+                                zorder=2))
+    ax.text(x, y, f"{name} \u00b7 {kind}\n{shape}", ha="center", va="center", fontsize=7, zorder=3, gid=name)
+
+
+def route(src, dst, slot, n_slots, taken):
+    """The vertices of the arrow from cell ``src`` to input ``slot`` of cell ``dst`` (data coordinates).
+
+    Boxes sit at (column, -row). An arrow between neighbouring rows is straight; a longer one runs
+    down a column with no box in the rows between (the source's, else the target's), else down the
+    lane between two columns, and crosses over in the gaps between rows.
+    """
+    (c0, r0), (c1, r1) = src, dst
+    start = (float(c0), -r0 - BOX_H / 2)
+    x_end = c1 + (slot - (n_slots - 1) / 2) * BOX_W / (n_slots + 1)
+    end = (x_end, -r1 + BOX_H / 2)
+    between = range(r0 + 1, r1)
+    if r1 == r0 + 1:
+        return [start, end]
+    if all((c0, r) not in taken for r in between):
+        return [start, (float(c0), -(r1 - 0.5)), end]
+    if all((c1, r) not in taken for r in between):
+        return [start, (x_end, -(r0 + 0.5)), end]
+    lane = c0 + (0.5 if c1 >= c0 else -0.5)
+    return [start, (lane, -(r0 + 0.5)), (lane, -(r1 - 0.5)), end]
+
+
+def _arrow(ax, src, dst, verts, slot):
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+
+    ax.add_patch(FancyArrowPatch(path=Path(verts), arrowstyle="-|>", mutation_scale=9, lw=0.9, zorder=1,
+                                 color=INPUT_COLOURS[slot % len(INPUT_COLOURS)], gid=f"{src}->{dst}"))
+
+
+def draw(graph, shapes, ax=None):
+    """Draw ``graph`` for the input shapes ``shapes``; returns the matplotlib Axes.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph to draw (e.g. ``model.graph``).
+    shapes : dict str -> tuple
+        The shape of every graph input, e.g. ``{"x": (1, 1, 33, 33)}``; every other shape is
+        computed from them (:meth:`Graph.output_shapes`).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default: a new bare Figure sized to the graph.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One text per value (graph inputs and nodes), with the value's name as ``gid``; one
+        arrow (a ``FancyArrowPatch``, ``gid`` ``"source->node"``) per edge.
+    """
+    shapes = _check(graph, shapes, ax)
+    out_shapes = graph.output_shapes(shapes)  # GraphError for a missing or wrong input shape
+    pos = layout(graph, list(out_shapes))
+    n_cols, n_rows = 1 + max(c for c, _ in pos.values()), 1 + max(r for _, r in pos.values())
+    if ax is None:
+        from dynconv.plotting import subplots
+
+        fig, ax = subplots(figsize=(0.2 + 1.7 * n_cols, 0.2 + 0.55 * n_rows))
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99)
+    xy = {name: (float(c), -float(r)) for name, (c, r) in pos.items()}
+    taken = set(pos.values())
+    for name in graph.inputs:
+        _box(ax, name, "input", _fmt(shapes[name]), xy[name], "input")
+    for name, shape in out_shapes.items():
+        role = "output" if name in graph.outputs else "node"
+        _box(ax, name, type(graph.nodes[name].layer).__name__, _fmt(shape), xy[name], role)
+        ins = graph.nodes[name].inputs
+        for slot, src in enumerate(ins):
+            _arrow(ax, src, name, route(pos[src], pos[name], slot, len(ins), taken), slot)
+    ax.set_xlim(-0.5, n_cols - 0.5)
+    ax.set_ylim(-n_rows + 0.5, 0.5)
+    ax.set_aspect("auto")
+    ax.axis("off")
+    return ax
