@@ -92,6 +92,16 @@ net, feeds = clear_of_kinks(draw)  # a model and feeds whose ReLU inputs keep 1e
 net.summary(shapes={"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)});
 
 # %% [markdown]
+# `Graph.draw` shows the same table as a picture: one box per value (its name, the layer that
+# computes it and its shape) and one arrow per edge — look at `crop`, whose first input (grey
+# arrow) is the target and whose second (orange) is `conv3`, read only for its size.
+
+# %%
+fig, ax = plt.subplots(figsize=(3.6, 4.6))
+net.draw({"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)}, ax=ax)
+plt.show()
+
+# %% [markdown]
 # Nodes may be added in any order: at the first forward the executor sorts them topologically —
 # into an order where every node comes after the nodes whose outputs it reads.
 # The same layers added backwards compute the same loss.
