@@ -5,9 +5,10 @@ and its shape, as :meth:`Graph.output_shapes <dynconv.graph.Graph.output_shapes>
 from the input shapes, without running anything. Boxes are layered top to bottom by depth
 (the longest path from a graph input); a node continues the column of its first input unless
 another node already did, so the branches of a DCNN (network A, network B) stand side by side.
-An arrow enters its node's top edge at its input's position: a node with two inputs, such as
-the dynamic layer (feature map first, kernels from network B second), has two arrows, and the
-second input's arrow is drawn in a second colour.
+Arrows enter a node's top edge side by side, in the order of its inputs, and each input slot
+has its colour (the first grey, the second orange): the dynamic layer's two arrows are its
+feature map (grey) and its kernels from network B (orange). An arrow longer than one row runs
+down an empty column or between two, never through a box (:func:`route`).
 
 Nothing here touches pyplot's state: without ``ax`` the drawing goes on a bare
 :class:`matplotlib.figure.Figure` (:func:`dynconv.plotting.subplots`). Every box's text has the
@@ -100,6 +101,7 @@ def route(src, dst, slot, n_slots, taken):
 
 
 def _arrow(ax, src, dst, verts, slot):
+    """The arrow ``src -> dst`` along the vertices ``verts``, coloured by its input ``slot``."""
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path
 
