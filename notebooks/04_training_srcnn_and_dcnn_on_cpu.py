@@ -144,6 +144,21 @@ for m in (srcnn, dcnn):
     assert pred.shape == (64, 1, 21, 21) and np.array_equal(pred, x[:, :, 6:-6, 6:-6]), m.name
 
 # %% [markdown]
+# The two graphs drawn (`Graph.draw`), network A down the left: follow the orange arrows into the
+# DCNN's dynamic layers `conv2` and `dyn`, each fed a feature map from A (grey) and its kernels
+# from one of B's two `Linear` heads, and the one from `skip` that adds the input back at the end.
+
+# %%
+fig, (ax_s, ax_d) = plt.subplots(1, 2, figsize=(10.4, 10.1), gridspec_kw={"width_ratios": [2, 4]})
+srcnn.graph.draw({"x": (64, 1, 33, 33)}, ax=ax_s)
+dcnn.graph.draw({"x": (64, 1, 33, 33)}, ax=ax_d)
+ax_s.set_ylim(ax_d.get_ylim())  # the same height per row in both
+ax_s.set_title(srcnn.name)
+ax_d.set_title(dcnn.name)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## 3. Training with `dynconv.train.train`
 #
 # The library's loop takes a config — `train.DEFAULTS` with some keys overridden — and an output
