@@ -48,7 +48,7 @@ from scipy import ndimage
 from dynconv import kernels
 from dynconv.gradcheck import clear_of_kinks, gradcheck
 from dynconv.graph import Graph
-from dynconv.graph_report import summary
+from dynconv.graph_report import draw, summary
 from dynconv.layers import (Add, CenterCrop, Conv2D, DynamicConv2D, EuclideanLoss, GlobalAvgPool2D,
                             Linear, MSELoss, ReLU)
 from dynconv.optim import SGD
@@ -85,13 +85,23 @@ def build_model(rng, dtype=np.float64):
     return net
 
 
-def draw():
+def sample():
     return build_model(rng), {"x": rng.standard_normal((2, 1, 12, 12)),
                               "target": rng.standard_normal((2, 1, 12, 12))}
 
 
-net, feeds = clear_of_kinks(draw)  # a model and feeds whose ReLU inputs keep 1e-3 away from 0
+net, feeds = clear_of_kinks(sample)  # a model and feeds whose ReLU inputs keep 1e-3 away from 0
 summary(net, shapes={"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)});
+
+# %% [markdown]
+# `graph_report.draw` shows the same table as a picture: one box per value (its name, the layer that
+# computes it and its shape) and one arrow per edge — look at `crop`, whose first input (grey
+# arrow) is the target and whose second (orange) is `conv3`, read only for its size.
+
+# %%
+fig, ax = plt.subplots(figsize=(3.6, 4.6))
+draw(net, {"x": (2, 1, 12, 12), "target": (2, 1, 12, 12)}, ax=ax)
+plt.show()
 
 # %% [markdown]
 # Nodes may be added in any order: at the first forward the executor sorts them topologically —
@@ -462,7 +472,7 @@ plt.show()
 #
 # * `dynconv.graph.Graph`: `add`, `forward` (also partial runs), `backward`, `parameters`; the rules on which
 #   gradients are computed and on fan-out accumulation are in its module docstring; `dynconv.graph_report`
-#   sizes a graph without running it (`output_shapes`, `macs`, `summary`);
+#   sizes and draws a graph without running it (`output_shapes`, `macs`, `summary`, `draw`);
 # * `dynconv.optim.SGD` (eq 4, with Caffe's momentum and weight decay), `Adam`, parameter groups,
 #   gradient clipping and schedules; `dynconv.kernels.sgd_update` is eq 4 in place;
 # * `dynconv.gradcheck.gradcheck`: finite differences for any layer or graph.

@@ -57,7 +57,7 @@ from dynconv.sr import image
 from dynconv.sr import inference
 from dynconv.sr import models
 from dynconv.training import train
-from dynconv.graph_report import summary
+from dynconv.graph_report import draw, summary
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: seconds instead of minutes
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -154,6 +154,21 @@ x = patches.inputs[:64]
 for m in (srcnn, dcnn):
     pred = m.graph.forward({"x": x}, outputs=[m.output], keep_cache=False)[m.output]
     assert pred.shape == (64, 1, 21, 21) and np.array_equal(pred, x[:, :, 6:-6, 6:-6]), m.name
+
+# %% [markdown]
+# The two graphs drawn (`graph_report.draw`), network A down the left: follow the orange arrows into the
+# DCNN's dynamic layers `conv2` and `dyn`, each fed a feature map from A (grey) and its kernels
+# from one of B's two `Linear` heads, and the one from `skip` that adds the input back at the end.
+
+# %%
+fig, (ax_s, ax_d) = plt.subplots(1, 2, figsize=(10.4, 10.1), gridspec_kw={"width_ratios": [2, 4]})
+draw(srcnn.graph, {"x": (64, 1, 33, 33)}, ax=ax_s)
+draw(dcnn.graph, {"x": (64, 1, 33, 33)}, ax=ax_d)
+ax_s.set_ylim(ax_d.get_ylim())  # the same height per row in both
+ax_s.set_title(srcnn.name)
+ax_d.set_title(dcnn.name)
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ## 3. Training with `dynconv.training.train.train`

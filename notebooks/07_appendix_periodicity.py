@@ -277,3 +277,61 @@ plt.show()
 #
 # * `dynconv.layers.PeriodicityPool`: the forward and backward passes derived here;
 # * `dynconv.sr.models.dcnn(b_periods=...)`: feeds them to network B beside its pooled features.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s07.py`. Gradients are
+# written $\partial l/\partial v$ here.
+#
+# ### Exercise 1 — step 3 in code: the gradient of the magnitudes
+#
+# Write `magnitude_backward(profile, periods, d_mag)`. Its inputs are a real row profile $\pi$ of
+# length $n_r$ (`profile`), periods $q$ (`periods`, not necessarily integers) and the upstream
+# gradients $\partial l/\partial |A_q|$ (`d_mag`, one per period), where
+# $A_q = \frac{1}{n_r}\sum_{r} \pi_r\, e^{-2\pi \mathrm{i}\, r/q}$. Return the real
+# $\partial l/\partial \pi_r$ for every $r$, with one matrix of waves for all the periods, as
+# the forward pass does. The check compares your answer with central finite differences.
+
+# %%
+import exercises
+
+
+def magnitude_backward(profile, periods, d_mag):
+    raise NotImplementedError  # your code: dl/dpi, shape (n_r,)
+
+
+exercises.try_it(exercises.check_magnitude_backward, magnitude_backward)
+
+# %% [markdown]
+# ### Exercise 2 — step 6 in code: the Laplacian, transposed
+#
+# Write `laplacian_transpose(g)` with no loop over pixels. It takes
+# $g = \partial l/\partial(\Delta x)$ of shape $(N, C, H-2, W-2)$ and returns
+# $\partial l/\partial x$ of shape $(N, C, H, W)$, for §2's valid 5-point Laplacian
+# $\Delta x_{rc} = 4x_{r+1,c+1} - x_{r,c+1} - x_{r+2,c+1} - x_{r+1,c} - x_{r+1,c+2}$.
+
+# %%
+def laplacian_transpose(g):
+    raise NotImplementedError  # your code: dl/dx, shape (N, C, H, W)
+
+
+exercises.try_it(exercises.check_laplacian_transpose, laplacian_transpose)
+
+# %% [markdown]
+# ### Exercise 3 — a factor under 2
+#
+# A factor $s$ leaves a fingerprint of frequency $1/s$ cycles per pixel (period $s$), which $A_q$
+# measures at $q = s$. For $1 < s < 2$ that frequency is above $\frac12$, more than integer pixels
+# can show. On integer pixels $r$, frequencies $f$ and $1 - f$ take the same values,
+# $\cos(2\pi f r) = \cos(2\pi (1 - f)\, r)$ for every integer $r$, so the fingerprint shows up at
+# a lower frequency. Write `alias_period(s)` for any $s > 1$: the period $q \ge 2$ at which $A_q$
+# sees the factor $s$ on integer pixels.
+
+# %%
+def alias_period(s):
+    raise NotImplementedError  # your code: a period >= 2
+
+
+exercises.try_it(exercises.check_alias_period, alias_period)

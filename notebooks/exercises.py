@@ -378,3 +378,11 @@ EXERCISES.update({
     check_stride2_input_grad: ("08", "stride2_input_grad"),
     check_flip_blind_kernel: ("08", "flip_blind_kernel"),
 })
+
+
+# --------------------------------------------------------------------------- notebook 07
+# Its checks live in exercises07.py (this file's length limit); the notebook calls them from here.
+from exercises07 import (EXERCISES_07, check_alias_period, check_laplacian_transpose,  # noqa: E402,F401
+                         check_magnitude_backward)
+
+EXERCISES.update(EXERCISES_07)

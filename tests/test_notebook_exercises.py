@@ -14,6 +14,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 sys.path.insert(0, str(NOTEBOOKS))
 exercises = importlib.import_module("exercises")
+exercises07 = importlib.import_module("exercises07")
 
 CHECKS = list(exercises.EXERCISES)
 
@@ -59,6 +60,11 @@ WRONG = {
     "check_kn2row_dynamic_dk": lambda dy, x, pad, kh, kw: np.broadcast_to(_solution(
         exercises.check_kn2row_dynamic_dk)(dy, x, pad, kh, kw).sum(axis=0), (len(x), dy.shape[1], x.shape[1], kh, kw)),
     # ^ the static dw: the sample sum taken, every sample handed the batch's gradient
+    "check_magnitude_backward": lambda profile, periods, d_mag: _solution(exercises.check_magnitude_backward)(
+        profile, periods, d_mag * exercises07.profile_magnitudes(profile, periods)),  # half d|A|^2: no 1/|A|
+    "check_laplacian_transpose": lambda g: np.pad(_solution(exercises.check_laplacian_transpose)(g)[
+        :, :, 1:-1, 1:-1], [(0, 0), (0, 0), (1, 1), (1, 1)]),  # gathered inside only: the border left at zero
+    "check_alias_period": lambda s: s,  # aliasing ignored
     "check_euclidean_grads": lambda pred, target: (lambda d: (2 * d[0], d[1]))(
         _solution(exercises.check_euclidean_grads)(pred, target)),  # dpred: the 1/2 forgotten
     "check_center_crop_backward": lambda dy, shape: np.pad(dy, [(0, 0), (0, 0), (0, shape[2] - dy.shape[2]),
@@ -87,7 +93,7 @@ def test_an_untried_exercise_does_not_stop_the_notebook(capsys):
     assert "not attempted yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[2-68]_*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0[2-8]_*.py")), ids=lambda p: p.stem)
 def test_each_notebook_ends_with_two_to_six_checked_exercises(path):
     text = path.read_text()
     headings = re.findall(r"^# (#+) (.*)$", text, flags=re.M)
@@ -106,6 +112,19 @@ def test_each_notebook_ends_with_two_to_six_checked_exercises(path):
 def test_a_correct_float32_answer_passes_the_2d_check():
     sol = _solution(exercises.check_conv2d_grads)
     exercises.check_conv2d_grads(lambda *a: tuple(np.asarray(g, np.float32) for g in sol(*a)))
+
+
+def test_notebook_07s_checks_accept_float32_and_say_what_is_wrong(capsys):
+    sol = _solution(exercises.check_magnitude_backward)
+    exercises.check_magnitude_backward(lambda *a: sol(*a).astype(np.float32))
+    exercises.check_laplacian_transpose(lambda g: _solution(exercises.check_laplacian_transpose)(
+        g.astype(np.float32)))
+    exercises.check_alias_period(lambda s: np.float32(_solution(exercises.check_alias_period)(s)))
+    for check, says in [(exercises.check_laplacian_transpose, "zero on the border"),
+                        (exercises.check_alias_period, "under 2 pixels"),
+                        (exercises.check_magnitude_backward, "dl/dpi for n = 31, periods (2, 3, 4): off by")]:
+        exercises.try_it(check, WRONG[check.__name__])
+        assert says in capsys.readouterr().out
 
 
 def test_try_it_reports_any_exception_and_goes_on(capsys):
