@@ -39,6 +39,7 @@ DEFAULTS = {
         "max_numerator": 20,  # p <= this: exact low-resolution sizes after a small crop
         "scale_spacing": 1.03,  # grid factors at least this ratio apart
         "fixed_share": 0.5,  # share of each batch drawn from `scales`
+        "downscales": [1.0],  # crops only: also train on each image shrunk by these (FSRCNN: 0.9 ... 0.6)
     },
     "train": {
         "seed": 0,
@@ -180,6 +181,7 @@ SCHEMA = {
         "max_numerator": integer(2),
         "scale_spacing": number(1, 2, what="a number in [1, 2]"),
         "fixed_share": number(0, 1),
+        "downscales": list_of(number(0.25, 1), unique=True, what="a non-empty list of distinct factors in [0.25, 1]"),
     },
     "train": {
         "seed": integer(0),

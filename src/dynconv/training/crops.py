@@ -61,10 +61,13 @@ class CropBatches:
     seed : int
     augment : bool
         One random flip/rot90 per sample.
+    downscales : sequence of float
+        Each training image is also used shrunk by these factors (MATLAB bicubic), as FSRCNN
+        augments T91 with 0.9, 0.8, 0.7 and 0.6; ``(1.0,)`` uses the images as they are.
     """
 
     def __init__(self, dataset, fixed, grid, fixed_share, batch_size, patch_size, label_size, seed,
-                 augment, data_dir=None, degradation="bicubic", sigma=1.0, out=None):
+                 augment, data_dir=None, degradation="bicubic", sigma=1.0, out=None, downscales=(1.0,)):
         from dynconv.sr import image as im
 
         self.bs, self.patch, self.label = int(batch_size), int(patch_size), int(label_size)
@@ -74,6 +77,9 @@ class CropBatches:
             fixed_share = 1.0
         self.fixed_share = float(fixed_share) if self.fixed else 0.0
         ys = [im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0 for f in D_sets.list_images(dataset, data_dir)]
+        # Shrunk copies (rounded to 0-255 like a stored image), so smaller scenes add content.
+        ys = [y if d == 1.0 else np.round(np.clip(im.imresize(y * 255.0, float(d)), 0, 255)) / 255.0
+              for d in downscales for y in ys]
         kw = {"sigma": sigma} if degradation == "gaussian" else {}
         self.images = {}  # factor -> [(degraded float32, HR float32)]
         for s in self.fixed + self.grid:
@@ -99,6 +105,7 @@ class CropBatches:
             mib = sum(u.nbytes + h.nbytes for p in self.images.values() for u, h in p) / 2**20
             print(f"{dataset}: crops at {len(self.fixed)} fixed + {len(self.grid)} grid factors "
                   f"(x{min(self.images):g}..x{max(self.images):g}, fixed share {self.fixed_share:g}), "
+                  f"images shrunk by {', '.join(f'{d:g}' for d in downscales)}, "
                   f"{self.patch}x{self.patch} -> {self.label}x{self.label}, {mib:.0f} MiB", file=out)
 
     def probabilities(self):

@@ -147,7 +147,8 @@ def _patches(config, model, data_dir, log):
         grid = scale_grid(*d_cfg["scale_range"], d_cfg["max_numerator"], d_cfg["scale_spacing"])
         batches = CropBatches(d_cfg["dataset"], d_cfg["scales"], grid, d_cfg["fixed_share"], t_cfg["batch_size"],
                               d_cfg["patch_size"], label or d_cfg["patch_size"], t_cfg["seed"], d_cfg["augment"],
-                              data_dir, d_cfg["degradation"], d_cfg["sigma"], out=log)
+                              data_dir, d_cfg["degradation"], d_cfg["sigma"], out=log,
+                              downscales=d_cfg["downscales"])
         weights = batches.scale_weights() if t_cfg["balance_scales"] else None
         return batches, weights
     patches = D.training_patches(
