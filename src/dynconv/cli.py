@@ -74,10 +74,8 @@ def _add_evaluate(sub):
 
 def _cmd_evaluate(args) -> int:
     from dynconv import sr
-    from dynconv.sr import datasets as data
-    from dynconv.sr import evaluate_cmd
-    from dynconv.sr import metrics
     from dynconv.console import progress
+    from dynconv.sr import datasets, evaluate_cmd, metrics
 
     names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
     bad = [m for m in names if m not in metrics.METRICS]
@@ -85,7 +83,7 @@ def _cmd_evaluate(args) -> int:
         raise CLIError(f"--metrics: unknown metric(s) {', '.join(bad) or '(none)'}; "
                        f"choose from {','.join(metrics.METRICS)}")
     methods = [sr.resolve(m) for m in args.method]
-    images = sum(len(data.list_images(d, args.data_dir)) for d in args.dataset)
+    images = sum(len(datasets.list_images(d, args.data_dir)) for d in args.dataset)
     with progress.bar(images * len(args.scale) * len(methods), unit="image", enabled=not args.no_progress) as bar:
         def step(message):  # "<set> x<s> <method> <image>: <seconds> s"
             bar.set_description(message.rsplit(":", 1)[0], refresh=False)
@@ -324,14 +322,13 @@ def _add_data(sub):
 
 
 def _cmd_data(args) -> int:
-    from dynconv.sr import datasets as data
-    from dynconv.sr import datasets
     from dynconv.console import progress
+    from dynconv.sr import datasets
 
-    source, _ = data.data_dir_source(args.data_dir)
+    source, _ = datasets.data_dir_source(args.data_dir)
     if args.action == "list":
         sets = datasets.list_sets(args.data_dir)
-        root = data.resolve_data_dir(args.data_dir)
+        root = datasets.resolve_data_dir(args.data_dir)
         print(f"data folder: {root} ({'--data-dir' if source == 'data_dir' else source})")
         width = max([len("set")] + [len(s.name) for s in sets])
         print(f"{'set'.ljust(width)}  images  location")
@@ -344,7 +341,7 @@ def _cmd_data(args) -> int:
         print("".join(f"{kind:9s} {result.root / name}\n" for name in names), end="")
     if not result.ok:
         bad = result.missing + result.mismatched
-        raise CLIError(f"{len(bad)} of {result.checked} files in {result.root} fail {data.CHECKSUMS}: {', '.join(bad)}")
+        raise CLIError(f"{len(bad)} of {result.checked} files in {result.root} fail {datasets.CHECKSUMS}: {', '.join(bad)}")
     print(f"{result.checked} files OK in {result.root} ({source})")
     return 0
 

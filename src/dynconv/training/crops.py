@@ -22,8 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from dynconv.training import patches as D
-from dynconv.sr import datasets as D_sets
+from dynconv.sr.datasets import list_images
+from dynconv.training.subimages import random_dihedral
 
 __all__ = ["scale_grid", "CropBatches"]
 
@@ -76,7 +76,7 @@ class CropBatches:
         if not self.grid:
             fixed_share = 1.0
         self.fixed_share = float(fixed_share) if self.fixed else 0.0
-        ys = [im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0 for f in D_sets.list_images(dataset, data_dir)]
+        ys = [im.rgb_to_y(im.read_image(f)).astype(np.float64) / 255.0 for f in list_images(dataset, data_dir)]
         # Shrunk copies (rounded to 0-255 like a stored image), so smaller scenes add content.
         ys = [y if d == 1.0 else np.round(np.clip(im.imresize(y * 255.0, float(d)), 0, 255)) / 255.0
               for d in downscales for y in ys]
@@ -131,7 +131,7 @@ class CropBatches:
             x[n, 0] = up[i:i + self.patch, j:j + self.patch]
             y[n, 0] = hr[i + off:i + off + self.label, j + off:j + off + self.label]
         if self.augment:
-            x, y = D.random_dihedral(x, y, np.random.default_rng([self.seed, 1_000_003, t]))
+            x, y = random_dihedral(x, y, np.random.default_rng([self.seed, 1_000_003, t]))
         return np.ascontiguousarray(x), np.ascontiguousarray(y), factors[k].astype(np.float32)
 
     def scale_weights(self):

@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dynconv import checkpoint
-from dynconv.training import patches as D
-from dynconv.sr import datasets as D_sets
+from dynconv.sr.datasets import list_images
+from dynconv.training.patches import training_patches
 from dynconv.sr import models
 from dynconv.training import warmstart
 from dynconv.training.batches import Batches, scale_weights
@@ -113,7 +113,7 @@ def _preflight(config, data_dir, resume):
     for key, name in [("data.dataset", d_cfg["dataset"]), ("eval.dataset", e_cfg["dataset"])] + \
             [("eval.final_datasets", n) for n in e_cfg["final_datasets"]]:
         try:
-            D_sets.list_images(name, data_dir)
+            list_images(name, data_dir)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
     ckpt = None
@@ -151,7 +151,7 @@ def _patches(config, model, data_dir, log):
                               downscales=d_cfg["downscales"])
         weights = batches.scale_weights() if t_cfg["balance_scales"] else None
         return batches, weights
-    patches = D.training_patches(
+    patches = training_patches(
         dataset=d_cfg["dataset"], scales=tuple(d_cfg["scales"]), patch_size=d_cfg["patch_size"],
         stride=d_cfg["stride"], label_size=label, degradation=d_cfg["degradation"],
         sigma=d_cfg["sigma"], seed=t_cfg["seed"], data_dir=data_dir, out=log)
