@@ -194,8 +194,7 @@ def layer_peers(K, torch, x, w, b, dy, dynamic, direction):
 
 def _dx_routine(algo, k5, dy):
     """Eq 2/6 alone for one algorithm (None when the algorithm has no dx-only routine)."""
-    from dynconv.kernels import _loops, blocked, kn2row
-    from dynconv.kernels import parallel
+    from dynconv.kernels import _loops, blocked, kn2row, parallel
     N, F, Ho, Wo = dy.shape
     C, kh, kw = k5.shape[2:]
     k5 = np.ascontiguousarray(k5)

@@ -68,10 +68,10 @@ ARGS = _parse()
 import numpy as np  # noqa: E402
 
 from dynconv import kernels  # noqa: E402
-from dynconv.sr import shipped  # noqa: E402
-from dynconv.sr import models
 from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402
+from dynconv.sr import shipped  # noqa: E402
+from dynconv.sr import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import BUSY_NOTE, blas_env, is_busy, machine_peak, pct_of_peak, write_json_atomic  # noqa: E402,E501

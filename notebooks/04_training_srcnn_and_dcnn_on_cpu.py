@@ -51,13 +51,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dynconv import reference, reproduce, sr
-from dynconv.training.patches import training_patches, valid_label_size
-from dynconv.sr import datasets
-from dynconv.sr import image
-from dynconv.sr import inference
-from dynconv.sr import models
-from dynconv.training import train
 from dynconv.graph_report import draw, summary
+from dynconv.sr import datasets, image, inference, models
+from dynconv.training import train
+from dynconv.training.patches import training_patches, valid_label_size
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: seconds instead of minutes
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})

@@ -44,11 +44,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from dynconv import reproduce, sr
-from dynconv.sr import datasets
-from dynconv.sr import image
-from dynconv.sr import metrics
-from dynconv.sr import models
-from dynconv.sr import shipped
+from dynconv.sr import datasets, image, metrics, models, shipped
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer scales and data sets
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})

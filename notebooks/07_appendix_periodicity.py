@@ -48,11 +48,11 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dynconv.sr.datasets import resolve_data_dir
-from dynconv.training.patches import training_patches
 from dynconv.gradcheck import gradcheck
-from dynconv.sr.image import imresize
 from dynconv.layers import PeriodicityPool
+from dynconv.sr.datasets import resolve_data_dir
+from dynconv.sr.image import imresize
+from dynconv.training.patches import training_patches
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer windows
 rng = np.random.default_rng(7)

@@ -13,9 +13,9 @@ import math
 import numpy as np
 
 from dynconv import optim, reference, sr
-from dynconv.sr import metrics
 from dynconv.gradcheck import gradcheck
 from dynconv.layers import Layer
+from dynconv.sr import metrics
 from exercise_tools import _close, _vjp_fd, try_it  # noqa: F401 (notebooks call exercises.try_it)
 
 

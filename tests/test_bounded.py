@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from dynconv import bounded, checkpoint
-from dynconv.photo import png16
-from dynconv.photo import tiff16
+from dynconv.photo import png16, tiff16
 
 #: Far below any bomb here: a refusal must not inflate what it refuses.
 PEAK_LIMIT = 32 * 2**20
@@ -280,8 +279,8 @@ def test_damaged_16bit_tiff_is_refused_by_read_photo_not_read_at_8_bits(tmp_path
 def test_huge_weights_via_the_command_line_are_one_error_line_and_no_output(tmp_path, capsys):
     from PIL import Image
 
-    from dynconv.sr import models
     from dynconv.cli import main
+    from dynconv.sr import models
 
     m = models.srcnn(n1=8, n2=4, name="huge")
     for _, p, _ in m.graph.parameters():

@@ -11,7 +11,7 @@ from dynconv import checkpoint
 from dynconv.checkpoint import CheckpointError, load, save
 from dynconv.graph import Graph
 from dynconv.layers import Conv2D, ReLU
-from dynconv.optim import SGD, Adam
+from dynconv.optim import Adam, SGD
 
 
 def make_graph(rng, f=3, dtype=np.float32):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from dynconv import checkpoint
-from dynconv.training import checkpointer
-from dynconv.sr import models
-from dynconv.training.checkpointer import Checkpointer
 from dynconv.optim import SGD
+from dynconv.sr import models
+from dynconv.training import checkpointer
+from dynconv.training.checkpointer import Checkpointer
 
 CONFIG = {"train": {"seed": 0}, "note": "the run's config"}
 

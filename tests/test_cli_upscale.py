@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv.photo import png16
 from dynconv.cli import main
+from dynconv.photo import png16
 
 
 def upscale(capsys, *args):

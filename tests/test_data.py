@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv.training import patches as D
 from dynconv.sr import datasets as D_sets
 from dynconv.sr import image as im
+from dynconv.training import patches as D
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import inspect
 import numpy as np
 
 from dynconv import demo, sr
-from dynconv.sr import image
 from dynconv.photo.api import upscale
+from dynconv.sr import image
 
 
 def test_run_demo_needs_no_resolver_and_its_default_model_resolves(tmp_path):

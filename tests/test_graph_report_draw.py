@@ -12,8 +12,8 @@ pytest.importorskip("matplotlib")
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
 from dynconv import graph_report  # noqa: E402
-from dynconv.sr import models  # noqa: E402
 from dynconv.graph import GraphError  # noqa: E402
+from dynconv.sr import models  # noqa: E402
 
 # The notebooks' networks: SRCNN (03, 04), the paper's DCNN, and notebook 04's DCNN (dcnn-x234's options).
 MODELS = {

@@ -7,8 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from dynconv.sr import inference
-from dynconv.sr import models
+from dynconv.sr import inference, models
 from _models import SMALL, REACH, randomise_b as _randomise_b
 
 

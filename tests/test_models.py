@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynconv.sr import models
 from dynconv.gradcheck import gradcheck
 from dynconv.graph import GraphError
+from dynconv.sr import models
 from _models import SMALL, REACH, randomise_b as _randomise_b
 
 

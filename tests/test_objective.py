@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynconv.training.config import ConfigError, DEFAULTS, merge, validate
 from dynconv.layers import FilteredMSELoss, MSELoss
 from dynconv.sr.metrics import csf_filter
+from dynconv.training.config import ConfigError, DEFAULTS, merge, validate
 from dynconv.training.objective import Objective, csf_scale_weights
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from dynconv.graph import Graph
 from dynconv.layers import Conv2D, Linear
-from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR, clip_grad_norm
+from dynconv.optim import Adam, ConstantLR, CosineLR, SGD, StepLR, clip_grad_norm
 
 TOL = {np.float32: 1e-6, np.float64: 1e-14}
 

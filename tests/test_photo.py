@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from dynconv.photo import png16
-from dynconv.photo import tiff16
+from dynconv.photo import png16, tiff16
 from dynconv.photo.io import Photo, output_format, read_photo, write_photo
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv.console import progress
 from dynconv.cli import main
+from dynconv.console import progress
 
 BAR = "|"  # tqdm draws "  50%|#####     | 1/2 [...]"
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from dynconv import sr
-from dynconv.sr import inference
-from dynconv.sr import models
+from dynconv.sr import inference, models
 
 from _models import REACH, SMALL, randomise_b
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv.sr import metrics as M
 from dynconv import sr
+from dynconv.sr import metrics as M
 from dynconv.sr import models
 from _models import SMALL, randomise_b as _randomise_b
 

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 from dynconv import sr
-from dynconv.sr import image
-from dynconv.sr import models
 from dynconv.photo import strips as stream
+from dynconv.sr import image, models
 
 
 def photo(rng, h, w, channels=3):

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 from dynconv import checkpoint
-from dynconv.sr import models
-from dynconv.sr import shipped
-from dynconv.training import train
 from dynconv.fileio import RunFolderBusy, RunLock
+from dynconv.sr import models, shipped
 from dynconv.sr.datasets import list_images
-from dynconv.training.patches import TrainingPatches
+from dynconv.training import train
 from dynconv.training.objective import Objective
+from dynconv.training.patches import TrainingPatches
 
 
 def _config(**sections):
@@ -264,8 +263,7 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, small_set, monkeypatch):
 def test_short_run_lowers_the_loss_and_beats_bicubic(tmp_path, small_set, data_dir):
     """About a minute of training on three T91 images beats bicubic on a held-out image."""
     from dynconv import sr
-    from dynconv.sr import image
-    from dynconv.sr import metrics
+    from dynconv.sr import image, metrics
 
     cfg = _config(model={"n1": 32, "n2": 16}, data={"dataset": str(small_set), "scales": [3]},
                   train={"steps": 300, "batch_size": 32, "lr": 2e-3}, eval={"every": 150})

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from dynconv import sr
-from dynconv.sr import image
-from dynconv.sr import metrics
 from dynconv.photo.api import resolve_model, upscale
+from dynconv.sr import image, metrics
 
 #: Crop shown in the figure, (top, left, size) in reference pixels: the face and the insignia.
 CROP = (120, 150, 180)
@@ -41,8 +40,8 @@ def run_demo(out="demo.png", model="dcnn", scale=3.0):
     ``model`` is any spec :func:`dynconv.upscale` accepts (a shipped name, a ``.npz`` path, ...),
     shown beside bicubic.
     """
-    from dynconv.sr import plotting
     from dynconv.fileio import check_writable
+    from dynconv.sr import plotting
 
     check_writable(out)  # before the work, not after it
     ref_rgb = image.modcrop(sample_image(), scale)

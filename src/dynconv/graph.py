@@ -29,7 +29,6 @@ Rules:
 """
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 

@@ -106,7 +106,8 @@ def test_blocked_runs_without_jit():
         """
         import numpy as np
         import numba.core.config
-        from dynconv import kernels as K, reference as R
+        from dynconv import kernels as K
+        from dynconv import reference as R
         assert numba.core.config.DISABLE_JIT
         rng = np.random.default_rng(0)
         x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((5, 3, 3, 2))

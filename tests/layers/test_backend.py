@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from dynconv.gradcheck import gradcheck
-from dynconv.layers import Conv2D, DynamicConv2D
-from dynconv.layers import _backend
+from dynconv.layers import Conv2D, DynamicConv2D, _backend
 
 BACKENDS = list(_backend.BACKENDS)
 

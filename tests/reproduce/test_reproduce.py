@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from dynconv import reproduce, sr
-from dynconv.sr import metrics
-from dynconv.sr import models
 from dynconv.cli import main
+from dynconv.sr import metrics, models
 
 STAND_INS = ("srcnn-x2", "srcnn-x3", "srcnn-x4", "srcnn-x234", "srcnn-any", "dcnn-x234", "dcnn-any")
 SMALL = {"Set5": ("bird", "butterfly", "woman"), "Set14": ("face",)}

@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv.photo import io as _photo
 from dynconv import sr
+from dynconv.photo import io as _photo
 from dynconv.photo import strips as stream
 
 __all__ = ["upscale", "upscale_photo", "upscale_file", "resolve_model", "Done"]

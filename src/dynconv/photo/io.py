@@ -23,8 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dynconv.photo import png16
-from dynconv.photo import tiff16
+from dynconv.photo import png16, tiff16
 
 __all__ = ["Photo", "FORMATS", "output_format", "read_photo", "write_photo", "pixel_limit"]
 

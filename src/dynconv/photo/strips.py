@@ -29,10 +29,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from dynconv.kernels import parallel
 from dynconv.sr import image as _im
 from dynconv.sr import inference as _inf
 from dynconv.sr.image.resize import resize_matrix
-from dynconv.kernels import parallel
 
 __all__ = ["upscale_planes", "resize_taps", "resize_strip", "MODES"]
 

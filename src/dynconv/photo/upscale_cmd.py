@@ -12,10 +12,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from dynconv.photo import io as _photo
 from dynconv.console import progress
-from dynconv.photo import api as upscaler
 from dynconv.fileio import check_writable
+from dynconv.photo import api as upscaler
+from dynconv.photo import io as _photo
 
 __all__ = ["plan", "run"]
 

@@ -46,12 +46,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from dynconv.sr import datasets as _data
 from dynconv import sr
 from dynconv.reproduce.figures import CROPS, figures, gain_figure, kernel_stats
 from dynconv.reproduce.paper import PAPER
 from dynconv.reproduce.report import SECTION_TITLES, summary_markdown, to_csv, to_markdown, write_table, write_text
 from dynconv.reproduce.tables import Table, beyond, load_methods, table1, table2, table3
+from dynconv.sr import datasets as _data
 
 __all__ = ["PAPER", "SECTIONS", "CROPS", "Table", "load_methods", "table1", "table2", "table3", "beyond", "figures",
            "kernel_stats", "to_markdown", "to_csv", "write_table", "run"]

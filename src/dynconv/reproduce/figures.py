@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dynconv.sr import image as _im
 from dynconv import sr
+from dynconv.reproduce.tables import PAPER_SCALES, Table, as_number, load_methods
+from dynconv.sr import image as _im
 from dynconv.sr import inference
 from dynconv.sr import metrics
 from dynconv.sr import plotting
-from dynconv.reproduce.tables import PAPER_SCALES, Table, as_number, load_methods
 
 
 _COLOR_LABEL = {"rgb": "RGB", "hsv": "HSV", "ycbcr": "YCbCr"}

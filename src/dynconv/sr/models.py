@@ -64,8 +64,8 @@ from typing import NamedTuple
 import numpy as np
 
 from dynconv import graph_report
-from dynconv.sr import inference
 from dynconv.graph import Graph
+from dynconv.sr import inference
 from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear,
                             Log1p, PeriodicityPool, Reshape, ReLU)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import sys
 
 from dynconv import sr
-from dynconv.sr import models
-from dynconv.sr import shipped
+from dynconv.sr import models, shipped
 
 
 def run(args) -> int:

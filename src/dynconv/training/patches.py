@@ -16,7 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from dynconv.sr.datasets import cache_dir, list_images
-from dynconv.training.subimages import AUGMENTATIONS, TrainingPatches, build_patches, random_dihedral, valid_label_size
+from dynconv.training.subimages import AUGMENTATIONS
+from dynconv.training.subimages import TrainingPatches
+from dynconv.training.subimages import build_patches
+from dynconv.training.subimages import random_dihedral
+from dynconv.training.subimages import valid_label_size
 
 __all__ = ["training_patches", "TrainingPatches", "AUGMENTATIONS", "random_dihedral", "valid_label_size"]
 

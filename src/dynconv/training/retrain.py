@@ -29,9 +29,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from dynconv.training.config import load_config
 from dynconv.fileio import RunFolderBusy, RunLock, atomic_path
 from dynconv.sr.shipped import SHIPPED
+from dynconv.training.config import load_config
 
 __all__ = ["plan", "shipped_configs", "ablation_configs", "run_job", "retrain", "finished", "job_state"]
 

@@ -43,18 +43,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dynconv import checkpoint
-from dynconv.sr.datasets import list_images
-from dynconv.training.patches import training_patches
+from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
+from dynconv.layers import EuclideanLoss, MSELoss
+from dynconv.optim import Adam, ConstantLR, CosineLR, SGD, StepLR
 from dynconv.sr import models
+from dynconv.sr.datasets import list_images
 from dynconv.training import warmstart
 from dynconv.training.batches import Batches, scale_weights
 from dynconv.training.checkpointer import Checkpointer, save_checkpoint
-from dynconv.training.config import DEFAULTS, ConfigError, load_config, merge, resume_conflicts, validate
-from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
-from dynconv.training.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
-from dynconv.layers import EuclideanLoss, MSELoss
+from dynconv.training.config import ConfigError, DEFAULTS, load_config, merge, resume_conflicts, validate
 from dynconv.training.objective import Objective, csf_scale_weights
-from dynconv.optim import SGD, Adam, ConstantLR, CosineLR, StepLR
+from dynconv.training.patches import training_patches
+from dynconv.training.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
 
 __all__ = ["DEFAULTS", "merge", "load_config", "train", "train_step", "TrainingError", "Batches",
            "scale_weights", "final_scores"]
