@@ -572,3 +572,44 @@ assert np.allclose(w - w_eq, alpha * (1 + (1 + mu) + (1 + mu + mu**2)) * grad)  
 #   out of one product);
 # * `dynconv.layers.Conv2D`: the layer a graph uses. Notebook 02 gives every sample its own kernel
 #   (eqs 5–7); notebook 03 wires layers into a graph and trains it with eq 4.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell under each exercise; `exercises.try_it` checks it (and says "not
+# attempted yet" until you do). Worked solutions: `notebooks/solutions/s01.py`. The exercises on
+# eqs 2 and 3 are notebook 06's 3–6, after the fast convolution.
+#
+# ### Exercise 1 — eq 1 by hand
+#
+# Work out, with pencil and paper, the output of eq 1 for one channel, no padding and no bias,
+# for the input and kernel below, and return it from `eq1_by_hand()` as a 2×2 nested list.
+#
+# $$
+# x = \begin{pmatrix} 1 & 2 & 0 \\ 0 & 1 & 3 \\ 2 & 0 & 1 \end{pmatrix}, \qquad
+# w = \begin{pmatrix} 1 & -1 \\ 2 & 0 \end{pmatrix}
+# $$
+
+# %%
+import exercises
+
+
+def eq1_by_hand():
+    raise NotImplementedError  # your code: [[y00, y01], [y10, y11]]
+
+
+exercises.try_it(exercises.check_eq1_by_hand, eq1_by_hand)
+
+# %% [markdown]
+# ### Exercise 2 — how large may the rate of eq 4 be?
+#
+# Take one weight $k$ and the loss $l(k) = \tfrac{1}{2} a k^2$ with $a > 0$. Write
+# `stable_rate(a)`: the supremum of the rates $\alpha$ for which repeated steps of eq 4 bring $k$
+# to 0 from any start. The check runs eq 4 just below and just above your answer.
+
+# %%
+def stable_rate(a):
+    raise NotImplementedError  # your code
+
+
+exercises.try_it(exercises.check_stable_rate, stable_rate)

@@ -386,3 +386,8 @@ from exercises07 import (EXERCISES_07, check_alias_period, check_laplacian_trans
                          check_magnitude_backward)
 
 EXERCISES.update(EXERCISES_07)
+
+# --------------------------------------------------------------------------- notebook 01
+from exercises01 import EXERCISES_01, check_eq1_by_hand, check_stable_rate  # noqa: E402,F401
+
+EXERCISES.update(EXERCISES_01)
