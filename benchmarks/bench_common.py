@@ -90,21 +90,28 @@ def machine_peak(cpuinfo=None, cores=None):
     ``os.cpu_count()``. Lanes come from the flags (``avx512f``: 16, ``avx2``/``avx``: 8, else 4),
     the clock from the first ``cpu MHz`` line. cpuinfo does not name the FMA units: 2 with the
     ``fma`` flag (every AVX2 core from Haswell / Zen on; Zen 3 has 2), else 1 — recorded as an
-    assumption in the result. Returns a dict with ``gflops`` (None when the clock is unknown).
+    assumption in the result. AMD's Zen 4 (CPU family 25, model 0x10 and up, e.g. this VM's EPYC)
+    runs AVX-512 on its two 256-bit FMA pipes, so its peak is 2 x 8 lanes, not 2 x 16.
+    Returns a dict with ``gflops`` (None when the clock is unknown).
     """
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
-    mhz, flags = None, set()
+    mhz, flags, cpu = None, set(), {}
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "cpu MHz" and mhz is None:
+        key = key.strip()
+        if key == "cpu MHz" and mhz is None:
             mhz = float(value)
-        elif key.strip() == "flags" and not flags:
+        elif key == "flags" and not flags:
             flags = set(value.split())
+        elif key in ("vendor_id", "cpu family", "model") and key not in cpu:
+            cpu[key] = value.strip()
     lanes = 16 if "avx512f" in flags else 8 if ("avx2" in flags or "avx" in flags) else 4
+    if lanes == 16 and cpu.get("vendor_id") == "AuthenticAMD" and cpu.get("cpu family") == "25":
+        lanes = 8  # Zen 4: 512-bit FMAs are split over the two 256-bit pipes
     units = 2 if "fma" in flags else 1
     cores = int(cores or os.cpu_count() or 1)
     gflops = None if mhz is None else cores * units * lanes * 2 * mhz / 1e3

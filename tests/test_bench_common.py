@@ -18,6 +18,9 @@ def test_peak_of_a_two_core_zen3():
 def test_peak_without_avx_or_clock():
     assert machine_peak("flags\t: fpu sse\ncpu MHz : 1000\n", cores=1)["gflops"] == 8.0
     assert machine_peak("", cores=1)["gflops"] is None
+    zen4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t: 17\ncpu MHz : 2600\nflags : avx2 fma avx512f\n"
+    assert machine_peak(zen4, cores=1)["gflops"] == 2 * 8 * 2 * 2.6  # two 256-bit FMA pipes
+    assert machine_peak(zen4.replace("AuthenticAMD", "GenuineIntel"), cores=1)["gflops"] == 2 * 16 * 2 * 2.6
     assert pct_of_peak(10.0, machine_peak("", cores=1)) is None
 
 
