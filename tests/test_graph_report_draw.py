@@ -39,7 +39,7 @@ def _arrows(ax):
 def test_one_label_per_value_naming_its_layer_and_shape(name):
     model, shapes, ax = _drawn(name)
     g = model.graph
-    want = {**shapes, **g.output_shapes(shapes)}
+    want = {**shapes, **graph_report.output_shapes(g, shapes)}
     labels = {t.get_gid(): t.get_text() for t in ax.texts}
     assert len(ax.texts) == len(g.inputs) + len(g.nodes) == len(labels)
     assert set(labels) == set(want)
@@ -69,7 +69,7 @@ def test_the_dynamic_layer_has_two_incoming_arrows_features_then_kernels(name):
 def test_boxes_do_not_overlap_and_no_arrow_runs_through_a_box(name):
     model, shapes, _ = _drawn(name)
     g = model.graph
-    names = list(g.output_shapes(shapes))
+    names = list(graph_report.output_shapes(g, shapes))
     pos = graph_report.layout(g, names)
     assert len(set(pos.values())) == len(pos)
     taken = set(pos.values())
