@@ -89,6 +89,13 @@ def test_resume_continues_exactly(tmp_path, small_set):
         np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
 
 
+def test_a_run_stopped_by_its_time_budget_still_delivers_its_model(tmp_path, small_set):
+    cfg = _config(data={"dataset": str(small_set), "scales": [3]}, train={"time_budget_minutes": 1e-9})
+    result = train.train(cfg, tmp_path / "run", progress=False)
+    assert result["status"] == "budget" and result["step"] < 12
+    assert (tmp_path / "run" / "model.npz").is_file() and "Set5" in result["scores"]
+
+
 def test_scale_weights_equalise_each_scales_relative_error(rng):
     """Weights ∝ 1 / (bicubic MSE per scale), mean 1 over the samples."""
     n = {2: 30, 3: 20, 4: 10}

@@ -231,7 +231,7 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
 
     Returns
     -------
-    dict with ``step``, ``loss``, ``wall_seconds``, ``scores`` (when done) and ``status``:
+    dict with ``step``, ``loss``, ``wall_seconds``, ``scores`` (when done or at the time budget) and ``status``:
     ``"done"``, ``"budget"``, ``"max_steps"``, ``"interrupted"`` (Ctrl-C) or ``"terminated"``
     (SIGTERM); the last two after writing the checkpoint.
 
@@ -364,14 +364,15 @@ def _report(run, at, bar):
 
 
 def _finish(run, ck, at, status):
-    """Write the last good state; when done, also the deliverable ``model.npz`` (weights only,
-    scores in the header) and ``scores.json``. Returns :func:`train`'s result."""
+    """Write the last good state; when done or at the config's time budget (the run's planned end),
+    also the deliverable ``model.npz`` (weights only, scores in the header) and ``scores.json``.
+    Returns :func:`train`'s result."""
     ck.save_good(at.step, at.wall)
     if status in ("interrupted", "terminated"):
         print(f"{status} at step {at.step}: the last good state (step {ck.saved}) is in {ck.path}", file=run.log)
     result = {"step": ck.step, "wall_seconds": round(ck.wall, 1), "status": status,
               "loss": at.rows[-1]["loss"] if at.rows else None}
-    if status == "done":
+    if status in ("done", "budget"):
         t_cfg = run.config["train"]
         scores = final_scores(run.model, _eval_scales(run.config), run.config["eval"]["final_datasets"],
                               run.data_dir)
