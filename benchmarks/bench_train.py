@@ -58,6 +58,8 @@ def _parse():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train.json"))
+    p.add_argument("--malloc-default", action="store_true",
+                   help="leave glibc's malloc as it is (default: keep freed memory, as dynconv train does)")
     p.add_argument("--_load", dest="load", type=float, default=None,
                    help=argparse.SUPPRESS)  # tests: stands for the measured 1-minute load
     return p.parse_args()
@@ -325,9 +327,11 @@ def main():
     if torch is not None:
         torch.set_num_threads(threads)
     machine = machine_facts(threads)
+    machine["reuse_freed_memory"] = (not ARGS.malloc_default) and kernels.reuse_freed_memory()
     out = {"machine": machine, "batch": batch, "train": {}, "inference": {}}
     busy = machine["busy"]
-    print(f"load average at start {machine['loadavg_start'][0]:.2f}"
+    print(f"load average at start {machine['loadavg_start'][0]:.2f}; freed memory "
+          f"{'kept (as dynconv train)' if machine['reuse_freed_memory'] else 'returned (malloc defaults)'}"
           + (f" — {BUSY_NOTE}: PyTorch ratios are not quiet-machine figures" if busy else "")
           + f"; fp32 peak of {threads} core(s): {machine['peak']['gflops'] or float('nan'):.1f} GFLOP/s"
           + f"; BLAS variables: {machine['blas_env'] or 'none set'}", flush=True)

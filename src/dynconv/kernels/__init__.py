@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynconv.kernels._blas import get_threads, parallel, serial_blas, set_threads
+from dynconv.kernels.memory import reuse_freed_memory
 from dynconv.kernels.conv2d import (ALGORITHMS, Conv2DCache, choose_algorithm, conv2d_backward,
                                     conv2d_forward)
 from dynconv.kernels.dynamic import (DYNAMIC_ALGORITHMS, DynamicConv2DCache,
@@ -48,6 +49,7 @@ __all__ = [
     "get_threads",
     "parallel",
     "serial_blas",
+    "reuse_freed_memory",
 ]
 
 

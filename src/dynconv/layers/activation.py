@@ -28,7 +28,9 @@ class ReLU(Layer):
 
     def backward(self, dy):
         mask, dy = self._take(dy)
-        return (np.where(mask, dy, dy.dtype.type(0)),)
+        if np.isfinite(dy).all():  # one product: np.where is ~8x slower on a random mask
+            return (np.multiply(dy, mask, dtype=dy.dtype),)
+        return (np.where(mask, dy, dy.dtype.type(0)),)  # inf * 0 would be NaN: select instead
 
 
 class Log1p(Layer):

@@ -44,6 +44,7 @@ from typing import NamedTuple
 
 from dynconv import checkpoint
 from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
+from dynconv.kernels import reuse_freed_memory
 from dynconv.layers import EuclideanLoss, MSELoss
 from dynconv.optim import Adam, ConstantLR, CosineLR, SGD, StepLR
 from dynconv.sr import models
@@ -245,6 +246,7 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
         The loss diverged, or the resume checkpoint belongs to another run.
     """
     out = Path(out_dir)
+    reuse_freed_memory()  # a step's arrays reuse the last step's pages (kernels.memory)
     with RunLock(out):
         for stale in clean_temporaries(out):
             print(f"removed a temporary file a stopped run left behind: {stale}", file=log)
