@@ -5,7 +5,7 @@ Measures three architectures:
 * ``srcnn`` — SRCNN 9-1-5, residual (the shipped ``srcnn-x*`` architecture);
 * ``srcnn-955`` — SRCNN 9-5-5, residual (the paper's stronger static network);
 * ``dcnn`` — the shipped ``dcnn-x234`` architecture, built from
-  ``shipped.ARCHITECTURES["dcnn-x234"]``: network A's mapping layer (conv2, 1x1) and the
+  ``shipped.SHIPPED["dcnn-x234"].architecture``: network A's mapping layer (conv2, 1x1) and the
   reconstruction layer (conv3, 5x5) both dynamic, B's pooled features through ``Log1p`` and
   concatenated with ``PeriodicityPool`` statistics (periods 2, 3, 4) of the input window;
 * ``dcnn-paper-b`` — the paper-like DCNN, ``models.dcnn(residual=True)`` (plain B, only conv3
@@ -337,7 +337,7 @@ def main():
           + f"; BLAS variables: {machine['blas_env'] or 'none set'}", flush=True)
     arches = {"srcnn": models.srcnn(residual=True),
               "srcnn-955": models.srcnn(f2=5, residual=True),
-              "dcnn": models.build(shipped.ARCHITECTURES["dcnn-x234"]),
+              "dcnn": models.build(shipped.SHIPPED["dcnn-x234"].architecture),
               "dcnn-paper-b": models.dcnn(residual=True)}
     for name, model in arches.items():
         out["train"][name] = train_row(name, model, batch, repeats, rng, machine)

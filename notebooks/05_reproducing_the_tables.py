@@ -44,7 +44,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from dynconv import reproduce, sr
-from dynconv.sr import datasets, image, metrics, models, shipped
+from dynconv.sr import datasets, image, metrics
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer scales and data sets
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -78,7 +78,7 @@ for name in (*STATIC.values(), *MULTI):
         scales = f"{scales} and x{data_cfg['scale_range'][0]:g} to x{data_cfg['scale_range'][1]:g}"
     print(f"{name:12s} {sr.weights_path(name).name:16s} {m.config['arch']:6s} {m.num_params():8,d} "
           f"{m.step:7d} {'–' if wall is None else f'{wall / 3600:.2f}':>6s}  {scales}")
-    expected = shipped.ARCHITECTURES[sr.SHIPPED[name][0]]
+    expected = sr.SHIPPED[name].architecture
     assert all(m.config.get(k) == v for k, v in expected.items()), (name, m.config)
     assert m.dynamic == (m.config["arch"] == "dcnn")
 
@@ -255,8 +255,8 @@ plt.show()
 # %% [markdown]
 # ## Where this lives in dynconv
 #
-# * `dynconv.sr`: the registry (`names`, `SHIPPED`, `load_model`, `resolve`, `register`) and
-#   `dynconv.sr.shipped.ARCHITECTURES`;
+# * `dynconv.sr`: the registry (`names`, `SHIPPED`, `load_model`, `resolve`, `register`); every
+#   shipped model is one `dynconv.sr.shipped.Shipped` entry (weights file, description, architecture);
 # * `dynconv.reproduce.table1`, `table2` (colour models), `table3`, `beyond` (scales never trained),
 #   `figures`, `to_markdown`, `PAPER`; `dynconv reproduce --table all` writes all of them, with the
 #   figures, to `docs/results/`;

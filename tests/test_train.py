@@ -51,13 +51,14 @@ def test_shipped_configs_load_and_build():
 
 
 def test_shipped_architectures_match_their_configs():
-    """``dynconv models`` describes each shipped name by shipped.ARCHITECTURES: it must be the
-    architecture ``configs/<name>.toml`` trains."""
+    """``dynconv models`` describes each shipped name by its entry's architecture: it must be the
+    architecture ``configs/<stem>.toml`` trains."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "configs"
-    for name, arch in shipped.ARCHITECTURES.items():
-        want = models.build(train._model_kwargs(train.load_config(root / f"{name}.toml"))).config
+    for name, entry in shipped.SHIPPED.items():
+        arch = entry.architecture
+        want = models.build(train._model_kwargs(train.load_config(root / f"{entry.stem}.toml"))).config
         got = models.build(arch).config
         drop = ("seed",)
         assert {k: v for k, v in got.items() if k not in drop} == \

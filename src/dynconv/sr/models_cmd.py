@@ -28,7 +28,7 @@ def run(args) -> int:
             s5 = "/".join(f"{scores[k]['psnr']:.2f}" if k in scores else "-" for k in ("x2", "x3", "x4"))
             status = "shipped"
         else:
-            m = models.build(shipped.ARCHITECTURES[path.stem])
+            m = models.build(shipped.SHIPPED[e.name].architecture)
             s5, status = "-", "not shipped"
         rows.append((e.name, path.name, m.config["arch"], f"{m.num_params():,}", f"{m.macs_per_pixel():,.0f}",
                      status, s5, e.summary))

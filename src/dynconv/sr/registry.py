@@ -72,9 +72,9 @@ def _shipped_factory(name):
     return lambda: model_method(load_model(name), name)[1]
 
 
-for _name, (_, _summary) in SHIPPED.items():
-    register(_name, _shipped_factory(_name), _summary)
-del _name, _summary
+for _name, _entry in SHIPPED.items():
+    register(_name, _shipped_factory(_name), _entry.summary)
+del _name, _entry
 
 
 def names() -> list[str]:
@@ -97,7 +97,7 @@ def weights_path(name: str, weights_dir=None) -> Path:
     """The file a shipped model name loads: ``<weights_dir or WEIGHTS_DIR>/<stem>.npz``."""
     if name not in SHIPPED:
         raise ValueError(f"unknown model {name!r}; shipped: {', '.join(SHIPPED)}")
-    return Path(weights_dir if weights_dir is not None else WEIGHTS_DIR) / f"{SHIPPED[name][0]}.npz"
+    return Path(weights_dir if weights_dir is not None else WEIGHTS_DIR) / f"{SHIPPED[name].stem}.npz"
 
 
 def require_weights(specs, weights_dir=None) -> None:
@@ -107,8 +107,8 @@ def require_weights(specs, weights_dir=None) -> None:
                if n in SHIPPED and not weights_path(n, weights_dir).exists()]
     if not missing:
         return
-    stem = SHIPPED[missing[0]][0]
-    more = ", ".join(SHIPPED[n][0] for n in missing[1:])
+    stem = SHIPPED[missing[0]].stem
+    more = ", ".join(SHIPPED[n].stem for n in missing[1:])
     raise FileNotFoundError(
         f"missing model weights {weights_path(missing[0], weights_dir)}: train them with "
         f"`dynconv train --config configs/{stem}.toml` and copy runs/{stem}/model.npz there"
@@ -127,7 +127,7 @@ def load_model(spec, weights_dir=None) -> Model:
                 require_weights([spec], weights_dir)
             raise FileNotFoundError(
                 f"the weights of {spec!r} are not shipped in this build ({path}); train them with "
-                f"`dynconv train --config configs/{SHIPPED[spec][0]}.toml`")
+                f"`dynconv train --config configs/{SHIPPED[spec].stem}.toml`")
         return Model.load(path)
     path = Path(spec).expanduser()
     if not path.exists():

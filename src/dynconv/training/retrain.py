@@ -41,7 +41,7 @@ DONE = "done.json"
 
 def shipped_configs(configs_dir=CONFIGS) -> list[Path]:
     """The config of every shipped model (``configs/<weight stem>.toml``)."""
-    return [Path(configs_dir) / f"{stem}.toml" for stem in sorted({s for s, _ in SHIPPED.values()})]
+    return [Path(configs_dir) / f"{stem}.toml" for stem in sorted({e.stem for e in SHIPPED.values()})]
 
 
 def ablation_configs(configs_dir=CONFIGS) -> list[Path]:
@@ -61,7 +61,7 @@ def _parent_config(init, known, configs_dir, beside):
     if (Path(beside) / f"{init}.toml").is_file():
         return Path(beside) / f"{init}.toml"
     if init in SHIPPED:
-        p = Path(configs_dir) / f"{SHIPPED[init][0]}.toml"
+        p = Path(configs_dir) / f"{SHIPPED[init].stem}.toml"
         return p if p.exists() else None
     return None
 
