@@ -246,3 +246,17 @@ def test_library_errors_name_parameters_not_flags():
     bad = {n: found for n, p in modules().items()
            if n not in COMMAND_LINE and not n.endswith("_cmd") and (found := flag_mentions(ast.parse(p.read_text())))}
     assert not bad, f"library errors that quote command-line flags (name the parameter in backticks): {bad}"
+
+
+def test_the_tests_mirror_the_source_tree():
+    """A test of ``dynconv/<pkg>/<module>.py`` sits in ``tests/<pkg>/``: no test folder without its
+    package, and no test at the top named after a module that lives in a package."""
+    tests = SRC.parent / "tests"
+    packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    for folder in (p for p in tests.rglob("*") if p.is_dir() and p.name != "__pycache__"):
+        rel = folder.relative_to(tests)
+        assert (PACKAGE / rel / "__init__.py").exists(), f"tests/{rel}/ mirrors no package of src/dynconv"
+    nested = {m.rsplit(".", 1)[-1] for m in modules() if m.count(".") >= 2}
+    top = {p.stem[len("test_"):] for p in tests.glob("test_*.py")}
+    misplaced = sorted(top & (nested - {p.stem for p in PACKAGE.glob("*.py")}) - packages)
+    assert not misplaced, f"tests at the top for modules inside a package: {misplaced}"

@@ -8,7 +8,7 @@ import pytest
 
 from dynconv.training import config as C
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.toml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.toml"))
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_config_errors(tmp_path):
 def test_shipped_configs_load_and_build():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "configs"
+    root = Path(__file__).resolve().parents[2] / "configs"
     files = sorted(root.rglob("*.toml"))  # shipped models' configs, and ablations/
     assert len(files) >= 8
     for f in files:
@@ -55,7 +55,7 @@ def test_shipped_architectures_match_their_configs():
     architecture ``configs/<stem>.toml`` trains."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "configs"
+    root = Path(__file__).resolve().parents[2] / "configs"
     for name, entry in shipped.SHIPPED.items():
         arch = entry.architecture
         want = models.build(train._model_kwargs(train.load_config(root / f"{entry.stem}.toml"))).config

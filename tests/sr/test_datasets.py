@@ -16,7 +16,7 @@ from dynconv.sr import datasets as S
 
 from _cli import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
