@@ -44,8 +44,6 @@ def _cmd_gradcheck(args) -> int:
 
 
 # --------------------------------------------------------------------------- evaluate
-
-
 def _add_evaluate(sub):
     p = sub.add_parser(
         "evaluate",
@@ -291,21 +289,9 @@ def _add_reproduce(sub):
 
 def _cmd_reproduce(args) -> int:
     _set_threads(args.threads)
-    import shlex
+    from dynconv.reproduce import reproduce_cmd
 
-    from dynconv import reproduce
-    from dynconv.console import progress
-
-    argv = ["dynconv", "reproduce", "--table", args.table, "--out", args.out]
-    for flag, value in (("--data-dir", args.data_dir), ("--models-dir", args.models_dir),
-                        ("--summary", args.summary), ("--notes", args.notes)):
-        if value is not None:
-            argv += [flag, value]
-    with progress.bar(None, unit="section", enabled=not args.no_progress) as bar:
-        reproduce.run(args.table, args.out, data_dir=args.data_dir, models_dir=args.models_dir,
-                      command=shlex.join(argv), log=print, summary=args.summary, notes=args.notes,
-                      progress=lambda done, total, title: progress.advance(bar, done, total, title))
-    return 0
+    return reproduce_cmd.run(args)
 
 
 # --------------------------------------------------------------------------- data
@@ -322,28 +308,9 @@ def _add_data(sub):
 
 
 def _cmd_data(args) -> int:
-    from dynconv.console import progress
-    from dynconv.sr import datasets
+    from dynconv.sr import datasets_cmd
 
-    source, _ = datasets.data_dir_source(args.data_dir)
-    if args.action == "list":
-        sets = datasets.list_sets(args.data_dir)
-        root = datasets.resolve_data_dir(args.data_dir)
-        print(f"data folder: {root} ({'--data-dir' if source == 'data_dir' else source})")
-        width = max([len("set")] + [len(s.name) for s in sets])
-        print(f"{'set'.ljust(width)}  images  location")
-        for s in sets:
-            print(f"{s.name.ljust(width)}  {s.images:6d}  {s.path}")
-        return 0
-    with progress.bar(None, "verify", unit="file", enabled=not args.no_progress) as bar:
-        result = datasets.verify(args.data_dir, progress=lambda done, total: progress.advance(bar, done, total))
-    for kind, names in (("MISSING", result.missing), ("ALTERED", result.mismatched), ("unchecked", result.unlisted)):
-        print("".join(f"{kind:9s} {result.root / name}\n" for name in names), end="")
-    if not result.ok:
-        bad = result.missing + result.mismatched
-        raise CLIError(f"{len(bad)} of {result.checked} files in {result.root} fail {datasets.CHECKSUMS}: {', '.join(bad)}")
-    print(f"{result.checked} files OK in {result.root} ({source})")
-    return 0
+    return datasets_cmd.run(args)
 
 
 # --------------------------------------------------------------------------- parser
@@ -399,7 +366,6 @@ def main(argv=None) -> int:
         return 143
     finally:
         ctrl_c.close()
-
 
 
 def _one_line(exc, flags) -> str:

@@ -65,19 +65,15 @@ import numpy as np
 
 from dynconv import graph_report
 from dynconv.graph import Graph
+from dynconv.layers import Add, CenterCrop, Conv2D, DynamicConv2D, Linear, ReLU
 from dynconv.sr import inference
-from dynconv.layers import (Add, CenterCrop, ConcatChannels, Conv2D, DynamicConv2D, GlobalAvgPool2D, Linear,
-                            Log1p, PeriodicityPool, Reshape, ReLU)
+from dynconv.sr.network_b import B_FEATURES, B_POOL, SCALES_ONE_HOT, network_b
 
 __all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT"]
 
-#: The scales a ``variant="scale"`` DCNN knows, in one-hot order.
-SCALES_ONE_HOT = (2, 3, 4)
 
 # Node names of the DCNN that code outside the builders addresses; the builders use them too.
 A_RELU1, A_RELU2 = "relu1", "relu2"  # A's feature maps after layer 1 and layer 2
-B_FEATURES = "b_relu2"  # B's feature maps before global pooling
-B_POOL = "b_pool"  # B's pooled features
 B_KERNELS = "b_fc2"  # the flat kernel and bias of the reconstruction layer, one row per sample
 
 
@@ -293,46 +289,6 @@ def _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers):
     return radius
 
 
-def _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
-               dtype):
-    """Network B up to its hidden layer (see :func:`dcnn`); returns that node's name."""
-    conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
-    if b_log:
-        # Zero-mean filters: B's pooled responses start as texture energies, not brightness.
-        conv_b1.params["w"] -= conv_b1.params["w"].mean(axis=(1, 2, 3), keepdims=True)
-    g.add("b_conv1", conv_b1, ["x"])
-    g.add("b_relu1", ReLU(), ["b_conv1"])
-    g.add("b_conv2", Conv2D(b_channels, b_channels, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
-    g.add(B_FEATURES, ReLU(), ["b_conv2"])
-    g.add(B_POOL, GlobalAvgPool2D(), [B_FEATURES])
-    features = [B_POOL]
-    if b_log:
-        g.add("b_log", Log1p(b_log_eps), [B_POOL])
-        features = ["b_log"]
-    n_in = b_channels
-    if b_periods:
-        g.add("b_period", PeriodicityPool(b_periods), ["x"])
-        features.append("b_period")
-        n_in += 2 * len(b_periods)
-    if b_spectrum:
-        g.add("b_spectrum", PeriodicityPool(b_spectrum, energies=("laplacian", "gradient"), axes="mean"), ["x"])
-        features.append("b_spectrum")
-        n_in += 2 * len(b_spectrum)
-    if variant == "scale":
-        features.append("scale")
-        n_in += len(SCALES_ONE_HOT)
-    pooled = features[0]
-    if len(features) > 1:  # concatenate (N, k) vectors as (N, k, 1, 1) channels
-        for f in features:
-            g.add(f"{f}4", Reshape((-1, 1, 1)), [f])
-        g.add("b_cat4", ConcatChannels(), [f"{f}4" for f in features])
-        g.add("b_cat", Reshape((n_in,)), ["b_cat4"])
-        pooled = "b_cat"
-    g.add("b_fc1", Linear(n_in, b_hidden, init="he", rng=rng, dtype=dtype), [pooled])
-    g.add("b_relu3", ReLU(), ["b_fc1"])
-    return "b_relu3"
-
-
 def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=64,
          b_log=False, b_log_eps=1e-3, b_periods=(), b_spectrum=(), dynamic_layers=("conv3",), window=33,
          window_stride=None,
@@ -398,7 +354,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     feat, w2 = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
                           dynamic_conv2="conv2" in dynamic_layers)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
-    hidden = _network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
+    hidden = network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
                         dtype)
 
     def head(node, layer, make_w):
