@@ -13,7 +13,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "dynconv"
-MAX_LINES = 450
+MAX_LINES = 400
 
 
 def module_name(path: Path) -> str:
@@ -149,10 +149,13 @@ def test_the_inference_engine_never_imports_the_model_builders():
 
 
 def test_the_reference_imports_only_numpy():
-    tree = ast.parse((PACKAGE / "reference.py").read_text())
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"numpy", "__future__", "typing"}, names
+    names = set()
+    for path in (PACKAGE / "reference").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    outside = {n.split(".")[0] for n in names if not n.startswith("dynconv.reference")}
+    assert outside <= {"numpy", "__future__", "typing"}, outside
 
 
 def test_no_source_file_is_longer_than_the_limit():

@@ -1,52 +1,6 @@
-r"""The paper's equations 1–7, literally: float64 NumPy with explicit loops.
+r"""Eqs 1–7 as float64 loops: the static layer (eqs 1–4) and the dynamic layer (eqs 5–7).
 
-This module is the oracle. It is slow on purpose: every function is a direct transcription of
-one equation of Bhujel & Pant, with loops over samples ``t``, channels ``i``/``j`` and kernel
-taps, so that a reader can put the code and the equation side by side. :mod:`dynconv.kernels`
-implements the same functions fast and is tested against this module; this module is tested
-against finite differences (``tests/test_reference.py``).
-
-Conventions
------------
-Layout is NCHW: ``x`` has shape ``(N, C, H, W)`` — N samples (the paper's ``t``), C input
-channels (the paper's ``i``). A static kernel ``w`` has shape ``(F, C, kh, kw)`` (F output
-channels, the paper's ``j``); a dynamic kernel ``k`` has one kernel per sample,
-``(N, F, C, kh, kw)``.
-
-**What the paper's ``*`` means here.** The paper writes the layer as a convolution,
-:math:`y_j = \sum_i k_{ij} * x_i`. Like every deep-learning framework, dynconv implements the
-forward pass as a *cross-correlation* (the kernel is not flipped):
-
-.. math::
-
-    y_{n,f}[r, c] = b_f + \sum_{i} \sum_{u=0}^{k_h-1} \sum_{v=0}^{k_w-1}
-                    w_{f,i}[u, v]\; x^{\mathrm{pad}}_{n,i}[r+u,\, c+v]
-
-where :math:`x^{\mathrm{pad}}` is ``x`` zero-padded by ``pad`` on every side. A true
-convolution with ``w`` is a cross-correlation with the flipped kernel, so the two only differ
-by how the learned kernel is stored: a network trained with either learns the same function.
-With the forward pass a correlation, read the paper's ``*`` in equations 2 and 3 as a true
-convolution (:func:`convolve2d`: the second operand flipped in both axes) and compare:
-
-* eq 2, :math:`\partial l/\partial x_i = \sum_j \partial l/\partial y_j * k_{ij}`, holds
-  literally: the input gradient *is* the full convolution of :math:`\partial l/\partial y`
-  with the kernel (:func:`eq2_input_gradient`); so does eq 6, its per-sample form
-  (:func:`eq6_input_gradient`).
-* eq 3, :math:`\partial l/\partial k_{ij} = \partial l/\partial y_j * \tilde x_i` with
-  :math:`\tilde x` the input flipped in both axes, is **not** the same thing as our kernel
-  gradient: taken literally (:func:`eq3_kernel_gradient`) it gives ``dw`` rotated by 180°.
-  It is the exact gradient of the kernel of a *convolution* forward pass,
-  :math:`k = \operatorname{rot}_{180} w`; for the correlation forward pass the kernel
-  gradient is the *correlation* of the padded input with :math:`\partial l/\partial y`
-  (:func:`conv2d_backward`), and ``dw = rot180(eq 3 literal)``. Eq 7 and the dynamic kernel
-  gradient relate the same way (:func:`eq7_kernel_gradient`).
-
-The two conventions learn the same function (the stored kernel is flipped); what matters is that
-forward and backward use the same one. Notebook ``notebooks/01_convolution_forward_backward.py``
-derives these relations by index algebra; ``tests/test_reference.py`` checks them.
-
-Stride is 1 throughout (the paper's networks use no stride). ``pad`` is an int in
-``[0, min(kh, kw) - 1]``.
+See :mod:`dynconv.reference` for the conventions; every name here is importable from there.
 """
 from __future__ import annotations
 
@@ -62,12 +16,8 @@ __all__ = [
     "sgd_update",
     "dynamic_conv2d_forward",
     "dynamic_conv2d_backward",
-    "convolve2d",
-    "flip",
-    "eq2_input_gradient",
-    "eq3_kernel_gradient",
-    "eq6_input_gradient",
-    "eq7_kernel_gradient",
+    "as_float64",
+    "zero_pad",
 ]
 
 
@@ -89,14 +39,16 @@ class DynamicConv2DCache(NamedTuple):
     pad: int
 
 
-def _as64(a, name):
+def as_float64(a, name):
+    """``a`` as a float64 array; a ValueError naming ``name`` for a non-numeric one."""
     a = np.asarray(a)
     if a.dtype.kind not in "fiu":
         raise ValueError(f"{name} must be a real numeric array, got dtype {a.dtype}")
     return a.astype(np.float64)
 
 
-def _pad(x, pad):
+def zero_pad(x, pad):
+    """``x`` (N, C, H, W) with ``pad`` zeros on each spatial side."""
     return np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
 
 
@@ -137,8 +89,8 @@ def conv2d_forward(x, w, b=None, *, pad=0):
     y : ndarray, shape (N, F, H + 2 pad - kh + 1, W + 2 pad - kw + 1), float64
     cache : Conv2DCache
     """
-    x = _as64(x, "x")
-    w = _as64(w, "w")
+    x = as_float64(x, "x")
+    w = as_float64(w, "w")
     if w.ndim != 4:
         raise ValueError(f"w must have shape (F, C, kh, kw), got {w.shape}")
     F, C, kh, kw = w.shape
@@ -147,10 +99,10 @@ def conv2d_forward(x, w, b=None, *, pad=0):
     if x.shape[1] != C:
         raise ValueError(f"x has {x.shape[1]} channels but w expects C={C}: w {w.shape}")
     if b is not None:
-        b = _as64(b, "b")
+        b = as_float64(b, "b")
         if b.shape != (F,):
             raise ValueError(f"b must have shape ({F},), got {b.shape}")
-    xp = _pad(x, pad)
+    xp = zero_pad(x, pad)
     y = np.zeros((N, F, Ho, Wo))
     for t in range(N):
         for j in range(F):
@@ -224,13 +176,13 @@ def conv2d_backward(dy, cache, *, need_input_grad=True):
     db : ndarray (F,) or None (when the forward pass had no bias)
     """
     x, w, has_bias, pad = cache
-    dy = _as64(dy, "dy")
+    dy = as_float64(dy, "dy")
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
     expected = (N, F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1)
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected}, got {dy.shape}")
-    xp = _pad(x, pad)
+    xp = zero_pad(x, pad)
     dx = None
     if need_input_grad:
         dxp = np.zeros_like(xp)
@@ -284,8 +236,8 @@ def dynamic_conv2d_forward(x, k, b=None, *, pad=0):
     y : ndarray, shape (N, F, Ho, Wo), float64
     cache : DynamicConv2DCache
     """
-    x = _as64(x, "x")
-    k = _as64(k, "k")
+    x = as_float64(x, "x")
+    k = as_float64(k, "k")
     if k.ndim != 5:
         raise ValueError(f"k must have shape (N, F, C, kh, kw), got {k.shape}")
     N, F, C, kh, kw = k.shape
@@ -293,10 +245,10 @@ def dynamic_conv2d_forward(x, k, b=None, *, pad=0):
     if x.shape[:2] != (N, C):
         raise ValueError(f"x must have shape ({N}, {C}, H, W) to match k {k.shape}, got {x.shape}")
     if b is not None:
-        b = _as64(b, "b")
+        b = as_float64(b, "b")
         if b.shape != (N, F):
             raise ValueError(f"b must have shape ({N}, {F}), got {b.shape}")
-    xp = _pad(x, pad)
+    xp = zero_pad(x, pad)
     y = np.zeros((N, F, Ho, Wo))
     for t in range(N):
         for j in range(F):
@@ -338,13 +290,13 @@ def dynamic_conv2d_backward(dy, cache, *, need_input_grad=True):
     db : ndarray (N, F) or None
     """
     x, k, has_bias, pad = cache
-    dy = _as64(dy, "dy")
+    dy = as_float64(dy, "dy")
     N, C, H, W = x.shape
     _, F, _, kh, kw = k.shape
     expected = (N, F, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1)
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected}, got {dy.shape}")
-    xp = _pad(x, pad)
+    xp = zero_pad(x, pad)
     dx = None
     if need_input_grad:
         dxp = np.zeros_like(xp)
@@ -360,91 +312,3 @@ def dynamic_conv2d_backward(dy, cache, *, need_input_grad=True):
                 dk[t, j, i] = _correlate_valid(xp[t, i], dy[t, j])
     db = dy.sum(axis=(2, 3)) if has_bias else None
     return dx, dk, db
-
-
-# --------------------------------------------------------------------------- eqs 2, 3, 6, 7 as written
-def flip(a):
-    r"""The paper's :math:`\tilde a`: ``a`` rotated by 180° (flipped in both spatial axes)."""
-    return np.asarray(a)[..., ::-1, ::-1]
-
-
-def convolve2d(a, g, mode="full"):
-    r"""True 2-D convolution, the paper's ``*``: :math:`(a * g)[m, n] = \sum_{p,q} a[p, q]\, g[m-p, n-q]`.
-
-    ``mode="full"`` keeps every :math:`(m, n)` where the sum has a term, shape
-    ``(Ha + Hg - 1, Wa + Wg - 1)``; ``"valid"`` keeps the positions where ``g`` lies inside
-    ``a`` (``a`` the larger), shape ``(Ha - Hg + 1, Wa - Wg + 1)``.
-    """
-    a, g = _as64(a, "a"), _as64(g, "g")
-    if a.ndim != 2 or g.ndim != 2:
-        raise ValueError(f"a and g must be 2-D, got shapes {a.shape} and {g.shape}")
-    if mode not in ("full", "valid"):
-        raise ValueError(f"mode must be 'full' or 'valid', got {mode!r}")
-    (Ha, Wa), (Hg, Wg) = a.shape, g.shape
-    full = np.zeros((Ha + Hg - 1, Wa + Wg - 1))
-    for m in range(full.shape[0]):
-        for n in range(full.shape[1]):
-            for p in range(max(0, m - Hg + 1), min(Ha, m + 1)):
-                for q in range(max(0, n - Wg + 1), min(Wa, n + 1)):
-                    full[m, n] += a[p, q] * g[m - p, n - q]
-    if mode == "full":
-        return full
-    if Hg > Ha or Wg > Wa:
-        raise ValueError(f"valid convolution needs g {g.shape} no larger than a {a.shape}")
-    return full[Hg - 1:Ha, Wg - 1:Wa]
-
-
-def eq2_input_gradient(dy, w, pad=0):
-    r"""Eq 2 as written: :math:`\partial l/\partial x_i = \sum_j \partial l/\partial y_j * k_{ij}`
-    (full convolution), cropped by ``pad``. Equals ``dx`` of :func:`conv2d_backward`.
-
-    ``dy`` (N, F, Ho, Wo), ``w`` (F, C, kh, kw) → (N, C, Ho + kh - 1 - 2 pad, Wo + kw - 1 - 2 pad).
-    """
-    dy, w = _as64(dy, "dy"), _as64(w, "w")
-    (N, F, Ho, Wo), (_, C, kh, kw) = dy.shape, w.shape
-    out = np.zeros((N, C, Ho + kh - 1, Wo + kw - 1))
-    for t in range(N):
-        for i in range(C):
-            for j in range(F):
-                out[t, i] += convolve2d(dy[t, j], w[j, i])
-    return out[:, :, pad:out.shape[2] - pad, pad:out.shape[3] - pad]
-
-
-def eq3_kernel_gradient(dy, x, pad=0):
-    r"""Eq 3 as written (without the 1/T): :math:`\sum_t \partial l/\partial y^t_j * \tilde x^t_i`,
-    the valid convolution of the flipped padded input with ``dy``.
-
-    For our correlation forward pass this is **rot180 of** ``dw``: ``flip(eq3_kernel_gradient(dy,
-    x, pad)) == conv2d_backward(dy, cache)[1]``. It is the exact gradient of ``k`` for the
-    convolution forward pass ``y = x * k`` (``k = flip(w)``).
-
-    ``dy`` (N, F, Ho, Wo), ``x`` (N, C, H, W) → (F, C, H + 2 pad - Ho + 1, W + 2 pad - Wo + 1).
-    """
-    dy, xp = _as64(dy, "dy"), _pad(_as64(x, "x"), pad)
-    (N, F, Ho, Wo), C = dy.shape, xp.shape[1]
-    out = np.zeros((F, C, xp.shape[2] - Ho + 1, xp.shape[3] - Wo + 1))
-    for j in range(F):
-        for i in range(C):
-            for t in range(N):
-                out[j, i] += convolve2d(flip(xp[t, i]), dy[t, j], mode="valid")
-    return out
-
-
-def eq6_input_gradient(dy, k, pad=0):
-    r"""Eq 6 as written: :math:`\partial l/\partial x^t_i = \sum_j \partial l/\partial y^t_j * k^t_{ij}`,
-    eq 2 with each sample's own kernel. Equals ``dx`` of :func:`dynamic_conv2d_backward`.
-
-    ``dy`` (N, F, Ho, Wo), ``k`` (N, F, C, kh, kw).
-    """
-    dy, k = _as64(dy, "dy"), _as64(k, "k")
-    return np.concatenate([eq2_input_gradient(dy[t:t + 1], k[t], pad) for t in range(len(dy))])
-
-
-def eq7_kernel_gradient(dy, x, pad=0):
-    r"""Eq 7 per sample, as written: :math:`\partial l/\partial y^t_j * \tilde x^t_i` for each ``t``
-    (no sum over the batch). ``flip`` of it is ``dk`` of :func:`dynamic_conv2d_backward`.
-
-    ``dy`` (N, F, Ho, Wo), ``x`` (N, C, H, W) → (N, F, C, kh, kw).
-    """
-    dy, x = _as64(dy, "dy"), _as64(x, "x")
-    return np.stack([eq3_kernel_gradient(dy[t:t + 1], x[t:t + 1], pad) for t in range(len(dy))])
