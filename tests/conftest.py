@@ -1,10 +1,14 @@
-"""Shared fixtures: a seeded ``rng`` and the data folder (skip, or fail under DYNCONV_REQUIRE_DATA=1)."""
+"""Shared fixtures: a seeded ``rng``, the data folder (skip, or fail under DYNCONV_REQUIRE_DATA=1), a small
+folder of images (``img_dir``)."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from dynconv.sr import image as im
 
 
 @pytest.fixture
@@ -44,4 +48,17 @@ def small_set(tmp_path_factory, data_dir):
     d = tmp_path_factory.mktemp("t3")
     for p in list_images("T91", data_dir)[:3]:
         shutil.copy(p, d / p.name)
+    return d
+
+
+@pytest.fixture
+def img_dir(tmp_path, rng):
+    """t1, t2, t10 (smooth random images, one grey) plus files that are not images."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for name, shape in [("t10", (50, 61, 3)), ("t2", (47, 40)), ("t1", (64, 45, 3))]:
+        x = rng.uniform(0, 255, shape)
+        Image.fromarray(im.to_uint8(x)).save(d / f"{name}.png")
+    (d / "README.md").write_text("not an image")
+    (d / "SHA256SUMS").write_text("")
     return d

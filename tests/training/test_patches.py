@@ -1,4 +1,4 @@
-"""dynconv.data: data-set lookup and loading, training sub-images and their cache."""
+"""dynconv.training.patches: training sub-images and their cache."""
 from __future__ import annotations
 
 import io
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynconv.sr import datasets as D_sets
 from dynconv.sr import image as im
+from dynconv.sr.datasets import list_images
 from dynconv.training import patches as D
 
 
@@ -18,104 +18,6 @@ def cache(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setenv("DYNCONV_CACHE", str(d))
     return d
-
-
-@pytest.fixture
-def img_dir(tmp_path, rng):
-    """t1, t2, t10 (smooth random images, one grey) plus files that are not images."""
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for name, shape in [("t10", (50, 61, 3)), ("t2", (47, 40)), ("t1", (64, 45, 3))]:
-        x = rng.uniform(0, 255, shape)
-        Image.fromarray(im.to_uint8(x)).save(d / f"{name}.png")
-    (d / "README.md").write_text("not an image")
-    (d / "SHA256SUMS").write_text("")
-    return d
-
-
-# --------------------------------------------------------------------------- data sets
-
-
-def test_list_images_natural_order_ignores_other_files(img_dir):
-    assert [p.name for p in D_sets.list_images(img_dir)] == ["t1.png", "t2.png", "t10.png"]
-
-
-def test_dataset_by_name_under_data_dir(img_dir):
-    assert D_sets.dataset_dir("imgs", data_dir=img_dir.parent) == img_dir
-    assert "imgs" in D_sets.list_datasets(img_dir.parent)
-
-
-def test_unknown_dataset_name_is_a_clear_error(img_dir):
-    with pytest.raises(ValueError, match=r"unknown data set 'Set99'.*known: imgs"):
-        D_sets.list_images("Set99", data_dir=img_dir.parent)
-
-
-def test_missing_dataset_path_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match="no such folder"):
-        D_sets.list_images(tmp_path / "nowhere")
-
-
-def test_folder_without_images_is_an_error(tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no images"):
-        D_sets.list_images(tmp_path / "empty")
-
-
-def test_explicit_missing_data_dir_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="`data_dir`"):
-        D_sets.resolve_data_dir(tmp_path / "nope")
-
-
-def test_lookup_order_data_dir_then_env_then_shipped(tmp_path, monkeypatch):
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
-    monkeypatch.setenv("DYNCONV_DATA", str(b))
-    assert D_sets.resolve_data_dir(a) == a
-    assert D_sets.resolve_data_dir() == b
-    assert D_sets.data_dir_source() == ("DYNCONV_DATA", b)
-    monkeypatch.delenv("DYNCONV_DATA")
-    assert D_sets.data_dir_source() == ("shipped", D_sets.shipped_data_dir())
-    assert D_sets.resolve_data_dir() == D_sets.shipped_data_dir()
-
-
-def test_env_pointing_nowhere_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    monkeypatch.setenv("DYNCONV_DATA", str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match=r"DYNCONV_DATA=.*nope.*is not a directory.*unset it"):
-        D_sets.resolve_data_dir()
-
-
-def test_no_shipped_data_names_each_place_once_and_the_fix(tmp_path, monkeypatch):
-    monkeypatch.delenv("DYNCONV_DATA", raising=False)
-    places = (tmp_path / "pkg" / "shipped_data", tmp_path / "repo" / "data", tmp_path / "repo" / "data")
-    (tmp_path / "repo" / "data").mkdir(parents=True)  # a data/ without SHA256SUMS is not the shipped copy
-    monkeypatch.setattr(D_sets, "SHIPPED_DATA_DIRS", places)
-    assert D_sets.shipped_data_dir() is None
-    with pytest.raises(FileNotFoundError) as err:
-        D_sets.resolve_data_dir()
-    msg = str(err.value)
-    for place in places:
-        assert msg.count(str(place)) == 1
-    assert "`data_dir`" in msg and "DYNCONV_DATA" in msg and "reinstall" in msg
-
-
-def test_the_shipped_data_are_the_repository_data_folder(monkeypatch):
-    monkeypatch.delenv("DYNCONV_DATA", raising=False)
-    root = D_sets.shipped_data_dir()
-    assert root is not None and (root / D_sets.CHECKSUMS).is_file()
-    for name, (count, _) in D_sets.SHIPPED_SETS.items():
-        assert len(D_sets.list_images(name)) == count
-
-
-def test_load_dataset_names_and_arrays(img_dir):
-    loaded = D_sets.load_dataset(img_dir)
-    assert [n for n, _ in loaded] == ["t1", "t2", "t10"]
-    assert [a.shape for _, a in loaded] == [(64, 45, 3), (47, 40), (50, 61, 3)]
-
-
-def test_load_dataset_names_a_bad_file(img_dir):
-    (img_dir / "t3.png").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="t3.png: not an image"):
-        D_sets.load_dataset(img_dir)
 
 
 # --------------------------------------------------------------------------- training patches
@@ -233,16 +135,12 @@ def test_bad_patch_arguments(img_dir, cache, kwargs, match):
 @pytest.mark.data
 def test_t91_x3_gives_about_22_thousand_patches(data_dir, cache):
     p = D.training_patches("T91", scales=(3,), data_dir=data_dir, cache=False, verbose=False)
-    shapes = [im.read_image(f).shape for f in D_sets.list_images("T91", data_dir)]
+    shapes = [im.read_image(f).shape for f in list_images("T91", data_dir)]
     assert len(p.inputs) == sum(_count(s, 3) for s in shapes)
     assert 21_000 <= len(p.inputs) <= 23_000
 
 
-@pytest.mark.data
-def test_data_sets_are_where_the_readme_says(data_dir):
-    assert [p.stem for p in D_sets.list_images("Set5", data_dir)] == ["baby", "bird", "butterfly", "head", "woman"]
-    assert len(D_sets.list_images("Set14", data_dir)) == 14
-    assert len(D_sets.list_images("T91", data_dir)) == 91
+
 
 
 @pytest.mark.parametrize("name, damage", [
