@@ -21,12 +21,21 @@ def test_static_tiled_and_untiled_inference_agree(rng, shape):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
-@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+def _perturb_mapping(m, rng):
+    """Move the mapping layers off the identity, so that a wrong crop of their input shows."""
+    for name, p, _ in m.graph.parameters():
+        if name.startswith("map"):
+            p += 0.1 * rng.standard_normal(p.shape).astype(p.dtype)
+
+
+@pytest.mark.parametrize("options", [{}, REACH, dict(REACH, mapping=[3, 1]), dict(mapping=[3])],
+                         ids=["conv3", "conv2+conv3+log", "conv2+map+conv3", "map+conv3"])
 def test_dynamic_inference_is_the_network_on_each_training_window(rng, options):
     """Design property (iii): every window's output is exactly the graph run on that 33x33
     crop — what B saw in training — and overlapping windows are blended."""
     m = models.dcnn(**SMALL, residual=True, seed=4, **options)
-    _randomise_b(m, rng, 0.005 if options else 0.05)  # log features are O(5): keep y O(1)
+    _randomise_b(m, rng, 0.005 if options else 0.05)
+    _perturb_mapping(m, rng)  # log features are O(5): keep y O(1)
     L = m.window - 2 * m.radius
     img = rng.random((L, L))  # one window covers the image: no blending at all
     padded = np.pad(img, m.radius, mode="symmetric")
@@ -42,10 +51,12 @@ def test_dynamic_inference_is_the_network_on_each_training_window(rng, options):
     assert np.abs(out[:L, :L] - corner).max() > 1e-4
 
 
-@pytest.mark.parametrize("options", [{}, REACH], ids=["conv3", "conv2+conv3+log"])
+@pytest.mark.parametrize("options", [{}, REACH, dict(REACH, mapping=[3, 1]), dict(mapping=[3])],
+                         ids=["conv3", "conv2+conv3+log", "conv2+map+conv3", "map+conv3"])
 def test_dynamic_tiles_do_not_change_the_result(rng, options):
     m = models.dcnn(**SMALL, residual=True, seed=6, **options)
     _randomise_b(m, rng, 0.005 if options else 0.05)
+    _perturb_mapping(m, rng)
     img = rng.random((61, 47))
     np.testing.assert_allclose(m.predict(img, tile=16), m.predict(img, tile=1000), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(m.predict(img, tile=25), m.predict(img), rtol=1e-5, atol=1e-6)

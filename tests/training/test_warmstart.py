@@ -109,3 +109,22 @@ def test_an_unknown_init_is_refused_before_any_work(tmp_path, small_set):
     with pytest.raises(train.ConfigError, match="train.init: model file not found"):
         train.train(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_added_mapping_layers_start_as_the_parent_exactly(parent, rng):
+    old, path = parent
+    new = models.dcnn(**SMALL, **REACH, mapping=[3, 1], residual=True, seed=2)
+    info = warm_start(new, str(path))
+    assert info["added"] == ["map1.w", "map1.b", "map2.w", "map2.b"] and info["grown"] == []
+    x = rng.random((3, 1, 33, 33)).astype(np.float32)
+    y_old = old.graph.forward({"x": x}, outputs=[old.output], keep_cache=False)[old.output]
+    y_new = new.graph.forward({"x": x}, outputs=[new.output], keep_cache=False)[new.output]
+    assert y_new.shape[-1] == y_old.shape[-1] - 2  # one 3x3 valid layer more
+    np.testing.assert_allclose(y_new, y_old[..., 1:-1, 1:-1], rtol=0, atol=1e-6)
+
+
+def test_a_missing_parameter_outside_the_mapping_layers_is_still_an_error(tmp_path):
+    src = models.dcnn(**SMALL, mapping=[3], residual=True)
+    src.save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="parameters this model does not have: map1"):
+        warm_start(models.dcnn(**SMALL, residual=True), str(tmp_path / "m.npz"))

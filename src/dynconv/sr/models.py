@@ -65,15 +65,16 @@ import numpy as np
 
 from dynconv import graph_report
 from dynconv.graph import Graph
-from dynconv.layers import Add, CenterCrop, Conv2D, DynamicConv2D, Linear, ReLU
+from dynconv.layers import Conv2D, DynamicConv2D, Linear, ReLU
 from dynconv.sr import inference
+from dynconv.sr.network_a import A_RELU1, A_RELU2, add_skip, init3, mapping_layers, network_a
 from dynconv.sr.network_b import B_FEATURES, B_POOL, SCALES_ONE_HOT, network_b
 
 __all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT"]
 
 
-# Node names of the DCNN that code outside the builders addresses; the builders use them too.
-A_RELU1, A_RELU2 = "relu1", "relu2"  # A's feature maps after layer 1 and layer 2
+# Node names of the DCNN that code outside the builders addresses; the builders use them too
+# (A_RELU1, A_RELU2: A's feature maps after layer 1 and layer 2).
 B_KERNELS = "b_fc2"  # the flat kernel and bias of the reconstruction layer, one row per sample
 
 
@@ -213,37 +214,6 @@ def _odd(name, f):
     return f
 
 
-def _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype, dynamic_conv2=False):
-    """SRCNN's layers 1–2. Returns the node that feeds what follows and, with
-    ``dynamic_conv2``, conv2's initial kernel instead of a conv2 node (network B will
-    generate that layer's kernels, starting from this one)."""
-    pad = (lambda f: (f - 1) // 2) if padding == "same" else (lambda f: 0)
-    g.add("conv1", Conv2D(1, n1, f1, pad=pad(f1), init=init, std=std, rng=rng, dtype=dtype), ["x"])
-    g.add(A_RELU1, ReLU(), ["conv1"])
-    conv2 = Conv2D(n1, n2, f2, pad=pad(f2), init=init, std=std, rng=rng, dtype=dtype)
-    if dynamic_conv2:
-        return A_RELU1, conv2.params["w"]
-    g.add("conv2", conv2, [A_RELU1])
-    g.add(A_RELU2, ReLU(), ["conv2"])
-    return A_RELU2, None
-
-
-def _init3(init, std, residual):
-    """The reconstruction layer's initialisation. A residual network starts with a zero
-    kernel: a fresh network then *is* bicubic interpolation, and the first steps move only
-    the last layer until it passes gradients back."""
-    return dict(init="gaussian", std=0.0) if residual else dict(init=init, std=std)
-
-
-def _residual(g, out, radius, padding):
-    """y = out + x (cropped to out's size): the network predicts HR − bicubic."""
-    if padding == "valid":
-        g.add("skip", CenterCrop(radius), ["x"])
-        g.add("y", Add(), [out, "skip"])
-    else:
-        g.add("y", Add(), [out, "x"])
-
-
 def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, init="he",
           std=1e-3, seed=0, dtype=np.float32, name=None):
     """SRCNN, eqs 8–10: conv f1 (1→n1) · ReLU · conv f2 (n1→n2) · ReLU · conv f3 (n2→1).
@@ -264,33 +234,35 @@ def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, in
         config["name"] = name
     radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
     g = Graph(inputs={"x": (None, 1, None, None)}, outputs=["y" if residual else "conv3"])
-    feat, _ = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
+    feat, _ = network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
     pad3 = (f3 - 1) // 2 if padding == "same" else 0
     out = "conv3"
-    g.add(out, Conv2D(n2, 1, f3, pad=pad3, **_init3(init, std, residual), rng=rng, dtype=dtype), [feat])
+    g.add(out, Conv2D(n2, 1, f3, pad=pad3, **init3(init, std, residual), rng=rng, dtype=dtype), [feat])
     if residual:
-        _residual(g, out, radius, padding)
+        add_skip(g, out, radius, padding)
     return Model(g, config, radius)
 
 
-def _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers):
+def _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers, mapping):
     """Validate :func:`dcnn`'s geometry and options; returns the receptive-field radius."""
     for k, f in (("f1", f1), ("f2", f2), ("f3", f3), ("b_kernel", b_kernel)):
         _odd(k, f)
+    for f in mapping:
+        _odd("each of mapping", f)
     if padding != "valid":
         raise ValueError("dcnn supports padding='valid' only (B pools over a fixed window)")
     if variant not in ("image", "scale"):
         raise ValueError(f"variant must be 'image' or 'scale', got {variant!r}")
     if dynamic_layers not in (["conv3"], ["conv2", "conv3"]):
         raise ValueError(f"dynamic_layers must be ['conv3'] or ['conv2', 'conv3'], got {dynamic_layers!r}")
-    radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
+    radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2 + sum((f - 1) // 2 for f in mapping)
     if window - 2 * radius < 1 or window < b_kernel:
         raise ValueError(f"window {window} is too small for the receptive field (radius {radius})")
     return radius
 
 
 def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=64,
-         b_log=False, b_log_eps=1e-3, b_periods=(), b_spectrum=(), dynamic_layers=("conv3",), window=33,
+         b_log=False, b_log_eps=1e-3, b_periods=(), b_spectrum=(), dynamic_layers=("conv3",), mapping=(), window=33,
          window_stride=None,
          variant="image", padding="valid", residual=False, init="he", std=1e-3, seed=0,
          dtype=np.float32, name=None):
@@ -319,6 +291,10 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         The layers whose kernels B generates: the reconstruction layer (the paper's DCNN),
         and optionally A's non-linear mapping layer too, each with its own head
         ``k = W + ΔW(h)``, ΔW starting at zero.
+    mapping : sequence of int
+        Kernel sizes of extra static mapping layers (n2→n2, each with a ReLU) between A's layer 2
+        and the reconstruction layer; each starts as the identity
+        (:func:`~dynconv.sr.network_a.mapping_layers`), so a warm start keeps its source's function.
     window : int
         The input window B pools over; the training sub-image size.
     window_stride : int, optional
@@ -326,8 +302,8 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
     variant : {"image", "scale"}
         ``"scale"`` also feeds B a one-hot of the upscaling factor (an ablation).
     """
-    dynamic_layers = list(dynamic_layers)
-    radius = _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers)
+    dynamic_layers, mapping = list(dynamic_layers), list(mapping)
+    radius = _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers, mapping)
     config = dict(arch="dcnn", f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, b_kernel=b_kernel,
                   b_channels=b_channels, b_hidden=b_hidden, window=window, variant=variant,
                   padding=padding, residual=bool(residual), init=init, std=std, seed=seed)
@@ -340,6 +316,8 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         config["b_spectrum"] = [float(p) for p in b_spectrum]
     if dynamic_layers != ["conv3"]:
         config["dynamic_layers"] = dynamic_layers
+    if mapping:
+        config["mapping"] = mapping
     if window_stride is not None:
         config["window_stride"] = int(window_stride)
     if name:
@@ -351,7 +329,7 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         inputs["scale"] = (None, len(SCALES_ONE_HOT))
     g = Graph(inputs=inputs, outputs=["y" if residual else "dyn"])
     # With a dynamic conv2, A stops at relu1 and conv2's kernel comes from B (wired below).
-    feat, w2 = _network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
+    feat, w2 = network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
                           dynamic_conv2="conv2" in dynamic_layers)
     # Network B: the same input window → per-sample reconstruction kernel and bias.
     hidden = network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
@@ -371,14 +349,18 @@ def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=
         g.add("conv2", dyn2, [feat, "b_fc2_conv2"])
         g.add(A_RELU2, ReLU(), ["conv2"])
         feat = A_RELU2
+    feat = mapping_layers(g, feat, mapping, n2, padding, dtype)
     dyn = DynamicConv2D(n2, 1, f3, bias=True)
-    head(B_KERNELS, dyn, lambda: Conv2D(n2, 1, f3, **_init3(init, std, residual), rng=rng, dtype=dtype).params["w"])
+    head(B_KERNELS, dyn, lambda: Conv2D(n2, 1, f3, **init3(init, std, residual), rng=rng, dtype=dtype).params["w"])
     g.add("dyn", dyn, [feat, B_KERNELS])
     if residual:
-        _residual(g, "dyn", radius, padding)
+        add_skip(g, "dyn", radius, padding)
     # What windowed inference feeds per window: A's features from the first dynamic layer's input
     # (cropped with the margin of the dynamic layers' kernels) and B's pooled features.
-    shared, margin = (A_RELU1, f2 - 1 + f3 - 1) if w2 is not None else (A_RELU2, f3 - 1)
+    if w2 is not None:
+        shared, margin = A_RELU1, f2 - 1 + sum(f - 1 for f in mapping) + f3 - 1
+    else:
+        shared, margin = feat, f3 - 1
     parts = DynamicParts(shared=shared, shared_margin=margin, b_features=B_FEATURES, b_pool=B_POOL,
                          b_pool_size=window - b_kernel + 1, b_kernels=B_KERNELS)
     return Model(g, config, radius, window=window, parts=parts)

@@ -3,8 +3,10 @@
 A parameter with the same name and shape is copied. A ``Linear`` weight ``(out, in)`` whose
 input grew (new features appended to the end of its input, as when B gains a feature node)
 keeps its old columns and starts the new ones at zero, so the new model computes exactly what
-the old one did at step 0 and training starts from there. Any other mismatch is an error
-naming the parameter.
+the old one did at step 0 and training starts from there. A parameter the source lacks may only
+belong to a layer that starts as the identity (an extra mapping layer,
+:func:`dynconv.sr.network_a.identity_started`), which keeps that property. Any other mismatch is
+an error naming the parameter.
 """
 from __future__ import annotations
 
@@ -14,19 +16,23 @@ __all__ = ["warm_start", "init_info", "resolve_init"]
 def warm_start(model, spec, weights_dir=None) -> dict:
     """Copy the parameters of ``spec`` (a shipped name or a ``.npz``) into ``model``.
 
-    Returns ``{"name", "step", "training_wall_seconds", "grown"}`` describing the source, for
-    the new model's header (its own training time adds to the source's).
+    Returns ``{"name", "step", "training_wall_seconds", "grown", "added"}`` describing the source,
+    for the new model's header (its own training time adds to the source's).
     """
     from dynconv import sr
+    from dynconv.sr.network_a import identity_started
 
     spec = resolve_init(spec)
     src = sr.load_model(spec, weights_dir)
     if src.config["arch"] != model.config["arch"]:
         raise ValueError(f"train.init {spec!r}: a {src.config['arch']} model cannot start a {model.config['arch']} run")
     theirs = {name: p for name, p, _ in src.graph.parameters()}
-    grown = []
+    grown, added, fresh = [], [], identity_started(model.config)
     for name, p, _ in model.graph.parameters():
         q = theirs.pop(name, None)
+        if q is None and name in fresh:
+            added.append(name)
+            continue
         if q is None:
             raise ValueError(f"train.init {spec!r}: it has no parameter {name} {p.shape}")
         if q.shape == p.shape:
@@ -39,7 +45,7 @@ def warm_start(model, spec, weights_dir=None) -> dict:
             raise ValueError(f"train.init {spec!r}: parameter {name} has shape {q.shape}, this model needs {p.shape}")
     if theirs:
         raise ValueError(f"train.init {spec!r}: parameters this model does not have: {', '.join(sorted(theirs))}")
-    return dict(init_info(spec, src), grown=grown)
+    return dict(init_info(spec, src), grown=grown, added=added)
 
 
 def resolve_init(spec):
