@@ -37,12 +37,17 @@ def test_bicubic_equals_the_whole_image_path(rng, h, w, scale, color, channels):
 
 
 def tiny_models():
+    mapped = models.dcnn(n1=8, n2=4, f1=5, f3=3, b_channels=4, b_hidden=8, window=21, mapping=[3],
+                         residual=True, init="he", seed=3, name="dm")
+    for name, p, _ in mapped.graph.parameters():  # off the identity, so that a wrong crop shows
+        if name.startswith("map"):
+            p += 0.1 * np.random.default_rng(3).standard_normal(p.shape).astype(p.dtype)
     return [models.srcnn(n1=8, n2=4, f1=5, f3=3, residual=True, init="he", seed=1, name="s"),
             models.dcnn(n1=8, n2=4, f1=5, f3=3, b_channels=4, b_hidden=8, window=21, residual=True,
-                        init="he", seed=2, name="d")]
+                        init="he", seed=2, name="d"), mapped]
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["static", "dynamic"])
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["static", "dynamic", "dynamic+mapping"])
 @pytest.mark.parametrize("h, w, scale, color", [(140, 69, 2, "ycbcr"), (117, 41, 2.5, "ycbcr"),
                                                 (9, 13, 1.5, "y"), (60, 100, 3, "hsv")])
 def test_models_equal_the_whole_image_path_across_strips(rng, which, h, w, scale, color):
