@@ -44,9 +44,11 @@ class WholeChannel:
         self._done = {}
 
     def estimate(self, channels, c, o0, o1):
-        if c not in self._done:
-            up = channels.upsampled(c, 0, self.H)
-            self._done[c] = _inf.check_output(self.f(up, self.scale), self.name, up.shape)
+        if not self._done:  # every channel the method runs on, at the first strip
+            for k in channels.estimated:
+                up = channels.upsampled(k, 0, self.H)
+                self._done[k] = _inf.check_output(self.f(up, self.scale), self.name, up.shape)
+            channels.release()  # the whole image's planes are not kept for the strips
         return self._done[c][o0:o1]
 
 

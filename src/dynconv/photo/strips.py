@@ -217,6 +217,10 @@ class Channels:
             self._last = ((lo, hi), _planes(self.pixels[lo:hi], self.color, self.kind))
         return resize_strip(self._last[1][c] / 255.0, lo, self.taps, a, b) * 255.0
 
+    def release(self):
+        """Forget the last conversion (after a whole-image one, which the strips do not reuse)."""
+        self._last = (None, None)
+
 
 # --------------------------------------------------------------------------- the pipeline
 def _pixel_kind(pixels):
