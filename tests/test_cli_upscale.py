@@ -51,8 +51,8 @@ def test_sixteen_bit_stays_sixteen_bit(tmp_path, capsys, rng, ext):
     from dynconv.photo.io import read_photo
 
     big = read_photo(tmp_path / f"out{ext}")
-    assert big.color.dtype == np.uint16 and big.color.shape == (60, 40, 3)
-    assert len(np.unique(big.color)) > 1000  # not 256 levels
+    assert big.pixels.dtype == np.uint16 and big.pixels.shape == (60, 40, 3)
+    assert len(np.unique(big.pixels)) > 1000  # not 256 levels
     assert files(tmp_path) == sorted(["in.png", f"out{ext}"])
 
 

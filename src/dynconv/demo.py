@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynconv import sr
-from dynconv.photo.api import resolve_model, upscale
+from dynconv.photo.api import resolve_method, upscale
 from dynconv.sr import image, metrics
 
 #: Crop shown in the figure, (top, left, size) in reference pixels: the face and the insignia.
@@ -50,7 +50,7 @@ def run_demo(out="demo.png", model="dcnn", scale=3.0):
     shave = sr.shave_for(scale)
     panels = []
     for spec in ("bicubic", model):
-        name, method = resolve_model(spec, scale)
+        name, method = resolve_method(spec, scale)
         rgb = upscale(lr, scale, model="bicubic" if method is None else method)
         rgb = rgb[:ref_rgb.shape[0], :ref_rgb.shape[1]]  # ceil(h / s * s) can exceed h by a pixel
         sr_y = image.rgb_to_y(rgb)

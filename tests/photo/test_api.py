@@ -21,7 +21,7 @@ def rgb(rng):
 def test_arrays_keep_their_dtype_and_channels(rgb):
     out = dynconv.upscale(rgb, 2, model="bicubic")
     assert out.dtype == np.uint8 and out.shape == (46, 62, 3)
-    assert np.array_equal(out, sr.upscale(rgb, 2, "bicubic"))
+    assert np.array_equal(out, sr.super_resolve_lr(rgb, 2, "bicubic"))
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     out = dynconv.upscale(rgba, 1.5, model="bicubic")
     assert out.shape == (35, 47, 4) and (out[..., 3] == 255).all()
@@ -35,7 +35,7 @@ def test_arrays_keep_their_dtype_and_channels(rgb):
 def test_a_model_runs_on_arrays(rgb):
     m = sr.load_model("srcnn-x2")
     out = dynconv.upscale(rgb, 2, model=m)
-    assert np.array_equal(out, sr.upscale(rgb, 2, "srcnn-x2"))
+    assert np.array_equal(out, sr.super_resolve_lr(rgb, 2, "srcnn-x2"))
 
 
 def test_pil_in_pil_out(rgb):

@@ -27,7 +27,7 @@ def test_rgba_keeps_alpha_profile_and_dpi(tmp_path, rgb, srgb):
     rgba = np.dstack([rgb, rgb[..., 1]])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png", icc_profile=srgb, dpi=(200, 200))
     p = read_photo(tmp_path / "a.png")
-    assert np.array_equal(p.color, rgb) and np.array_equal(p.alpha, rgb[..., 1])
+    assert np.array_equal(p.pixels, rgb) and np.array_equal(p.alpha, rgb[..., 1])
     assert p.icc == srgb and p.dpi == pytest.approx((200, 200), abs=0.01) and p.bits == 8
 
 
@@ -35,20 +35,20 @@ def test_grey_and_grey_alpha(tmp_path, rgb):
     Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png")
     Image.fromarray(np.dstack([rgb[..., 0], rgb[..., 2]]), "LA").save(tmp_path / "ga.png")
     g, ga = read_photo(tmp_path / "g.png"), read_photo(tmp_path / "ga.png")
-    assert g.color.shape == (30, 40) and g.alpha is None
-    assert np.array_equal(ga.color, rgb[..., 0]) and np.array_equal(ga.alpha, rgb[..., 2])
+    assert g.pixels.shape == (30, 40) and g.alpha is None
+    assert np.array_equal(ga.pixels, rgb[..., 0]) and np.array_equal(ga.alpha, rgb[..., 2])
 
 
 def test_palette_with_transparency_gets_alpha(tmp_path, rgb):
     Image.fromarray(rgb).convert("P").save(tmp_path / "p.png", transparency=0)
     p = read_photo(tmp_path / "p.png")
-    assert p.color.shape == (30, 40, 3) and p.alpha is not None and 0 in p.alpha
+    assert p.pixels.shape == (30, 40, 3) and p.alpha is not None and 0 in p.alpha
 
 
 def test_cmyk_becomes_rgb_without_its_profile(tmp_path, rgb):
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg")
     p = read_photo(tmp_path / "c.jpg")
-    assert p.color.shape == (30, 40, 3) and p.icc is None
+    assert p.pixels.shape == (30, 40, 3) and p.icc is None
 
 
 @pytest.mark.parametrize("orientation, shape", [(1, (30, 40)), (3, (30, 40)), (6, (40, 30)), (8, (40, 30))])
@@ -61,7 +61,7 @@ def test_exif_orientation_is_applied(tmp_path, rgb, orientation, shape):
     with Image.open(tmp_path / "r.png") as ref:
         from PIL import ImageOps
         expected = np.asarray(ImageOps.exif_transpose(ref).convert("RGB"))
-    assert p.color.shape[:2] == shape and np.array_equal(p.color, expected)
+    assert p.pixels.shape[:2] == shape and np.array_equal(p.pixels, expected)
 
 
 @pytest.mark.parametrize("c", [1, 2, 3, 4])
@@ -71,7 +71,7 @@ def test_16_bit_png_is_read_at_full_depth(tmp_path, rng, c, srgb):
     p = read_photo(tmp_path / "d.png")
     assert p.bits == 16 and p.icc == srgb
     colour = a[..., :1] if c in (1, 2) else a[..., :3]
-    assert np.array_equal(p.color, colour.squeeze(-1) if colour.shape[-1] == 1 else colour)
+    assert np.array_equal(p.pixels, colour.squeeze(-1) if colour.shape[-1] == 1 else colour)
     assert (p.alpha is not None) == (c in (2, 4))
 
 
@@ -79,7 +79,7 @@ def test_16_bit_colour_tiff_round_trip(tmp_path, rng):
     a = rng.integers(0, 65536, (12, 9, 3)).astype(np.uint16)
     tiff16.write_tiff(tmp_path / "d.tif", a, dpi=(240, 240))
     p = read_photo(tmp_path / "d.tif")
-    assert p.bits == 16 and np.array_equal(p.color, a) and p.dpi == pytest.approx((240, 240))
+    assert p.bits == 16 and np.array_equal(p.pixels, a) and p.dpi == pytest.approx((240, 240))
 
 
 @pytest.mark.parametrize("ext, bits, keeps_alpha, note", [
@@ -94,7 +94,7 @@ def test_write_keeps_what_the_format_holds(tmp_path, rng, srgb, ext, bits, keeps
     back = read_photo(tmp_path / f"o{ext}")
     assert back.bits == bits and (back.alpha is not None) == keeps_alpha
     if bits == 16:
-        assert np.array_equal(back.color, colour) and np.array_equal(back.alpha, alpha) and notes == []
+        assert np.array_equal(back.pixels, colour) and np.array_equal(back.alpha, alpha) and notes == []
     else:
         assert any(note in n for n in notes)
         assert any("transparency dropped" in n for n in notes) == (not keeps_alpha)
@@ -109,7 +109,7 @@ def test_16_bit_grey_png_and_tiff(tmp_path, rng):
     for ext in (".png", ".tif"):
         write_photo(tmp_path / f"g{ext}", Photo(g))
         back = read_photo(tmp_path / f"g{ext}")
-        assert back.bits == 16 and np.array_equal(back.color, g)
+        assert back.bits == 16 and np.array_equal(back.pixels, g)
 
 
 def test_multi_frame_input_is_refused(tmp_path, rgb):

@@ -8,8 +8,8 @@ One function for scripts and notebooks, and the one path behind ``dynconv upscal
     arr = dynconv.upscale(pixels, 3, model="srcnn-x3")           # uint8/uint16/float array -> same dtype
     im = dynconv.upscale(pil_image, 2)                           # PIL image -> PIL image
 
-The work runs strip by strip (:mod:`dynconv.photo.strips`): memory stays bounded by the decoded input
-and the integer output, and the pixels equal :func:`dynconv.sr.upscale`'s. Files keep what the
+The work runs strip by strip (:func:`dynconv.photo.strips.run`): memory stays bounded by the decoded
+input and the integer output, and the pixels equal :func:`dynconv.sr.super_resolve_lr`'s. Files keep what the
 output format can hold: 16 bits (PNG, TIFF), alpha (upscaled with bicubic), the ICC profile and
 the density (dpi multiplied by the scale); the model runs on the full-precision Y.
 """
@@ -23,9 +23,9 @@ import numpy as np
 
 from dynconv import sr
 from dynconv.photo import io as _photo
-from dynconv.photo import strips as stream
+from dynconv.photo import strips
 
-__all__ = ["upscale", "upscale_photo", "upscale_file", "resolve_model", "Done"]
+__all__ = ["upscale", "upscale_photo", "upscale_file", "resolve_method", "Done"]
 
 COLORS = ("ycbcr", "rgb", "hsv")
 
@@ -51,46 +51,47 @@ def check_scale(scale) -> float:
     return s
 
 
-def resolve_model(model, scale):
-    """``(name, method)`` for :func:`dynconv.photo.strips.upscale_planes`: ``None`` for bicubic, a
+def resolve_method(spec, scale):
+    """``(name, method)`` for :func:`dynconv.photo.strips.run`: ``None`` for bicubic, a
     :class:`~dynconv.sr.models.Model` (run tile by tile), or a callable ``f(up, scale)``.
 
-    ``model`` is any spec :func:`dynconv.sr.resolve` accepts, or ``"auto"``: the shipped model
-    measured best on Set14 at that factor (:func:`dynconv.photo.auto.best_model`).
+    ``spec`` is any method spec :func:`dynconv.sr.resolve` accepts, or ``"auto"``: the shipped
+    model measured best on Set14 at that factor (:func:`dynconv.photo.auto.best_model`). (The
+    public functions below call it ``model``, as the command's ``--model`` does.)
     """
     from dynconv.sr.models import Model
 
-    if isinstance(model, str) and model == "auto":
+    if isinstance(spec, str) and spec == "auto":
         from dynconv.photo.auto import best_model
 
-        model = best_model(scale)
-    if isinstance(model, str) and model == "bicubic":
+        spec = best_model(scale)
+    if isinstance(spec, str) and spec == "bicubic":
         return "bicubic", None
-    if isinstance(model, Model):
-        return model.name, model
-    if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], Model):
-        return str(model[0]), model[1]
-    if sr.is_model(model):
-        return str(model), sr.load_model(str(model))
-    name, fn = sr.resolve(model)
+    if isinstance(spec, Model):
+        return spec.name, spec
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Model):
+        return str(spec[0]), spec[1]
+    if sr.is_model(spec):
+        return str(spec), sr.load_model(str(spec))
+    name, fn = sr.resolve(spec)
     return name, (None if fn is sr.bicubic_method else fn)
 
 
 def upscale_photo(photo: _photo.Photo, scale, method=None, color="ycbcr", *, progress=None) -> _photo.Photo:
-    """A :class:`~dynconv.photo.io.Photo` upscaled: colour by ``method`` (see :func:`resolve_model`),
-    alpha by bicubic; ICC profile copied, dpi multiplied by ``scale``."""
+    """A :class:`~dynconv.photo.io.Photo` upscaled: its pixels by ``method`` (see :func:`resolve_method`)
+    in colour mode ``color``, alpha by bicubic; ICC profile copied, dpi multiplied by ``scale``."""
     if color not in COLORS:
         raise ValueError(f"color must be one of {', '.join(COLORS)}, got {color!r}")
-    c, a = stream.upscale_planes(photo.color, photo.alpha, check_scale(scale), method, color, progress=progress)
+    p, a = strips.run(photo.pixels, photo.alpha, check_scale(scale), method, color, progress=progress)
     dpi = None if photo.dpi is None else tuple(d * float(scale) for d in photo.dpi)
-    return _photo.Photo(c, a, photo.icc, dpi)
+    return _photo.Photo(p, a, photo.icc, dpi)
 
 
 def upscale_file(src, dst, scale, model="dcnn", *, color="ycbcr", quality=None, max_pixels=None,
                  force=False, method=None, progress=None) -> Done:
     """Read ``src``, upscale, write ``dst`` (format from its extension, atomically).
 
-    ``method`` is a pre-resolved ``(name, method)`` from :func:`resolve_model` (to load a model
+    ``method`` is a pre-resolved ``(name, method)`` from :func:`resolve_method` (to load a model
     once for many files). Raises ``ValueError``/``OSError`` naming the file.
     """
     src, dst = Path(src), Path(dst)
@@ -103,7 +104,7 @@ def upscale_file(src, dst, scale, model="dcnn", *, color="ycbcr", quality=None, 
         raise ValueError(f"{dst}: `quality` is for JPEG and WebP outputs only")
     scale = check_scale(scale)
     ph = _photo.read_photo(src, max_pixels=max_pixels)
-    name, meth = method if method is not None else resolve_model(model, scale)
+    name, meth = method if method is not None else resolve_method(model, scale)
     try:
         big = upscale_photo(ph, scale, meth, color, progress=progress)
     except MemoryError:
@@ -120,8 +121,8 @@ def _split_array(x):
     if x.ndim == 2 or (x.ndim == 3 and x.shape[2] == 3):
         return x, None
     if x.ndim == 3 and x.shape[2] in (1, 2, 4):
-        color = x[..., 0] if x.shape[2] in (1, 2) else x[..., :3]
-        return np.ascontiguousarray(color), (np.ascontiguousarray(x[..., -1]) if x.shape[2] in (2, 4) else None)
+        pixels = x[..., 0] if x.shape[2] in (1, 2) else x[..., :3]
+        return np.ascontiguousarray(pixels), (np.ascontiguousarray(x[..., -1]) if x.shape[2] in (2, 4) else None)
     raise ValueError(f"image must be (H, W) or (H, W, C) with C in 1-4, got shape {x.shape}")
 
 
@@ -139,11 +140,11 @@ def _upscale_array(x, scale, method, color, progress):
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:  # clipping would turn it silently into black or white
             raise ValueError(f"image: a float image must lie in [0, 1], found values in [{lo:g}, {hi:g}]")
-    c, a = _split_array(x)
-    big = upscale_photo(_photo.Photo(c, a), scale, method, color, progress=progress)
+    p, a = _split_array(x)
+    big = upscale_photo(_photo.Photo(p, a), scale, method, color, progress=progress)
     if x.ndim == 2:
-        return big.color
-    parts = [big.color[..., None] if big.color.ndim == 2 else big.color]
+        return big.pixels
+    parts = [big.pixels[..., None] if big.pixels.ndim == 2 else big.pixels]
     if big.alpha is not None:
         parts.append(big.alpha[..., None])
     return np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
@@ -152,12 +153,12 @@ def _upscale_array(x, scale, method, color, progress):
 def _upscale_pil(im, scale, method, color, progress):
     from PIL import Image
 
-    c, a = _photo.from_pillow("image", im)
+    p, a = _photo.from_pillow("image", im)
     icc, dpi = _photo.kept_icc(im), im.info.get("dpi")
     dpi = tuple(float(d) for d in dpi) if dpi and all(d and d > 0 for d in dpi) else None
-    big = upscale_photo(_photo.Photo(np.ascontiguousarray(c), a, icc, dpi), scale, method, color,
+    big = upscale_photo(_photo.Photo(np.ascontiguousarray(p), a, icc, dpi), scale, method, color,
                         progress=progress)
-    planes = big.color[..., None] if big.color.ndim == 2 else big.color
+    planes = big.pixels[..., None] if big.pixels.ndim == 2 else big.pixels
     if big.alpha is not None:
         planes = np.concatenate([planes, big.alpha[..., None]], axis=-1)
     if planes.dtype == np.uint16:
@@ -221,7 +222,7 @@ def upscale(image, scale, model="dcnn", *, color="ycbcr", out=None, quality=None
         upscale_file(image, out, scale, model, color=color, quality=quality, max_pixels=max_pixels,
                      force=force, progress=progress)
         return Path(out)
-    _, method = resolve_model(model, scale)
+    _, method = resolve_method(model, scale)
     if isinstance(image, np.ndarray):
         return _upscale_array(image, scale, method, color, progress)
     try:

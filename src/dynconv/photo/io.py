@@ -36,22 +36,22 @@ FORMATS = {
 
 
 class Photo(NamedTuple):
-    """A decoded photo. ``color`` is (H, W) grey or (H, W, 3) RGB; ``alpha`` (H, W) or None;
+    """A decoded photo. ``pixels`` is (H, W) grey or (H, W, 3) RGB; ``alpha`` (H, W) or None;
     both ``uint8`` or both ``uint16``."""
 
-    color: np.ndarray
+    pixels: np.ndarray
     alpha: np.ndarray | None = None
     icc: bytes | None = None
     dpi: tuple[float, float] | None = None
 
     @property
     def bits(self) -> int:
-        return self.color.dtype.itemsize * 8
+        return self.pixels.dtype.itemsize * 8
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height)."""
-        return self.color.shape[1], self.color.shape[0]
+        return self.pixels.shape[1], self.pixels.shape[0]
 
 
 def pixel_limit(max_pixels=None) -> int:
@@ -113,7 +113,7 @@ def kept_icc(im) -> bytes | None:
 
 
 def from_pillow(path, im):
-    """``(colour, alpha)`` arrays of an open Pillow image (alpha None when it has none); 16-bit
+    """``(pixels, alpha)`` arrays of an open Pillow image (alpha None when it has none); 16-bit
     greys stay ``uint16``. ``path`` names the file in errors."""
     mode = im.mode
     if mode in ("1", "L"):
@@ -174,13 +174,13 @@ def read_photo(path, *, max_pixels=None) -> Photo:
             dpi = im.info.get("dpi")
             full = _full_depth(path, fmt, im)
             if full is not None:
-                color, alpha = _split(full, full.shape[-1] in (2, 4))
+                pixels, alpha = _split(full, full.shape[-1] in (2, 4))
                 if orientation in _ORIENT:
-                    color, alpha = _ORIENT[orientation](color), None if alpha is None else _ORIENT[orientation](alpha)
+                    pixels, alpha = _ORIENT[orientation](pixels), None if alpha is None else _ORIENT[orientation](alpha)
             else:
                 im.load()
                 icc = kept_icc(im)
-                color, alpha = from_pillow(path, ImageOps.exif_transpose(im))
+                pixels, alpha = from_pillow(path, ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file (Pillow cannot identify its format)") from None
     except (OSError, SyntaxError, EOFError) as exc:
@@ -188,7 +188,7 @@ def read_photo(path, *, max_pixels=None) -> Photo:
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     dpi = tuple(float(d) for d in dpi) if dpi and all(d and d > 0 for d in dpi) else None
-    return Photo(np.ascontiguousarray(color), None if alpha is None else np.ascontiguousarray(alpha),
+    return Photo(np.ascontiguousarray(pixels), None if alpha is None else np.ascontiguousarray(alpha),
                  icc, dpi)
 
 
@@ -210,15 +210,15 @@ def write_photo(path, photo: Photo, *, quality=None) -> list[str]:
             raise ValueError(f"{path}: quality is for JPEG and WebP outputs only")
         if not isinstance(quality, int) or not 1 <= quality <= 95:
             raise ValueError(f"quality must be an integer in 1-95, got {quality!r}")
-    color, alpha = photo.color, photo.alpha
+    pixels, alpha = photo.pixels, photo.alpha
     if alpha is not None and not has_alpha:
         notes.append(f"{fmt} has no alpha channel: transparency dropped")
         alpha = None
     if photo.bits == 16 and not deep:
         notes.append(f"{fmt} holds 8 bits: the 16-bit result was rounded to 8 bits")
-        color = _to8(color)
+        pixels = _to8(pixels)
         alpha = None if alpha is None else _to8(alpha)
-    planes = color[..., None] if color.ndim == 2 else color
+    planes = pixels[..., None] if pixels.ndim == 2 else pixels
     if alpha is not None:
         planes = np.concatenate([planes, alpha[..., None]], axis=-1)
     planes = np.ascontiguousarray(planes)

@@ -1,14 +1,16 @@
-r"""Streaming upscale: colour conversion, MATLAB bicubic, network and merge in horizontal strips.
+r"""The strip engine: colour conversion, MATLAB bicubic, network and merge in horizontal strips.
 
-:func:`dynconv.sr.upscale` holds several full-size float64 arrays (the colour planes, their
-bicubic upsampling, the network's input and output). :func:`upscale_planes` computes the same
-result strip by strip: for each band of output rows it converts only the input rows that band
-needs, resizes them with the separable MATLAB weights of :func:`dynconv.sr.image.imresize`, runs
-the network on the band plus its halo and writes the rounded integers into the output. Only
-the decoded input and the integer output are full size; the floats live one strip at a time.
+:func:`dynconv.sr.super_resolve_lr` holds several full-size float64 arrays (the colour planes,
+their bicubic upsampling, the network's input and output). :func:`run` computes the same result
+strip by strip: for each band of output rows it converts only the input rows that band needs
+(:class:`Channels`), resizes them with the separable MATLAB weights of
+:func:`dynconv.sr.image.imresize`, asks the network for its estimate of the band
+(:mod:`dynconv.photo.networks`: one interface for bicubic, whole-channel callables, static tiles
+and dynamic windows) and writes the rounded integers into the output. Only the decoded input and
+the integer output are full size; the floats live one strip at a time.
 
 **Exactness.** Every step repeats the whole-image arithmetic on the same numbers in the same
-order, so the result equals :func:`dynconv.sr.upscale` bit for bit:
+order, so the result equals :func:`dynconv.sr.super_resolve_lr` bit for bit:
 
 * the resize takes each axis's taps from the very sparse matrix ``imresize`` multiplies by,
   in its stored order, and accumulates them from zero as scipy's sparse product does (the
@@ -21,7 +23,10 @@ order, so the result equals :func:`dynconv.sr.upscale` bit for bit:
 The strips stay in float64: they are small, and float32 would change the rounding of
 the colour conversion and the resize (the network itself runs in its own dtype, as before).
 A plain callable method (not a :class:`~dynconv.sr.models.Model`) cannot be cut into tiles: it is
-given the whole upsampled channel, as by :func:`dynconv.sr.upscale`.
+given the whole upsampled channel, as by :func:`dynconv.sr.super_resolve_lr`.
+
+Words: ``pixels`` is the image array, ``color`` the colour mode (``"ycbcr"``, ...), as in
+:func:`dynconv.upscale`; ``method`` is the engine's form of a method (see :mod:`dynconv.sr`).
 """
 from __future__ import annotations
 
@@ -30,14 +35,15 @@ import numba
 import numpy as np
 
 from dynconv.kernels import parallel
+from dynconv.photo import networks as _networks
 from dynconv.sr import image as _im
 from dynconv.sr import inference as _inf
 from dynconv.sr.image.resize import resize_matrix
 
-__all__ = ["upscale_planes", "resize_taps", "resize_strip", "MODES"]
+__all__ = ["run", "Channels", "resize_taps", "resize_strip", "COLORS"]
 
-#: Colour handling (as :func:`dynconv.sr.upscale`): which channel the method runs on.
-MODES = ("ycbcr", "y", "rgb", "hsv")
+#: The colour modes (as :func:`dynconv.sr.super_resolve_lr`'s ``color``): which channel the method runs on.
+COLORS = ("ycbcr", "y", "rgb", "hsv")
 
 
 # --------------------------------------------------------------------------- separable bicubic
@@ -148,18 +154,25 @@ def _to_255(block, kind):
     return block.astype(np.float64) / 257.0 if kind == "u16" else block.astype(np.float64) * 255.0
 
 
-def _planes(block, mode, kind):
-    """Channels of rows ``block`` on the 0-255 scale, and the indices the method runs on."""
+def _estimated(ndim, color):
+    """The channels of :func:`_planes` the method runs on (the others are bicubic)."""
+    if ndim == 2 or color in ("y", "ycbcr"):
+        return (0,)
+    return (2,) if color == "hsv" else (0, 1, 2)
+
+
+def _planes(block, color, kind):
+    """The channels of rows ``block`` in colour mode ``color``, on the 0-255 scale."""
     x = _to_255(block, kind)
     if block.ndim == 2:
-        return [np.asarray(x, np.float64)], (0,)
-    if mode in ("y", "ycbcr"):
+        return [np.asarray(x, np.float64)]
+    if color in ("y", "ycbcr"):
         ycc = _im.rgb_to_ycbcr(x)
-        return [ycc[:, :, 0], ycc[:, :, 1], ycc[:, :, 2]], (0,)
-    if mode == "hsv":
+        return [ycc[:, :, 0], ycc[:, :, 1], ycc[:, :, 2]]
+    if color == "hsv":
         hsv = _im.rgb_to_hsv(x)
-        return [hsv[:, :, 0] * 255.0, hsv[:, :, 1] * 255.0, hsv[:, :, 2]], (2,)
-    return [np.asarray(x[:, :, c], np.float64) for c in range(3)], (0, 1, 2)
+        return [hsv[:, :, 0] * 255.0, hsv[:, :, 1] * 255.0, hsv[:, :, 2]]
+    return [np.asarray(x[:, :, c], np.float64) for c in range(3)]
 
 
 def _quantise(v, kind, dtype):
@@ -170,112 +183,70 @@ def _quantise(v, kind, dtype):
     return (np.clip(v, 0.0, 255.0) / 255.0).astype(dtype)
 
 
-def _combine(planes, mode, ndim, kind, dtype):
+def _combine(planes, color, ndim, kind, dtype):
     """Output rows from the strip's channels (the method's already clipped to 0-255)."""
     if ndim == 2:
         return _quantise(planes[0], kind, dtype)
-    if mode in ("y", "ycbcr"):
+    if color in ("y", "ycbcr"):
         return _quantise(_im.ycbcr_to_rgb(np.dstack(planes)), kind, dtype)
-    if mode == "hsv":
+    if color == "hsv":
         hs = np.clip(np.dstack(planes[:2]) / 255.0, 0.0, 1.0)
         return _quantise(_im.hsv_to_rgb(np.dstack([hs, planes[2]])), kind, dtype)
     return np.dstack([_quantise(p, kind, dtype) for p in planes])
 
 
-# --------------------------------------------------------------------------- the networks on strips
-class _Static:
-    """A valid static model on its global tile grid (as :func:`dynconv.sr.inference.predict`)."""
+# --------------------------------------------------------------------------- the upsampled channels
+class Channels:
+    """The bicubic-upsampled channels of a photo, any band of output rows at a time.
 
-    def __init__(self, model, H, W, scale, tile, batch):
-        r = model.radius
-        # A few tiles per pass: a tile's feature maps are large (64 channels of (tile + 2r)^2),
-        # and a tile's result does not depend on the others in its batch.
-        batch = max(1, min(batch, (4 * 256 * 256) // (tile + 2 * r) ** 2))
-        self.model, self.scale, self.tile, self.batch, self.H, self.W = model, scale, tile, batch, H, W
-        self.rmap = np.pad(np.arange(H), (r, r + (-H) % tile), mode="symmetric")
-        self.cmap = np.pad(np.arange(W), (r, r + (-W) % tile), mode="symmetric")
-        self.strip = tile
+    ``pixels`` (h, w) or (h, w, 3) of ``kind`` (see :func:`_to_255`) is converted to the channels
+    of colour mode ``color`` (:func:`_planes`) only for the input rows a band reads; the last
+    conversion is kept, so the channels of one band (or of one halo) are converted once.
+    """
 
-    def rows(self, o0, o1):
-        r, t = self.model.radius, self.tile
-        return self.rmap[o0:o0 + -(-(o1 - o0) // t) * t + 2 * r]
+    def __init__(self, pixels, color, kind, taps):
+        self.pixels, self.color, self.kind, self.taps = pixels, color, kind, taps
+        self.count = 1 if pixels.ndim == 2 else 3
+        self.estimated = _estimated(pixels.ndim, color)  # the channels the method runs on
+        self._last = (None, None)
 
-    def run(self, padded, o0, o1):
-        """``padded``: the rows of :meth:`rows`, columns padded; the estimate of rows [o0, o1)."""
-        t, r, W, dtype = self.tile, self.model.radius, self.W, self.model.graph.dtype
-        out = np.empty((o1 - o0, W))
-        starts = [(i, j) for i in range(0, o1 - o0, t) for j in range(0, W, t)]
-        for b0 in range(0, len(starts), self.batch):
-            group = starts[b0:b0 + self.batch]
-            x = np.stack([padded[i:i + t + 2 * r, j:j + t + 2 * r] for i, j in group])
-            y = _inf.predict_batch(self.model, x[:, None].astype(dtype), self.scale)
-            for (i, j), yt in zip(group, y[:, 0]):
-                h, w = min(t, o1 - o0 - i), min(t, W - j)
-                out[i:i + h, j:j + w] = yt[:h, :w]
-        return out
+    def upsampled(self, c, a, b):
+        """Output rows ``[a, b)`` of channel ``c``, bicubic-upsampled, float64 on the 0-255 scale."""
+        lo, hi = source_rows(self.taps[0], a, b)
+        if self._last[0] != (lo, hi):
+            self._last = ((lo, hi), _planes(self.pixels[lo:hi], self.color, self.kind))
+        return resize_strip(self._last[1][c] / 255.0, lo, self.taps, a, b) * 255.0
 
-
-class _Dynamic:
-    """A dynamic model on its global window grid (as :func:`dynconv.sr.inference.predict`)."""
-
-    def __init__(self, model, H, W, scale, tile, batch):
-        self.model, self.scale, self.batch, self.H, self.W = model, scale, batch, H, W
-        r, L = model.radius, model.window - 2 * model.radius
-        _, self.si, self.sj = _inf.window_grid(model, np.empty((H, W), np.uint8))
-        self.rmap = np.pad(np.arange(H), (r, r + max(0, L - H)), mode="symmetric")
-        self.cmap = np.pad(np.arange(W), (r, r + max(0, L - W)), mode="symmetric")
-        self.L, self.tile = L, max(int(tile), L)
-        self.strip = self.tile
-
-    def _windows(self, o0):
-        y1 = min(max(self.H, self.L), o0 + self.tile)
-        return [i for i in self.si if o0 - self.L < i < y1], y1
-
-    def rows(self, o0, o1):
-        si, _ = self._windows(o0)
-        return self.rmap[si[0]:si[-1] + self.model.window]
-
-    def run(self, padded, o0, o1):
-        L, t = self.L, self.tile
-        si, y1 = self._windows(o0)
-        Wc = max(self.W, L)
-        out = np.empty((y1 - o0, Wc))
-        rel = [i - si[0] for i in si]
-        for x0 in range(0, Wc, t):
-            x1 = min(Wc, x0 + t)
-            sj = [j for j in self.sj if x0 - L < j < x1]
-            acc, norm = _inf.window_region(self.model, padded, rel, sj, self.scale, self.batch)
-            out[:, x0:x1] = (acc / norm)[o0 - si[0]:y1 - si[0], x0 - sj[0]:x1 - sj[0]]
-        return out[:o1 - o0, :self.W]
-
-
-def _network(method, H, W, scale, tile, batch):
-    """``method``: None (bicubic), a Model, or a callable ``f(up, scale)`` on the 0-255 scale
-    (returned as is: it sees the whole channel)."""
-    from dynconv.sr.models import Model
-
-    if isinstance(method, Model):
-        if not method.valid:  # padding="same": the network runs on the whole image
-            return lambda up, s: method.predict(up / 255.0, s) * 255.0
-        return (_Dynamic if method.dynamic else _Static)(method, H, W, scale, tile, batch)
-    return method
+    def release(self):
+        """Forget the last conversion (after a whole-image one, which the strips do not reuse)."""
+        self._last = (None, None)
 
 
 # --------------------------------------------------------------------------- the pipeline
-def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, batch=64, progress=None):
-    """Upscale ``color`` (and ``alpha``) by ``scale``, strip by strip.
+def _pixel_kind(pixels):
+    kind = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16"}.get(pixels.dtype)
+    if kind is None:
+        if pixels.dtype.kind != "f":
+            raise ValueError(f"pixels must be uint8, uint16 or float, got {pixels.dtype}")
+        kind = "f"
+    return kind
+
+
+def run(pixels, alpha, scale, method=None, color="ycbcr", *, tile=256, batch=64, progress=None):
+    """Super-resolve ``pixels`` (and bicubic-upsample ``alpha``) by ``scale``, strip by strip.
 
     Parameters
     ----------
-    color : ndarray ``(h, w)`` or ``(h, w, 3)``, uint8, uint16 or float in [0, 1]
+    pixels : ndarray ``(h, w)`` or ``(h, w, 3)``, uint8, uint16 or float in [0, 1]
     alpha : ndarray ``(h, w)`` of the same dtype, or None
         Upscaled with bicubic.
     scale : float
     method : None, Model or callable
         None for bicubic; a :class:`~dynconv.sr.models.Model` runs tile by tile; a callable
-        ``f(up, scale)`` (0-255 scale) sees the whole upsampled channel.
-    mode : {"ycbcr", "y", "rgb", "hsv"}
-        As :func:`dynconv.sr.upscale`'s ``color``: the method runs on Y, on each of R, G, B, or
+        ``f(up, scale)`` (0-255 scale) sees the whole upsampled channel
+        (:func:`dynconv.photo.networks.network`).
+    color : {"ycbcr", "y", "rgb", "hsv"}
+        As :func:`dynconv.sr.super_resolve_lr`'s: the method runs on Y, on each of R, G, B, or
         on V; the other channels are bicubic.
     tile : int
         The network's tile (the same grid as :func:`dynconv.sr.model_method`'s).
@@ -284,61 +255,30 @@ def upscale_planes(color, alpha, scale, method=None, mode="ycbcr", *, tile=256, 
 
     Returns
     -------
-    color, alpha : ndarray of the input's dtype, ``(ceil(h*scale), ceil(w*scale)[, 3])``; alpha None
-    if none was given.
+    pixels, alpha : ndarray of the input's dtype, ``(ceil(h*scale), ceil(w*scale)[, 3])``; alpha
+    None if none was given.
     """
-    if mode not in MODES:
-        raise ValueError(f"color must be one of {', '.join(MODES)}, got {mode!r}")
-    color = np.asarray(color)
-    kind = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16"}.get(color.dtype)
-    if kind is None:
-        if color.dtype.kind != "f":
-            raise ValueError(f"pixels must be uint8, uint16 or float, got {color.dtype}")
-        kind = "f"
-    h, w = color.shape[:2]
+    if color not in COLORS:
+        raise ValueError(f"color must be one of {', '.join(COLORS)}, got {color!r}")
+    pixels = np.asarray(pixels)
+    kind = _pixel_kind(pixels)
+    h, w = pixels.shape[:2]
     H, W = _im.output_size(h, float(scale)), _im.output_size(w, float(scale))
     taps = resize_taps((h, w), (H, W), scale)
-    net = _network(method, H, W, float(scale), tile, batch)
-    out_dtype = color.dtype
-    out = np.empty((H, W) + color.shape[2:], out_dtype)
-    a_out = None if alpha is None else np.empty((H, W), out_dtype)
-    whole = {}
-    if callable(net):  # a plain callable: the whole channel, once
-        planes, sr_idx = _planes(color, mode, kind)
-        for c in sr_idx:
-            up = resize_strip(planes[c] / 255.0, 0, taps, 0, H) * 255.0
-            res = _inf.check_output(net(up, float(scale)), _inf.method_name(method), up.shape)
-            whole[c] = np.clip(res, 0.0, 255.0)
-        del planes, up, res
-    strip = getattr(net, "strip", 256)
-    for o0 in range(0, H, strip):
-        o1 = min(H, o0 + strip)
-        lo, hi = source_rows(taps[0], o0, o1)
-        planes, sr_idx = _planes(color[lo:hi], mode, kind)
-        run_net = net is not None and not callable(net)
-        ups = [None if (c in sr_idx and net is not None) else resize_strip(p / 255.0, lo, taps, o0, o1) * 255.0
-               for c, p in enumerate(planes)]
-        if run_net:
-            rmap = net.rows(o0, o1)
-            need = (int(rmap.min()), int(rmap.max()) + 1)
-            slo, shi = source_rows(taps[0], *need)
-            halo, _ = _planes(color[slo:shi], mode, kind)
-        for c in sr_idx:
-            if run_net:
-                u = resize_strip(halo[c] / 255.0, slo, taps, *need) * 255.0 / 255.0
-                with _inf.serial_numpy_blas():
-                    est = net.run(u[rmap - need[0]][:, net.cmap], o0, o1)
-                ups[c] = np.clip(_inf.check_output(est, _inf.method_name(method)) * 255.0, 0.0, 255.0)
-            elif net is not None:
-                ups[c] = whole[c][o0:o1]
-            else:
-                ups[c] = np.clip(ups[c], 0.0, 255.0)
-        out[o0:o1] = _combine(ups, mode, color.ndim, kind, out_dtype)
+    channels = Channels(pixels, color, kind, taps)
+    net = _networks.network(method, H, W, float(scale), tile, batch)
+    out = np.empty((H, W) + pixels.shape[2:], pixels.dtype)
+    a_out = None if alpha is None else np.empty((H, W), pixels.dtype)
+    for o0 in range(0, H, net.strip):
+        o1 = min(H, o0 + net.strip)
+        ups = [np.clip(net.estimate(channels, c, o0, o1), 0.0, 255.0) if c in channels.estimated
+               else channels.upsampled(c, o0, o1) for c in range(channels.count)]
+        out[o0:o1] = _combine(ups, color, pixels.ndim, kind, pixels.dtype)
         if alpha is not None:
+            lo, hi = source_rows(taps[0], o0, o1)
             a = _to_255(alpha[lo:hi], kind)
             a_out[o0:o1] = _quantise(resize_strip(np.asarray(a, np.float64) / 255.0, lo, taps, o0, o1) * 255.0,
-                                     kind, out_dtype)
+                                     kind, pixels.dtype)
         if progress is not None:
             progress(o1, H)
     return out, a_out
-

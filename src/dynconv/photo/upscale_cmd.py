@@ -88,7 +88,7 @@ def run(args) -> int:
         if not src.is_file():
             raise FileNotFoundError(f"{src}: no such image file")
     scale = upscaler.check_scale(args.scale)
-    name, method = upscaler.resolve_model(args.model, scale)
+    name, method = upscaler.resolve_method(args.model, scale)
     auto = args.model == "auto"
     warning = sr.factor_warning(name, scale) if sr.is_model(name) else None
     if warning:

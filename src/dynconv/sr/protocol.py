@@ -1,8 +1,9 @@
 r"""The protocol every command scores methods with: degrade, super-resolve, score.
 
-:func:`super_resolve` (degrade → super-resolve → the pair to score), :func:`evaluate` (over data
-sets, scales and methods, with :mod:`dynconv.sr.metrics`) and :func:`upscale` (a real
-low-resolution input) share the colour handling of the paper's Table 2. Methods are named as in
+:func:`super_resolve` (a reference: degrade → super-resolve → the pair to score), :func:`evaluate`
+(over data sets, scales and methods, with :mod:`dynconv.sr.metrics`) and :func:`super_resolve_lr`
+(a real low-resolution input, the whole image at once: the reference the photo tool's strip engine
+equals bit for bit) share the colour handling of the paper's Table 2. Methods are named as in
 :mod:`dynconv.sr.registry`.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dynconv.sr import metrics as _metrics
 from dynconv.sr.models import Model
 from dynconv.sr.registry import resolve
 
-__all__ = ["COLORS", "super_resolve", "upscale", "evaluate", "mean_records", "shave_for"]
+__all__ = ["COLORS", "super_resolve", "super_resolve_lr", "evaluate", "mean_records", "shave_for"]
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -107,12 +108,14 @@ def super_resolve(hr, scale, method="bicubic", color: str = "y", name: str = "im
     return x.astype(np.uint8), sr, sr
 
 
-def upscale(lr, scale, method="bicubic", color: str = "ycbcr", name: str = "image"):
-    """Super-resolve a low-resolution image by ``scale``: what ``dynconv upscale`` does.
+def super_resolve_lr(lr, scale, method="bicubic", color: str = "ycbcr", name: str = "image"):
+    """Super-resolve a low-resolution image by ``scale``, the whole image at once.
 
     The same colour handling as :func:`super_resolve`, applied to a real low-resolution input
     instead of a degraded reference: each processed channel is bicubic-upsampled
-    (:func:`~dynconv.sr.image.imresize`) and handed to the method on the 0–255 scale.
+    (:func:`~dynconv.sr.image.imresize`) and handed to the method on the 0–255 scale. ``dynconv
+    upscale`` and :func:`dynconv.upscale` compute the same pixels strip by strip
+    (:func:`dynconv.photo.strips.run`).
 
     Parameters
     ----------
