@@ -25,18 +25,21 @@ Rules:
 * ``backward`` accumulates (``+=``) the gradients of a value consumed by several nodes, then
   releases every cache. Parameter gradients land in each layer's ``grads``; a layer that
   received no gradient gets zeros.
-* Errors are :class:`GraphError` (a ``ValueError``) naming the node. The executor is
-  :meth:`Graph._compile`, :meth:`Graph.forward` and :meth:`Graph.backward`; the checks behind
-  its messages sit at the end of this file, and shapes, MACs, the summary table and the
-  drawing (all without running) in :mod:`dynconv.graph_report`.
+* Errors are :class:`GraphError` (a ``ValueError``) naming the node.
+
+The executor is :meth:`Graph._compile`, :meth:`Graph.forward` and :meth:`Graph.backward`. The
+checks behind its error messages live in :mod:`dynconv.graph_checks`; shapes, MACs, the summary
+table and the drawing, all without running, in :mod:`dynconv.graph_report`.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from dynconv.graph_checks import (GraphError, call, check_cache, check_feed_names, check_feed_shapes, check_grad,
+                                  check_grad_count, check_input_names, check_node, check_requires_grad, check_seeds,
+                                  check_wiring)
 
-class GraphError(ValueError):
-    """A wiring, feed or shape error, naming the node or input concerned."""
+__all__ = ["Graph", "GraphError"]
 
 
 class _Node:
@@ -61,11 +64,9 @@ class Graph:
     """
 
     def __init__(self, inputs, outputs, *, requires_grad=()):
-        self.input_shapes = dict(inputs) if isinstance(inputs, dict) else {n: None for n in inputs}
-        self.inputs = tuple(self.input_shapes)
+        self.inputs = check_input_names(inputs)  # a dict's keys, or the names
+        self.input_shapes = dict(inputs) if isinstance(inputs, dict) else dict.fromkeys(self.inputs)
         self.outputs = tuple(outputs)
-        if len(set(self.inputs)) != len(self.inputs):
-            raise GraphError(f"duplicate graph input name in {list(inputs)}")
         self.nodes: dict[str, _Node] = {}
         self.requires_grad = requires_grad
         self._order = None        # topological order of node names, computed once
@@ -80,12 +81,12 @@ class Graph:
 
     @requires_grad.setter
     def requires_grad(self, names):
-        self._requires_grad = _check_requires_grad(self, frozenset(names))
+        self._requires_grad = check_requires_grad(self, names)
         self._order = None
 
     def add(self, name, layer, inputs):
         """Add node ``name`` computing ``layer.forward(*inputs)``; returns the layer."""
-        _check_node(self, name, layer, inputs)
+        check_node(self, name, layer, inputs)
         layer.name = f"node {name!r} ({type(layer).__name__})"
         self.nodes[name] = _Node(name, layer, tuple(inputs))
         self._order = None
@@ -108,7 +109,7 @@ class Graph:
         """Order the nodes topologically (depth-first) and set each layer's need_input_grad."""
         if self._order is not None:
             return
-        _check_names(self)
+        check_wiring(self)
         order = []
 
         def visit(name, path):
@@ -149,9 +150,9 @@ class Graph:
         """
         self._compile()
         outputs = self.outputs if outputs is None else tuple(outputs)
-        _check_feed_names(self, feeds, outputs, keep_cache)
+        check_feed_names(self, feeds, outputs, keep_cache)
         run = set(self._order) if keep_cache else self._needed(feeds, outputs)
-        _check_feed_shapes(self, feeds, run, keep_cache)
+        check_feed_shapes(self, feeds, run, keep_cache)
         self._pending = False
         values = dict(feeds)
         for name in self._order:
@@ -186,7 +187,8 @@ class Graph:
             :math:`\partial L/\partial o` for outputs ``o`` (shape of ``o``). Default: 1 for
             every output, which must then all be scalars (losses).
         """
-        grads, owned = _check_seeds(self, seeds), set()
+        check_cache(self._pending, self._order)
+        grads, owned = check_seeds(seeds, self.outputs, self._shapes, self._dtypes), set()
         for name in reversed(self._order):
             node = self.nodes[name]
             dy = grads.pop(name, None)
@@ -194,11 +196,11 @@ class Graph:
                 node.layer.clear_cache()
                 node.layer.zero_grad()
                 continue
-            dxs = _check_count(node, call(node, node.layer.backward, dy))
+            dxs = check_grad_count(node, call(node, node.layer.backward, dy))
             for i, dx in zip(node.inputs, dxs):
                 if dx is None or not self._needs_grad[i]:
                     continue
-                _check_shape(self, i, dx, node.layer.name)
+                check_grad(dx, i, self._shapes[i], node.layer.name)
                 if i not in grads:
                     grads[i] = dx
                 else:  # fan-out: copy once, since layers may return aliases (Add hands dy to all)
@@ -238,116 +240,3 @@ class Graph:
     def last_shapes(self):
         """``{value name: shape}`` of the last forward (empty before the first)."""
         return dict(self._shapes)
-
-
-# --------------------------------------------------------------------------- calls and checks
-def fmt_shape(shape):
-    """``(2, *, 33)``: a shape with ``None`` (any size) shown as ``*``."""
-    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-
-
-def call(node, fn, *args):
-    """Call a layer method of ``node``, making sure an error names the node."""
-    try:
-        return fn(*args)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        msg = str(exc)
-        if not msg.startswith(node.layer.name):
-            msg = f"{node.layer.name}: {msg}"
-        if isinstance(exc, TypeError):  # keep the kind: a wrong type stays a TypeError
-            raise TypeError(msg) from exc
-        raise GraphError(msg) from exc
-
-
-def _check_requires_grad(graph, names):
-    unknown = names - set(graph.inputs)
-    if unknown:
-        raise GraphError(f"requires_grad names unknown graph input(s) {sorted(unknown)}; "
-                         f"inputs are {list(graph.inputs)}")
-    return names
-
-
-def _check_node(graph, name, layer, inputs):
-    """A new node: a fresh name, a list of input names, a layer not already in the graph."""
-    if not isinstance(name, str) or not name or "." in name:
-        raise GraphError(f"node name must be a non-empty str without '.', got {name!r}")
-    if name in graph.nodes or name in graph.input_shapes:
-        raise GraphError(f"duplicate name {name!r}: already a "
-                         f"{'node' if name in graph.nodes else 'graph input'}")
-    if isinstance(inputs, str):
-        raise GraphError(f"node {name!r}: inputs must be a list of names, got the str {inputs!r}")
-    for other in graph.nodes.values():
-        if other.layer is layer:
-            raise GraphError(f"node {name!r}: this layer object is already node {other.name!r} "
-                             "(a layer keeps one cache; create a second layer)")
-
-
-def _check_names(graph):
-    """Every node input and declared output names a node or a graph input."""
-    for node in graph.nodes.values():
-        for i in node.inputs:
-            if i not in graph.nodes and i not in graph.input_shapes:
-                raise GraphError(f"node {node.name!r}: unknown input {i!r}")
-    for o in graph.outputs:
-        if o not in graph.nodes and o not in graph.input_shapes:
-            raise GraphError(f"unknown output {o!r}")
-
-
-def _check_feed_names(graph, feeds, outputs, keep_cache):
-    """Feeds name graph inputs (or, for inference, intermediate values); outputs name values."""
-    for n in feeds:
-        if n not in graph.input_shapes and not (n in graph.nodes and not keep_cache):
-            hint = " (intermediate values are fed only with keep_cache=False)" if n in graph.nodes else ""
-            raise GraphError(f"feed {n!r} is not a graph input{hint}; inputs are {list(graph.inputs)}")
-    for o in outputs:
-        if o not in graph.nodes and o not in graph.input_shapes:
-            raise GraphError(f"forward(outputs=...): unknown value {o!r}")
-
-
-def _check_feed_shapes(graph, feeds, run, keep_cache):
-    """Every graph input that a running node reads is fed, with its declared shape."""
-    for n, want in graph.input_shapes.items():
-        if n not in feeds:
-            if keep_cache or any(n in graph.nodes[m].inputs for m in run):
-                raise GraphError(f"missing feed for graph input {n!r}")
-            continue
-        got = np.shape(feeds[n])
-        if want is not None and (len(got) != len(want) or
-                                 any(w is not None and w != g for w, g in zip(want, got))):
-            raise GraphError(f"graph input {n!r}: expected shape {fmt_shape(want)}, got {fmt_shape(got)}")
-
-
-def _check_seeds(graph, seeds):
-    """The seeds of a backward after a forward that kept its caches: ``{output: array}``."""
-    if not graph._pending:
-        last = graph._order[-1] if graph._order else None
-        raise GraphError(f"backward() called before forward() (or twice after one forward): "
-                         f"node {last!r} has no cache")
-    if seeds is None:
-        nonscalar = [o for o in graph.outputs if graph._shapes[o] != ()]
-        if nonscalar:
-            raise GraphError(f"backward() without seeds needs scalar outputs; output "
-                             f"{nonscalar[0]!r} has shape {fmt_shape(graph._shapes[nonscalar[0]])}")
-        seeds = {o: 1.0 for o in graph.outputs}
-    checked = {}
-    for o, s in seeds.items():
-        if o not in graph.outputs:
-            raise GraphError(f"seed {o!r} is not a graph output; outputs are {list(graph.outputs)}")
-        checked[o] = _check_shape(graph, o, np.asarray(s, dtype=graph._dtypes[o]), f"seed {o!r}")
-    return checked
-
-
-def _check_shape(graph, name, grad, source):
-    """A gradient for value ``name`` has that value's shape in the last forward."""
-    if np.shape(grad) != graph._shapes[name]:
-        raise GraphError(f"{source}: gradient for {name!r} has shape {fmt_shape(np.shape(grad))}, "
-                         f"expected {fmt_shape(graph._shapes[name])}")
-    return grad
-
-
-def _check_count(node, dxs):
-    """A layer's backward returns one gradient per input."""
-    if len(dxs) != len(node.inputs):
-        raise GraphError(f"{node.layer.name}: backward returned {len(dxs)} gradients "
-                         f"for {len(node.inputs)} inputs")
-    return dxs
