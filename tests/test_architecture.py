@@ -100,8 +100,9 @@ def test_only_main_imports_the_cli():
 #: names it or its package; a layer imports only layers listed before it, and ``console`` (the
 #: terminal plumbing) may be imported by any layer above the framework.
 LAYERS = {
-    "framework": ("dynconv.reference", "dynconv.kernels", "dynconv.layers", "dynconv.graph", "dynconv.graph_report",
-                  "dynconv.optim", "dynconv.gradcheck", "dynconv.checkpoint", "dynconv.fileio", "dynconv.bounded"),
+    "framework": ("dynconv.reference", "dynconv.kernels", "dynconv.layers", "dynconv.graph", "dynconv.graph_checks",
+                  "dynconv.graph_report", "dynconv.optim", "dynconv.gradcheck", "dynconv.checkpoint", "dynconv.fileio",
+                  "dynconv.bounded"),
     "console": ("dynconv.console",),
     "sr": ("dynconv.sr",),
     "training": ("dynconv.training",),

@@ -132,6 +132,12 @@ def test_duplicate_names(name, match):
         g.add(name, ReLU(), inputs=["x"])
 
 
+@pytest.mark.parametrize("inputs", [["x", "x"], ("x", "t", "x")])
+def test_duplicate_graph_inputs_are_an_error(inputs):
+    with pytest.raises(GraphError, match=r"duplicate graph input name in \['x', "):
+        Graph(inputs=inputs, outputs=["x"])
+
+
 def test_same_layer_twice_is_an_error():
     g = Graph(inputs=["x"], outputs=["b"])
     relu = g.add("a", ReLU(), inputs=["x"])

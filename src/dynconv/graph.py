@@ -26,33 +26,20 @@ Rules:
   releases every cache. Parameter gradients land in each layer's ``grads``; a layer that
   received no gradient gets zeros.
 * Errors are :class:`GraphError` (a ``ValueError``) naming the node.
+
+The executor is :meth:`Graph._compile`, :meth:`Graph.forward` and :meth:`Graph.backward`. The
+checks behind its error messages live in :mod:`dynconv.graph_checks`; shapes, MACs, the summary
+table and the drawing, all without running, in :mod:`dynconv.graph_report`.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
+from dynconv.graph_checks import (GraphError, call, check_cache, check_feed_names, check_feed_shapes, check_grad,
+                                  check_grad_count, check_input_names, check_node, check_requires_grad, check_seeds,
+                                  check_wiring)
 
-class GraphError(ValueError):
-    """A wiring, feed or shape error, naming the node or input concerned."""
-
-
-def fmt_shape(shape):
-    """``(2, *, 33)``: a shape with ``None`` (any size) shown as ``*``."""
-    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-
-
-def call(node, fn, *args):
-    """Call a layer method of ``node``, making sure an error names the node."""
-    try:
-        return fn(*args)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        msg = str(exc)
-        if not msg.startswith(node.layer.name):
-            msg = f"{node.layer.name}: {msg}"
-        if isinstance(exc, TypeError):  # keep the kind: a wrong type stays a TypeError
-            raise TypeError(msg) from exc
-        raise GraphError(msg) from exc
+__all__ = ["Graph", "GraphError"]
 
 
 class _Node:
@@ -77,11 +64,9 @@ class Graph:
     """
 
     def __init__(self, inputs, outputs, *, requires_grad=()):
-        self.input_shapes = dict(inputs) if isinstance(inputs, dict) else {n: None for n in inputs}
-        self.inputs = tuple(self.input_shapes)
+        self.inputs = check_input_names(inputs)  # a dict's keys, or the names
+        self.input_shapes = dict(inputs) if isinstance(inputs, dict) else dict.fromkeys(self.inputs)
         self.outputs = tuple(outputs)
-        if len(set(self.inputs)) != len(self.inputs):
-            raise GraphError(f"duplicate graph input name in {list(inputs)}")
         self.nodes: dict[str, _Node] = {}
         self.requires_grad = requires_grad
         self._order = None        # topological order of node names, computed once
@@ -90,34 +75,18 @@ class Graph:
         self._dtypes = {}
         self._pending = False     # a forward kept caches that backward has not used yet
 
-    # ----------------------------------------------------------------------- building
     @property
     def requires_grad(self):
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, names):
-        names = frozenset(names)
-        unknown = names - set(self.inputs)
-        if unknown:
-            raise GraphError(f"requires_grad names unknown graph input(s) {sorted(unknown)}; "
-                             f"inputs are {list(self.inputs)}")
-        self._requires_grad = names
+        self._requires_grad = check_requires_grad(self, names)
         self._order = None
 
     def add(self, name, layer, inputs):
         """Add node ``name`` computing ``layer.forward(*inputs)``; returns the layer."""
-        if not isinstance(name, str) or not name or "." in name:
-            raise GraphError(f"node name must be a non-empty str without '.', got {name!r}")
-        if name in self.nodes or name in self.input_shapes:
-            raise GraphError(f"duplicate name {name!r}: already a "
-                             f"{'node' if name in self.nodes else 'graph input'}")
-        if isinstance(inputs, str):
-            raise GraphError(f"node {name!r}: inputs must be a list of names, got the str {inputs!r}")
-        for other in self.nodes.values():
-            if other.layer is layer:
-                raise GraphError(f"node {name!r}: this layer object is already node {other.name!r} "
-                                 "(a layer keeps one cache; create a second layer)")
+        check_node(self, name, layer, inputs)
         layer.name = f"node {name!r} ({type(layer).__name__})"
         self.nodes[name] = _Node(name, layer, tuple(inputs))
         self._order = None
@@ -130,47 +99,38 @@ class Graph:
         except KeyError:
             raise GraphError(f"unknown node {name!r}; nodes are {list(self.nodes)}") from None
 
+    def order(self):
+        """The node names in topological order (computed once, after the last change)."""
+        self._compile()
+        return list(self._order)
+
+    # ----------------------------------------------------------------------- the executor
     def _compile(self):
-        """Resolve names, order the nodes topologically (depth-first) and set need_input_grad."""
+        """Order the nodes topologically (depth-first) and set each layer's need_input_grad."""
         if self._order is not None:
             return
-        for node in self.nodes.values():
-            for i in node.inputs:
-                if i not in self.nodes and i not in self.input_shapes:
-                    raise GraphError(f"node {node.name!r}: unknown input {i!r}")
-        for o in self.outputs:
-            if o not in self.nodes and o not in self.input_shapes:
-                raise GraphError(f"unknown output {o!r}")
-        order, state = [], {}  # state: 1 = on the current path, 2 = done
+        check_wiring(self)
+        order = []
 
         def visit(name, path):
-            if state.get(name) == 2 or name in self.input_shapes:
-                return
-            if state.get(name) == 1:
+            if name in path:
                 cycle = path[path.index(name):] + [name]
                 raise GraphError(f"cycle through node {name!r}: {' -> '.join(cycle)}")
-            state[name] = 1
+            if name in self.input_shapes or name in order:
+                return
             for i in self.nodes[name].inputs:
                 visit(i, path + [name])
-            state[name] = 2
             order.append(name)
 
         for name in self.nodes:
             visit(name, [])
         needs = {n: n in self._requires_grad for n in self.inputs}
         for name in order:
-            node = self.nodes[name]
-            node.layer.need_input_grad = tuple(needs[i] for i in node.inputs)
-            n = len(node.inputs)
-            needs[name] = bool(node.layer.params) or any(
-                needs[i] and node.layer.differentiable(k, n) for k, i in enumerate(node.inputs))
+            layer, ins = self.nodes[name].layer, self.nodes[name].inputs
+            layer.need_input_grad = tuple(needs[i] for i in ins)
+            needs[name] = bool(layer.params) or any(
+                needs[i] and layer.differentiable(k, len(ins)) for k, i in enumerate(ins))
         self._order, self._needs_grad = order, needs
-
-    # ----------------------------------------------------------------------- running
-    def order(self):
-        """The node names in topological order (computed once, after the last change)."""
-        self._compile()
-        return list(self._order)
 
     def forward(self, feeds, *, keep_cache=True, outputs=None):
         """Run the graph; returns ``{name: array}`` for ``outputs`` (default: the declared outputs).
@@ -190,15 +150,9 @@ class Graph:
         """
         self._compile()
         outputs = self.outputs if outputs is None else tuple(outputs)
-        for n in feeds:
-            if n not in self.input_shapes and not (n in self.nodes and not keep_cache):
-                hint = " (intermediate values are fed only with keep_cache=False)" if n in self.nodes else ""
-                raise GraphError(f"feed {n!r} is not a graph input{hint}; inputs are {list(self.inputs)}")
-        for o in outputs:
-            if o not in self.nodes and o not in self.input_shapes:
-                raise GraphError(f"forward(outputs=...): unknown value {o!r}")
+        check_feed_names(self, feeds, outputs, keep_cache)
         run = set(self._order) if keep_cache else self._needed(feeds, outputs)
-        self._check_feeds(feeds, run, keep_cache)
+        check_feed_shapes(self, feeds, run, keep_cache)
         self._pending = False
         values = dict(feeds)
         for name in self._order:
@@ -224,18 +178,6 @@ class Graph:
             stack.extend(i for i in self.nodes[name].inputs if i not in feeds)
         return needed
 
-    def _check_feeds(self, feeds, run, keep_cache):
-        """Every graph input that a running node reads is fed, with its declared shape."""
-        for n, want in self.input_shapes.items():
-            if n not in feeds:
-                if keep_cache or any(n in self.nodes[m].inputs for m in run):
-                    raise GraphError(f"missing feed for graph input {n!r}")
-                continue
-            got = np.shape(feeds[n])
-            if want is not None and (len(got) != len(want) or
-                                     any(w is not None and w != g for w, g in zip(want, got))):
-                raise GraphError(f"graph input {n!r}: expected shape {fmt_shape(want)}, got {fmt_shape(got)}")
-
     def backward(self, seeds=None):
         r"""Backpropagate from the outputs; returns ``{input name: gradient}`` for ``requires_grad``.
 
@@ -245,34 +187,8 @@ class Graph:
             :math:`\partial L/\partial o` for outputs ``o`` (shape of ``o``). Default: 1 for
             every output, which must then all be scalars (losses).
         """
-        if not self._pending:
-            last = self._order[-1] if self._order else None
-            raise GraphError(f"backward() called before forward() (or twice after one forward): "
-                             f"node {last!r} has no cache")
-        if seeds is None:
-            nonscalar = [o for o in self.outputs if self._shapes[o] != ()]
-            if nonscalar:
-                raise GraphError(f"backward() without seeds needs scalar outputs; output "
-                                 f"{nonscalar[0]!r} has shape {fmt_shape(self._shapes[nonscalar[0]])}")
-            seeds = {o: 1.0 for o in self.outputs}
-        grads, owned = {}, set()
-
-        def accumulate(name, g, source):
-            if np.shape(g) != self._shapes[name]:
-                raise GraphError(f"{source}: gradient for {name!r} has shape {fmt_shape(np.shape(g))}, "
-                                 f"expected {fmt_shape(self._shapes[name])}")
-            if name not in grads:
-                grads[name] = g
-            else:  # fan-out: copy once, since layers may return aliases (Add hands dy to all)
-                if name not in owned:
-                    grads[name] = grads[name].copy()
-                    owned.add(name)
-                grads[name] += g
-
-        for o, s in seeds.items():
-            if o not in self.outputs:
-                raise GraphError(f"seed {o!r} is not a graph output; outputs are {list(self.outputs)}")
-            accumulate(o, np.asarray(s, dtype=self._dtypes[o]), f"seed {o!r}")
+        check_cache(self._pending, self._order)
+        grads, owned = check_seeds(seeds, self.outputs, self._shapes, self._dtypes), set()
         for name in reversed(self._order):
             node = self.nodes[name]
             dy = grads.pop(name, None)
@@ -280,13 +196,18 @@ class Graph:
                 node.layer.clear_cache()
                 node.layer.zero_grad()
                 continue
-            dxs = call(node, node.layer.backward, dy)
-            if len(dxs) != len(node.inputs):
-                raise GraphError(f"{node.layer.name}: backward returned {len(dxs)} gradients "
-                                 f"for {len(node.inputs)} inputs")
+            dxs = check_grad_count(node, call(node, node.layer.backward, dy))
             for i, dx in zip(node.inputs, dxs):
-                if dx is not None and self._needs_grad[i]:
-                    accumulate(i, dx, node.layer.name)
+                if dx is None or not self._needs_grad[i]:
+                    continue
+                check_grad(dx, i, self._shapes[i], node.layer.name)
+                if i not in grads:
+                    grads[i] = dx
+                else:  # fan-out: copy once, since layers may return aliases (Add hands dy to all)
+                    if i not in owned:
+                        grads[i] = grads[i].copy()
+                        owned.add(i)
+                    grads[i] += dx
         self._pending = False
         return {n: grads.get(n, np.zeros(self._shapes[n], self._dtypes[n]))
                 for n in self.inputs if n in self._requires_grad}
@@ -314,12 +235,8 @@ class Graph:
     @property
     def dtype(self):
         """The parameters' dtype (None for a graph without parameters)."""
-        for _, p, _ in self.parameters():
-            return p.dtype
-        return None
+        return next((p.dtype for _, p, _ in self.parameters()), None)
 
-    # ----------------------------------------------------------------------- reporting
-    # Shapes, MACs and the summary table without running: dynconv.graph_report.
     def last_shapes(self):
         """``{value name: shape}`` of the last forward (empty before the first)."""
         return dict(self._shapes)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import sys
 
-from dynconv.graph import Graph, GraphError, call, fmt_shape
+from dynconv.graph import Graph
+from dynconv.graph_checks import GraphError, call, fmt_shape
 
 
 def _input_shapes(graph, shapes, what):

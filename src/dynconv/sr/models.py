@@ -7,6 +7,11 @@ input back), plus the JSON configuration that rebuilds it. Convolutions are *val
 padding) in training, exactly as in SRCNN: a 33×33 sub-image gives a 21×21 output for 9-1-5.
 Whole images go through :mod:`dynconv.sr.inference` (:meth:`Model.predict`).
 
+A model's options are a config object of :mod:`dynconv.sr.model_config` (:class:`SrcnnConfig`,
+:class:`DcnnConfig`: defaults, checks, the dict a checkpoint stores); the builders here only turn
+one into a graph. ``srcnn(**options)`` is ``build_srcnn(SrcnnConfig(**options))``, ``dcnn``
+likewise, and :func:`build` takes a config object or a stored dict.
+
 The dynamic network (DCNN)
 --------------------------
 * **Network A** is SRCNN's patch extraction and non-linear mapping (eqs 8–9): feature maps x^t.
@@ -57,7 +62,6 @@ periodicity statistics, like its pooled features, are computed per window.
 """
 from __future__ import annotations
 
-import copy
 import json
 from typing import NamedTuple
 
@@ -67,10 +71,12 @@ from dynconv import graph_report
 from dynconv.graph import Graph
 from dynconv.layers import Conv2D, DynamicConv2D, Linear, ReLU
 from dynconv.sr import inference
+from dynconv.sr.model_config import DcnnConfig, SrcnnConfig, from_dict
 from dynconv.sr.network_a import A_RELU1, A_RELU2, add_skip, init3, mapping_layers, network_a
 from dynconv.sr.network_b import B_FEATURES, B_POOL, SCALES_ONE_HOT, network_b
 
-__all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "ARCHITECTURES", "SCALES_ONE_HOT"]
+__all__ = ["Model", "DynamicParts", "srcnn", "dcnn", "build", "build_srcnn", "build_dcnn", "SrcnnConfig", "DcnnConfig",
+           "ARCHITECTURES", "SCALES_ONE_HOT"]
 
 
 # Node names of the DCNN that code outside the builders addresses; the builders use them too
@@ -208,175 +214,112 @@ def scale_one_hot(scale, n, dtype):
 
 
 # ---------------------------------------------------------------------- builders
-def _odd(name, f):
-    if not (isinstance(f, int) and f >= 1 and f % 2 == 1):
-        raise ValueError(f"{name} must be an odd positive int (centred kernels), got {f!r}")
-    return f
+def srcnn(*args, **options) -> Model:
+    """SRCNN, eqs 8–10: :func:`build_srcnn` of ``SrcnnConfig(*args, **options)``.
 
-
-def srcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, init="he",
-          std=1e-3, seed=0, dtype=np.float32, name=None):
-    """SRCNN, eqs 8–10: conv f1 (1→n1) · ReLU · conv f2 (n1→n2) · ReLU · conv f3 (n2→1).
-
-    ``init="gaussian"`` with ``std=0.001`` is the paper's initialisation; ``"he"`` trains
-    faster with Adam. ``residual=True`` adds the input back (the network predicts the
-    difference to bicubic) and starts the last layer at zero, so training starts from
-    bicubic. Biases start at zero.
+    The options, their defaults and their checks are :class:`~dynconv.sr.model_config.SrcnnConfig`'s:
+    ``f1=9, f2=1, f3=5, n1=64, n2=32, *, padding="valid", residual=False, init="he", std=1e-3,
+    seed=0, dtype=np.float32, name=None``.
     """
-    for k, f in (("f1", f1), ("f2", f2), ("f3", f3)):
-        _odd(k, f)
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    rng = np.random.default_rng(seed)
-    config = dict(arch="srcnn", f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, padding=padding,
-                  residual=bool(residual), init=init, std=std, seed=seed)
-    if name:
-        config["name"] = name
-    radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
-    g = Graph(inputs={"x": (None, 1, None, None)}, outputs=["y" if residual else "conv3"])
-    feat, _ = network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype)
-    pad3 = (f3 - 1) // 2 if padding == "same" else 0
-    out = "conv3"
-    g.add(out, Conv2D(n2, 1, f3, pad=pad3, **init3(init, std, residual), rng=rng, dtype=dtype), [feat])
-    if residual:
-        add_skip(g, out, radius, padding)
-    return Model(g, config, radius)
+    return build_srcnn(SrcnnConfig(*args, **options))
 
 
-def _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers, mapping):
-    """Validate :func:`dcnn`'s geometry and options; returns the receptive-field radius."""
-    for k, f in (("f1", f1), ("f2", f2), ("f3", f3), ("b_kernel", b_kernel)):
-        _odd(k, f)
-    for f in mapping:
-        _odd("each of mapping", f)
-    if padding != "valid":
-        raise ValueError("dcnn supports padding='valid' only (B pools over a fixed window)")
-    if variant not in ("image", "scale"):
-        raise ValueError(f"variant must be 'image' or 'scale', got {variant!r}")
-    if dynamic_layers not in (["conv3"], ["conv2", "conv3"]):
-        raise ValueError(f"dynamic_layers must be ['conv3'] or ['conv2', 'conv3'], got {dynamic_layers!r}")
-    radius = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2 + sum((f - 1) // 2 for f in mapping)
-    if window - 2 * radius < 1 or window < b_kernel:
-        raise ValueError(f"window {window} is too small for the receptive field (radius {radius})")
-    return radius
+def build_srcnn(cfg: SrcnnConfig) -> Model:
+    """The graph of ``cfg``: conv1 · relu1 · conv2 · relu2 · conv3, and with ``residual`` + x."""
+    config, rng = cfg.to_dict(), np.random.default_rng(cfg.seed)
+    g = Graph(inputs={"x": (None, 1, None, None)}, outputs=["y" if cfg.residual else "conv3"])
+    feat, _ = network_a(g, cfg, rng)
+    pad3 = (cfg.f3 - 1) // 2 if cfg.padding == "same" else 0
+    conv3 = Conv2D(cfg.n2, 1, cfg.f3, pad=pad3, **init3(cfg.init, cfg.std, cfg.residual), rng=rng, dtype=cfg.dtype)
+    g.add("conv3", conv3, [feat])
+    if cfg.residual:
+        add_skip(g, "conv3", cfg.radius, cfg.padding)
+    return Model(g, config, cfg.radius)
 
 
-def dcnn(f1=9, f2=1, f3=5, n1=64, n2=32, *, b_kernel=5, b_channels=32, b_hidden=64,
-         b_log=False, b_log_eps=1e-3, b_periods=(), b_spectrum=(), dynamic_layers=("conv3",), mapping=(), window=33,
-         window_stride=None,
-         variant="image", padding="valid", residual=False, init="he", std=1e-3, seed=0,
-         dtype=np.float32, name=None):
-    """The dynamic network: A (SRCNN layers 1–2) + B (kernel generator) + eq 5.
+def dcnn(*args, **options) -> Model:
+    """The dynamic network, A (SRCNN layers 1–2) + B (kernel generator) + eq 5:
+    :func:`build_dcnn` of ``DcnnConfig(*args, **options)``.
 
-    See the module docstring for B's design and the three properties it guarantees.
-
-    Parameters
-    ----------
-    f1, f2, f3, n1, n2 : int
-        As :func:`srcnn`; f3 and n2 shape the dynamic kernel (1, n2, f3, f3).
-    b_kernel, b_channels, b_hidden : int
-        B: conv b_kernel×b_kernel (1→b_channels), conv 1×1, pooling, Linear b_hidden.
-    b_log : bool
-        Pass B's pooled features through :class:`~dynconv.layers.Log1p` (``b_log_eps``) and
-        start B's first filters zero-mean, so that B compares band energies (ratios become
-        differences) rather than brightness — see the module docstring.
-    b_periods : sequence of int
-        Also give B's first ``Linear`` :class:`~dynconv.layers.PeriodicityPool` statistics of
-        the input window for these periods (e.g. ``(2, 3, 4)``): how strongly its local
-        sharpness repeats every p pixels, the fingerprint of upsampling by p.
-    b_spectrum : sequence of float
-        Periods for a second statistic (Laplacian and gradient energy, axes averaged), whose
-        inputs to B's first ``Linear`` come after all others: the any-factor model's.
-    dynamic_layers : sequence of {"conv2", "conv3"}
-        The layers whose kernels B generates: the reconstruction layer (the paper's DCNN),
-        and optionally A's non-linear mapping layer too, each with its own head
-        ``k = W + ΔW(h)``, ΔW starting at zero.
-    mapping : sequence of int
-        Kernel sizes of extra static mapping layers (n2→n2, each with a ReLU) between A's layer 2
-        and the reconstruction layer; each starts as the identity
-        (:func:`~dynconv.sr.network_a.mapping_layers`), so a warm start keeps its source's function.
-    window : int
-        The input window B pools over; the training sub-image size.
-    window_stride : int, optional
-        Stride between inference windows (default: half the window's output size).
-    variant : {"image", "scale"}
-        ``"scale"`` also feeds B a one-hot of the upscaling factor (an ablation).
+    The options (B's size, ``b_log``, ``b_periods``, ``b_spectrum``, ``dynamic_layers``,
+    ``mapping``, ``window``, ``variant``, ...), their defaults and their checks are
+    :class:`~dynconv.sr.model_config.DcnnConfig`'s; the module docstring explains B's design.
     """
-    dynamic_layers, mapping = list(dynamic_layers), list(mapping)
-    radius = _check_dcnn(f1, f2, f3, b_kernel, window, variant, padding, dynamic_layers, mapping)
-    config = dict(arch="dcnn", f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, b_kernel=b_kernel,
-                  b_channels=b_channels, b_hidden=b_hidden, window=window, variant=variant,
-                  padding=padding, residual=bool(residual), init=init, std=std, seed=seed)
-    # New options enter the config only when set, so older checkpoints' configs stay valid.
-    if b_log:
-        config.update(b_log=True, b_log_eps=float(b_log_eps))
-    if b_periods:
-        config["b_periods"] = [int(p) for p in b_periods]
-    if b_spectrum:
-        config["b_spectrum"] = [float(p) for p in b_spectrum]
-    if dynamic_layers != ["conv3"]:
-        config["dynamic_layers"] = dynamic_layers
-    if mapping:
-        config["mapping"] = mapping
-    if window_stride is not None:
-        config["window_stride"] = int(window_stride)
-    if name:
-        config["name"] = name
-    rng = np.random.default_rng(seed)
+    return build_dcnn(DcnnConfig(*args, **options))
+
+
+def build_dcnn(cfg: DcnnConfig) -> Model:
+    """The graph of ``cfg``: network A, network B, the dynamic layers fed by B's heads, and the
+    nodes windowed inference addresses (:class:`DynamicParts`)."""
+    config, rng = cfg.to_dict(), np.random.default_rng(cfg.seed)
     # Training feeds window×window crops; predict() runs the convolutions on whole images.
     inputs = {"x": (None, 1, None, None)}
-    if variant == "scale":
+    if cfg.variant == "scale":
         inputs["scale"] = (None, len(SCALES_ONE_HOT))
-    g = Graph(inputs=inputs, outputs=["y" if residual else "dyn"])
+    g = Graph(inputs=inputs, outputs=["y" if cfg.residual else "dyn"])
     # With a dynamic conv2, A stops at relu1 and conv2's kernel comes from B (wired below).
-    feat, w2 = network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype,
-                          dynamic_conv2="conv2" in dynamic_layers)
-    # Network B: the same input window → per-sample reconstruction kernel and bias.
-    hidden = network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
-                        dtype)
-
-    def head(node, layer, make_w):
-        # (ii): ΔW = 0 at step 0 and the bias holds a static kernel W (and bias 0).
-        fc = Linear(b_hidden, layer.flat_size, init="he", rng=rng, dtype=dtype)
-        w = make_w()
-        fc.params["w"][...] = 0
-        fc.params["b"][...] = np.concatenate([w.reshape(-1), np.zeros(layer.out_channels, dtype)])
-        g.add(node, fc, [hidden])
-
+    feat, w2 = network_a(g, cfg, rng, dynamic_conv2="conv2" in cfg.dynamic_layers)
+    # Network B: the same input window → per-sample kernels and biases.
+    hidden = network_b(g, cfg, rng)
     if w2 is not None:
-        dyn2 = DynamicConv2D(n1, n2, f2, bias=True)
-        head("b_fc2_conv2", dyn2, lambda: w2)
+        dyn2 = DynamicConv2D(cfg.n1, cfg.n2, cfg.f2, bias=True)
+        _kernel_head(g, "b_fc2_conv2", dyn2, hidden, lambda: w2, cfg, rng)
         g.add("conv2", dyn2, [feat, "b_fc2_conv2"])
         g.add(A_RELU2, ReLU(), ["conv2"])
         feat = A_RELU2
-    feat = mapping_layers(g, feat, mapping, n2, padding, dtype)
-    dyn = DynamicConv2D(n2, 1, f3, bias=True)
-    head(B_KERNELS, dyn, lambda: Conv2D(n2, 1, f3, **init3(init, std, residual), rng=rng, dtype=dtype).params["w"])
+    feat = mapping_layers(g, feat, cfg.mapping, cfg.n2, cfg.padding, cfg.dtype)
+    dyn = DynamicConv2D(cfg.n2, 1, cfg.f3, bias=True)
+
+    def w3():  # the static reconstruction kernel W3, drawn after its head's Linear
+        return Conv2D(cfg.n2, 1, cfg.f3, **init3(cfg.init, cfg.std, cfg.residual), rng=rng, dtype=cfg.dtype).params["w"]
+
+    _kernel_head(g, B_KERNELS, dyn, hidden, w3, cfg, rng)
     g.add("dyn", dyn, [feat, B_KERNELS])
-    if residual:
-        add_skip(g, "dyn", radius, padding)
+    if cfg.residual:
+        add_skip(g, "dyn", cfg.radius, cfg.padding)
     # What windowed inference feeds per window: A's features from the first dynamic layer's input
     # (cropped with the margin of the dynamic layers' kernels) and B's pooled features.
     if w2 is not None:
-        shared, margin = A_RELU1, f2 - 1 + sum(f - 1 for f in mapping) + f3 - 1
+        shared, margin = A_RELU1, cfg.f2 - 1 + sum(f - 1 for f in cfg.mapping) + cfg.f3 - 1
     else:
-        shared, margin = feat, f3 - 1
+        shared, margin = feat, cfg.f3 - 1
     parts = DynamicParts(shared=shared, shared_margin=margin, b_features=B_FEATURES, b_pool=B_POOL,
-                         b_pool_size=window - b_kernel + 1, b_kernels=B_KERNELS)
-    return Model(g, config, radius, window=window, parts=parts)
+                         b_pool_size=cfg.window - cfg.b_kernel + 1, b_kernels=B_KERNELS)
+    return Model(g, config, cfg.radius, window=cfg.window, parts=parts)
+
+
+def _kernel_head(g, node, layer, hidden, make_w, cfg, rng):
+    """B's head for dynamic ``layer``: a Linear from B's hidden layer to its flat kernel and bias.
+
+    Property (ii): ΔW = 0 at step 0 (zero weights) and the bias holds a static kernel W (and
+    bias 0). ``make_w`` draws W only after the Linear has drawn its weights: the order of the
+    seeded draws is part of every model's initial state.
+    """
+    fc = Linear(cfg.b_hidden, layer.flat_size, init="he", rng=rng, dtype=cfg.dtype)
+    w = make_w()
+    fc.params["w"][...] = 0
+    fc.params["b"][...] = np.concatenate([w.reshape(-1), np.zeros(layer.out_channels, cfg.dtype)])
+    g.add(node, fc, [hidden])
 
 
 ARCHITECTURES = {"srcnn": srcnn, "dcnn": dcnn}
+_BUILDERS = {SrcnnConfig: build_srcnn, DcnnConfig: build_dcnn}
 
 
-def build(config):
-    """Rebuild a model from its config dict (as stored in checkpoints)."""
-    config = copy.deepcopy(dict(config))
-    arch = config.pop("arch", None)
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    config.pop("meta", None)
+def build(config) -> Model:
+    """Build a model from its config: a config object, or the dict a checkpoint stores.
+
+    Raises
+    ------
+    ValueError
+        For an unknown architecture, an unknown option, or a value a layer refuses (quoting the
+        config); an invalid value is the config's own ``ValueError``.
+    """
+    if isinstance(config, tuple(_BUILDERS)):
+        return _BUILDERS[type(config)](config)
+    cfg = from_dict(config)
     try:
-        return ARCHITECTURES[arch](**config)
-    except TypeError as exc:
-        raise ValueError(f"bad {arch} config {json.dumps(config)}: {exc}") from None
+        return _BUILDERS[type(cfg)](cfg)
+    except TypeError as exc:  # a value of the wrong type that only a layer checks (e.g. n1="64")
+        options = {k: v for k, v in dict(config).items() if k not in ("arch", "meta")}
+        raise ValueError(f"bad {cfg.ARCH} config {json.dumps(options)}: {exc}") from None

@@ -16,13 +16,15 @@ def _pad(padding, f):
     return (f - 1) // 2 if padding == "same" else 0
 
 
-def network_a(g, f1, f2, n1, n2, padding, init, std, rng, dtype, dynamic_conv2=False):
-    """SRCNN's layers 1–2. Returns the node that feeds what follows and, with
-    ``dynamic_conv2``, conv2's initial kernel instead of a conv2 node (network B will
+def network_a(g, cfg, rng, dynamic_conv2=False):
+    """SRCNN's layers 1–2, shaped by ``cfg`` (an :class:`~dynconv.sr.model_config.SrcnnConfig` or
+    :class:`~dynconv.sr.model_config.DcnnConfig`). Returns the node that feeds what follows and,
+    with ``dynamic_conv2``, conv2's initial kernel instead of a conv2 node (network B will
     generate that layer's kernels, starting from this one)."""
-    g.add("conv1", Conv2D(1, n1, f1, pad=_pad(padding, f1), init=init, std=std, rng=rng, dtype=dtype), ["x"])
+    init = dict(init=cfg.init, std=cfg.std, rng=rng, dtype=cfg.dtype)
+    g.add("conv1", Conv2D(1, cfg.n1, cfg.f1, pad=_pad(cfg.padding, cfg.f1), **init), ["x"])
     g.add(A_RELU1, ReLU(), ["conv1"])
-    conv2 = Conv2D(n1, n2, f2, pad=_pad(padding, f2), init=init, std=std, rng=rng, dtype=dtype)
+    conv2 = Conv2D(cfg.n1, cfg.n2, cfg.f2, pad=_pad(cfg.padding, cfg.f2), **init)
     if dynamic_conv2:
         return A_RELU1, conv2.params["w"]
     g.add("conv2", conv2, [A_RELU1])

@@ -12,33 +12,33 @@ B_FEATURES = "b_relu2"  # B's feature maps before global pooling
 B_POOL = "b_pool"  # B's pooled features
 
 
-def network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_spectrum, variant, rng,
-              dtype):
-    """Add network B up to its hidden layer to ``g`` (the arguments are :func:`dynconv.sr.models.dcnn`'s);
-    returns that node's name."""
-    conv_b1 = Conv2D(1, b_channels, b_kernel, init="he", rng=rng, dtype=dtype)
-    if b_log:
+def network_b(g, cfg, rng):
+    """Add network B up to its hidden layer to ``g``, shaped by ``cfg`` (a
+    :class:`~dynconv.sr.model_config.DcnnConfig`); returns that node's name."""
+    c, dtype = cfg.b_channels, cfg.dtype
+    conv_b1 = Conv2D(1, c, cfg.b_kernel, init="he", rng=rng, dtype=dtype)
+    if cfg.b_log:
         # Zero-mean filters: B's pooled responses start as texture energies, not brightness.
         conv_b1.params["w"] -= conv_b1.params["w"].mean(axis=(1, 2, 3), keepdims=True)
     g.add("b_conv1", conv_b1, ["x"])
     g.add("b_relu1", ReLU(), ["b_conv1"])
-    g.add("b_conv2", Conv2D(b_channels, b_channels, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
+    g.add("b_conv2", Conv2D(c, c, 1, init="he", rng=rng, dtype=dtype), ["b_relu1"])
     g.add(B_FEATURES, ReLU(), ["b_conv2"])
     g.add(B_POOL, GlobalAvgPool2D(), [B_FEATURES])
     features = [B_POOL]
-    if b_log:
-        g.add("b_log", Log1p(b_log_eps), [B_POOL])
+    if cfg.b_log:
+        g.add("b_log", Log1p(cfg.b_log_eps), [B_POOL])
         features = ["b_log"]
-    n_in = b_channels
-    if b_periods:
-        g.add("b_period", PeriodicityPool(b_periods), ["x"])
+    n_in = c
+    if cfg.b_periods:
+        g.add("b_period", PeriodicityPool(cfg.b_periods), ["x"])
         features.append("b_period")
-        n_in += 2 * len(b_periods)
-    if b_spectrum:
-        g.add("b_spectrum", PeriodicityPool(b_spectrum, energies=("laplacian", "gradient"), axes="mean"), ["x"])
+        n_in += 2 * len(cfg.b_periods)
+    if cfg.b_spectrum:
+        g.add("b_spectrum", PeriodicityPool(cfg.b_spectrum, energies=("laplacian", "gradient"), axes="mean"), ["x"])
         features.append("b_spectrum")
-        n_in += 2 * len(b_spectrum)
-    if variant == "scale":
+        n_in += 2 * len(cfg.b_spectrum)
+    if cfg.variant == "scale":
         features.append("scale")
         n_in += len(SCALES_ONE_HOT)
     pooled = features[0]
@@ -48,6 +48,6 @@ def network_b(g, b_kernel, b_channels, b_hidden, b_log, b_log_eps, b_periods, b_
         g.add("b_cat4", ConcatChannels(), [f"{f}4" for f in features])
         g.add("b_cat", Reshape((n_in,)), ["b_cat4"])
         pooled = "b_cat"
-    g.add("b_fc1", Linear(n_in, b_hidden, init="he", rng=rng, dtype=dtype), [pooled])
+    g.add("b_fc1", Linear(n_in, cfg.b_hidden, init="he", rng=rng, dtype=dtype), [pooled])
     g.add("b_relu3", ReLU(), ["b_fc1"])
     return "b_relu3"
