@@ -141,3 +141,11 @@ def test_partial_forward_runs_only_what_is_needed(rng):
         m.graph.forward({"nope": x}, outputs=["dyn"], keep_cache=False)
     with pytest.raises(GraphError, match="intermediate values are fed only with keep_cache=False"):
         m.graph.forward({"x": x, "relu2": full["relu2"]})
+
+
+def test_mapping_layers_start_as_the_identity_with_the_same_bytes_every_build():
+    a, b = models.dcnn(n1=8, n2=4, mapping=[3], residual=True), models.dcnn(n1=8, n2=4, mapping=[3], residual=True)
+    w = a.graph.nodes["map1"].layer.params["w"]
+    assert w.tobytes() == b.graph.nodes["map1"].layer.params["w"].tobytes()
+    np.testing.assert_array_equal(w[:, :, 1, 1], np.eye(4))
+    assert not np.signbit(w).any() and not a.graph.nodes["map1"].layer.params["b"].any()

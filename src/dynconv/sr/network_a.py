@@ -42,6 +42,7 @@ def mapping_layers(g, feat, sizes, n2, padding, dtype):
     """
     for i, k in enumerate(sizes, start=1):
         conv = Conv2D(n2, n2, k, pad=_pad(padding, k), init="gaussian", std=0.0, dtype=dtype)
+        conv.params["w"][...] = 0  # +0 everywhere (a zero-std draw gives zeros of random sign)
         conv.params["w"][np.arange(n2), np.arange(n2), k // 2, k // 2] = 1
         g.add(f"map{i}", conv, [feat])
         g.add(f"map_relu{i}", ReLU(), [f"map{i}"])
