@@ -121,6 +121,8 @@ class Batches:
         return cls.strided(subimages, t["batch_size"], t["seed"], d["augment"])
 
     def __call__(self, t):
+        """Step ``t``'s batch: ``inputs`` float32 ``(B, 1, P, P)``, ``labels`` float32 ``(B, 1, L, L)``,
+        ``scales`` float32 ``(B,)`` (each sample's factor), ``B = bs``."""
         x, y, s = self.option.draw(t, self.bs, self.seed)
         if self.augment:
             x, y = random_dihedral(x, y, np.random.default_rng([self.seed, 1_000_003, t]))
