@@ -54,7 +54,7 @@ from dynconv import reference, reproduce, sr
 from dynconv.graph_report import draw, summary
 from dynconv.sr import datasets, image, inference, models
 from dynconv.training import train
-from dynconv.training.patches import training_patches, valid_label_size
+from dynconv.training.subimages import training_subimages, valid_label_size
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: seconds instead of minutes
 plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "font.size": 9})
@@ -76,20 +76,20 @@ runs = Path(workdir.name)
 # down-scaled and up-scaled again with MATLAB's bicubic `imresize` — the network's input — then cut
 # into 33×33 squares every `stride` pixels. The label is the centre 21×21 of the same window of the
 # original: a 9-1-5 network without padding loses $(9-1)/2 + (1-1)/2 + (5-1)/2 = 6$ pixels per
-# side. `training_patches` caches the result on disk (keyed by the images' contents and every
+# side. `training_subimages` caches the result on disk (keyed by the images' contents and every
 # parameter), so only the first call pays for the resizing.
 
 # %%
 t0 = time.perf_counter()
-patches = training_patches("T91", scales=SCALES, patch_size=33, stride=STRIDE,
-                        label_size=valid_label_size(33, (9, 1, 5)))
+subimages = training_subimages("T91", scales=SCALES, size=33, stride=STRIDE,
+                               label_size=valid_label_size(33, (9, 1, 5)))
 print(f"{time.perf_counter() - t0:.1f} s; per scale:",
-      {s: int(np.sum(patches.scales == s)) for s in SCALES})
-n = len(patches.inputs)
-assert patches.inputs.shape == (n, 1, 33, 33) and patches.labels.shape == (n, 1, 21, 21)
-assert set(np.unique(patches.scales)) == set(SCALES)
+      {s: int(np.sum(subimages.scales == s)) for s in SCALES})
+n = len(subimages.inputs)
+assert subimages.inputs.shape == (n, 1, 33, 33) and subimages.labels.shape == (n, 1, 21, 21)
+assert set(np.unique(subimages.scales)) == set(SCALES)
 # MATLAB's Y lives in [16, 235]; the bicubic inputs overshoot it a little near edges
-assert 16 / 255 - 1e-6 <= patches.labels.min() and patches.labels.max() <= 235 / 255 + 1e-6
+assert 16 / 255 - 1e-6 <= subimages.labels.min() and subimages.labels.max() <= 235 / 255 + 1e-6
 
 # %% [markdown]
 # What a residual network sees at step 0 is bicubic itself, so its first loss is the mean squared
@@ -98,10 +98,10 @@ assert 16 / 255 - 1e-6 <= patches.labels.min() and patches.labels.max() <= 235 /
 # ratio $10 \log_{10}(1/\mathrm{MSE})$ for pixels in $[0, 1]$ (higher is better):
 
 # %%
-centre = patches.inputs[:, :, 6:-6, 6:-6]
-bicubic_mse = {s: float(np.mean((centre[patches.scales == s] - patches.labels[patches.scales == s]) ** 2))
+centre = subimages.inputs[:, :, 6:-6, 6:-6]
+bicubic_mse = {s: float(np.mean((centre[subimages.scales == s] - subimages.labels[subimages.scales == s]) ** 2))
                for s in SCALES}
-bicubic_mse_all = float(np.mean((centre - patches.labels) ** 2))
+bicubic_mse_all = float(np.mean((centre - subimages.labels) ** 2))
 for s in SCALES:
     print(f"x{s}: bicubic MSE {bicubic_mse[s]:.5f}  ({10 * np.log10(1 / bicubic_mse[s]):.2f} dB on sub-images)")
 assert bicubic_mse[2] < bicubic_mse[3] < bicubic_mse[4]
@@ -110,11 +110,11 @@ assert bicubic_mse[2] < bicubic_mse[3] < bicubic_mse[4]
 rng = np.random.default_rng(0)
 fig, axes = plt.subplots(2, 6, figsize=(9, 3.4))
 for col, s in enumerate(np.repeat(SCALES, 2)):
-    pick = rng.choice(np.flatnonzero(patches.scales == s))
-    axes[0, col].imshow(patches.inputs[pick, 0], cmap="gray", vmin=0, vmax=1)
+    pick = rng.choice(np.flatnonzero(subimages.scales == s))
+    axes[0, col].imshow(subimages.inputs[pick, 0], cmap="gray", vmin=0, vmax=1)
     axes[0, col].add_patch(plt.Rectangle((5.5, 5.5), 21, 21, fill=False, ec="tab:orange", lw=1))
     axes[0, col].set_title(f"input x{s} (33x33)")
-    axes[1, col].imshow(patches.labels[pick, 0], cmap="gray", vmin=0, vmax=1)
+    axes[1, col].imshow(subimages.labels[pick, 0], cmap="gray", vmin=0, vmax=1)
     axes[1, col].set_title("label (21x21)")
 for ax in axes.ravel():
     ax.set_xticks([])
@@ -147,7 +147,7 @@ for m in (srcnn, dcnn):
     print(f"{m.name}: {m.num_params():,} parameters, {m.macs_per_pixel():,.0f} MACs per output pixel")
 summary(dcnn.graph, shapes={"x": (64, 1, 33, 33)});
 
-x = patches.inputs[:64]
+x = subimages.inputs[:64]
 for m in (srcnn, dcnn):
     pred = m.graph.forward({"x": x}, outputs=[m.output], keep_cache=False)[m.output]
     assert pred.shape == (64, 1, 21, 21) and np.array_equal(pred, x[:, :, 6:-6, 6:-6]), m.name
@@ -359,8 +359,8 @@ workdir.cleanup()
 # %% [markdown]
 # ## Where this lives in dynconv
 #
-# * `dynconv.training.patches.training_patches` (sub-images, cached), `dynconv.training.patches.random_dihedral`
-#   (augmentation);
+# * `dynconv.training.subimages.training_subimages` (sub-images, cached), `dynconv.training.subimages.random_dihedral`
+#   (augmentation), `dynconv.training.batches.Batches` (the batches a run draws);
 # * `dynconv.sr.models.srcnn`, `dcnn`, `Model.predict`, `Model.load`; `dynconv.sr.inference` (tiled and
 #   windowed prediction, `window_grid`, `window_kernels`);
 # * `dynconv.training.train.train`, `DEFAULTS`, `merge`, `load_config` — the same loop as

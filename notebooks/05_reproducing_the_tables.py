@@ -283,7 +283,7 @@ plt.show()
 # weighted by each window's bicubic error.
 
 # %%
-from dynconv.training.crops import CropBatches
+from dynconv.training.batches import Batches
 
 dcnn = sr.load_model("dcnn")
 FACTORS = (1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4)
@@ -293,12 +293,12 @@ PROBED = {"b_log": "B's pooled conv features (log)", "b_period": "periodicity at
 
 def b_features(dataset, batches):
     """B's features, factor and bicubic error of ``batches`` × 256 random windows of ``dataset``."""
-    crops = CropBatches(dataset, [], FACTORS, 0.0, 256, dcnn.window, dcnn.window - 2 * dcnn.radius,
-                        seed=5, augment=False)
+    subimages = Batches.random(dataset, [], FACTORS, 0.0, 256, dcnn.window, dcnn.window - 2 * dcnn.radius,
+                               seed=5, augment=False)
     values, factors, err = {n: [] for n in PROBED}, [], []
     rad = dcnn.radius  # the pixels an unpadded network loses per side
     for batch in range(batches):
-        x, y, s = crops(batch)
+        x, y, s = subimages(batch)
         out = dcnn.graph.forward({"x": x}, outputs=list(PROBED), keep_cache=False)
         for n in PROBED:
             values[n].append(out[n].astype(np.float64))

@@ -52,7 +52,7 @@ from dynconv.gradcheck import gradcheck
 from dynconv.layers import PeriodicityPool
 from dynconv.sr.datasets import resolve_data_dir
 from dynconv.sr.image import imresize
-from dynconv.training.patches import training_patches
+from dynconv.training.subimages import training_subimages
 
 FAST = os.environ.get("DYNCONV_FAST") == "1"  # the test suite sets it: fewer windows
 rng = np.random.default_rng(7)
@@ -216,9 +216,9 @@ assert 0 < wobble(31) < 3 / 31 * 2  # otherwise a wobble of the order of q / n_r
 SCALES, WINDOW = (2, 3, 4), 33
 try:
     resolve_data_dir()
-    patches = training_patches(scales=SCALES, verbose=False)
+    subimages = training_subimages(scales=SCALES, verbose=False)
     step = 100 if FAST else 20
-    windows, window_scales = patches.inputs[::step], patches.scales[::step]
+    windows, window_scales = subimages.inputs[::step], subimages.scales[::step]
     source = f"T91 training sub-images, every {step}th"
 except (FileNotFoundError, ValueError) as exc:  # no data folder, or no T91 in it
     print(f"no training data ({exc}); a synthetic image instead")

@@ -232,15 +232,15 @@ def check_square_backward(fn):
 def check_scale_weights(fn):
     """``fn(inputs, labels, scales)``: ``{scale: weight}``, weight proportional to 1 / the scale's
     bicubic MSE (centre of the input against the label), the mean weight over samples 1."""
-    from dynconv.training import train
-    from dynconv.training.patches import TrainingPatches
+    from dynconv.training.batches import Batches
+    from dynconv.training.subimages import SubImages
 
     rng = np.random.default_rng(8)
     scales = np.repeat([2.0, 3.0, 4.0], [5, 3, 4]).astype(np.float32)
     labels = rng.random((len(scales), 1, 5, 5)).astype(np.float32)
     inputs = rng.random((len(scales), 1, 9, 9)).astype(np.float32)
     inputs[:, :, 2:7, 2:7] = labels + rng.normal(0, 0.05, labels.shape) * scales[:, None, None, None]
-    want = train.scale_weights(TrainingPatches(inputs, labels, scales))
+    want = Batches.strided(SubImages(inputs, labels, scales), 1, seed=0, augment=False).scale_weights()
     got = fn(inputs, labels, scales)
     assert set(map(float, got)) == set(want), f"scales {sorted(got)}, expected {sorted(want)}"
     for s, v in want.items():

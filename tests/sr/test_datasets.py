@@ -1,4 +1,4 @@
-"""dynconv.training.patchessets and `dynconv data`: the inventory and checksums of the data folder."""
+"""dynconv.sr.datasets and `dynconv data`: the inventory and checksums of the data folder."""
 from __future__ import annotations
 
 import hashlib

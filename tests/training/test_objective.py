@@ -52,7 +52,10 @@ class _Source:
 
     def __init__(self, amplitude, rng):
         self.amplitude, self.rng = amplitude, rng
-        self.images = {s: None for s in amplitude}
+        self.known = list(amplitude)
+
+    def factors(self):  # as Batches.factors: what the batches can draw
+        return self.known
 
     def __call__(self, t):
         r = np.random.default_rng(t)
@@ -73,7 +76,7 @@ def test_csf_weights_are_one_over_bicubic_and_mean_one(rng):
 
 def test_a_factor_never_drawn_is_an_error(rng):
     source = _Source({2.0: 1.0, 3.0: 2.0}, rng)
-    source.images[4.0] = None
+    source.known.append(4.0)
     with pytest.raises(ValueError, match=r"no sample at factors \[4.0\]"):
         csf_scale_weights(source, n_batches=3)
 

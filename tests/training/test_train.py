@@ -13,7 +13,6 @@ from dynconv.sr import models, shipped
 from dynconv.sr.datasets import list_images
 from dynconv.training import train
 from dynconv.training.objective import Objective
-from dynconv.training.patches import TrainingPatches
 
 
 def _config(**sections):
@@ -65,17 +64,6 @@ def test_shipped_architectures_match_their_configs():
             {k: v for k, v in want.items() if k not in drop}, name
 
 
-def test_batches_are_a_function_of_the_step(rng):
-    p = TrainingPatches(rng.random((50, 1, 9, 9), dtype=np.float32), rng.random((50, 1, 5, 5), dtype=np.float32),
-                        np.full(50, 2, np.float32))
-    a, b = train.Batches(p, 8, seed=1, augment=True), train.Batches(p, 8, seed=1, augment=True)
-    for t in (0, 5, 6, 13):  # 6 batches per epoch: 13 is in epoch 2
-        for u, v in zip(a(t), b(t)):
-            np.testing.assert_array_equal(u, v)
-    assert not np.array_equal(a(0)[0], a(1)[0])
-    assert not np.array_equal(a(0)[0], train.Batches(p, 8, seed=2, augment=True)(0)[0])
-
-
 @pytest.mark.data
 def test_resume_continues_exactly(tmp_path, small_set):
     cfg = _config(data={"dataset": str(small_set), "scales": [3]})
@@ -95,25 +83,6 @@ def test_a_run_stopped_by_its_time_budget_still_delivers_its_model(tmp_path, sma
     result = train.train(cfg, tmp_path / "run", progress=False)
     assert result["status"] == "budget" and result["step"] < 12
     assert (tmp_path / "run" / "model.npz").is_file() and "Set5" in result["scores"]
-
-
-def test_scale_weights_equalise_each_scales_relative_error(rng):
-    """Weights ∝ 1 / (bicubic MSE per scale), mean 1 over the samples."""
-    n = {2: 30, 3: 20, 4: 10}
-    sd = {2: 0.01, 3: 0.02, 4: 0.04}  # each scale's bicubic error
-    inputs, labels, scales = [], [], []
-    for s, k in n.items():
-        y = rng.random((k, 1, 5, 5)).astype(np.float32)
-        x = np.pad(y, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
-        x[:, :, 2:-2, 2:-2] += rng.choice([-sd[s], sd[s]], size=y.shape).astype(np.float32)
-        inputs.append(x), labels.append(y), scales.append(np.full(k, s, np.float32))
-    patches = TrainingPatches(np.concatenate(inputs), np.concatenate(labels), np.concatenate(scales))
-    w = train.scale_weights(patches)
-    assert set(w) == {2.0, 3.0, 4.0}
-    np.testing.assert_allclose(sum(w[s] * k for s, k in n.items()) / 60, 1.0, rtol=1e-6)
-    np.testing.assert_allclose([w[2.0] / w[3.0], w[3.0] / w[4.0]], [4.0, 4.0], rtol=1e-4)
-    one = TrainingPatches(inputs[0], labels[0], scales[0])  # a single scale: weight 1, no change
-    assert train.scale_weights(one) == pytest.approx({2.0: 1.0})
 
 
 @pytest.mark.data
@@ -138,7 +107,7 @@ def _loss_of(path, config, small_set):
     """The loss of a checkpoint's parameters on the run's first batch."""
     model = models.build(train._model_kwargs(config))
     checkpoint.load(path, into=model.graph)
-    batches, _ = train._patches(config, model, None, log=io.StringIO())
+    batches, _ = train._batches(config, model, None, log=io.StringIO())
     return train.forward_loss(model, batches(0), Objective(train.make_loss("mse")))
 
 

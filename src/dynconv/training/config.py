@@ -3,7 +3,7 @@
 A config is a TOML file whose sections override :data:`DEFAULTS`. :func:`validate` checks every
 key against :data:`SCHEMA` before any work starts, so a wrong type or range is a one-line error
 naming the key (``train.lr must be a positive number, got "fast"``), never a traceback after the
-patches are prepared.
+sub-images are prepared.
 """
 from __future__ import annotations
 
@@ -28,18 +28,19 @@ DEFAULTS = {
     "data": {
         "dataset": "T91",
         "scales": [2, 3, 4],
-        "patch_size": 33,
+        "patch_size": 33,  # the side of a training sub-image
         "stride": 14,
         "degradation": "bicubic",  # "bicubic" (the test protocol) or "gaussian" (the paper's)
         "sigma": 1.0,  # Gaussian blur for degradation = "gaussian"
         "augment": True,  # random flip/rot90 per sample, on the fly
-        # [lo, hi]: also train at the fractions p/q in this range (dynconv.training.crops), drawn with
-        # probability 1 - fixed_share; [] trains at `scales` only.
+        # [lo, hi]: also train at the fractions p/q in this range, on sub-images cut at random positions
+        # (dynconv.training.batches.Batches.random), drawn with probability 1 - fixed_share; [] trains at
+        # `scales` only, on sub-images cut every `stride` pixels (Batches.strided).
         "scale_range": [],
         "max_numerator": 20,  # p <= this: exact low-resolution sizes after a small crop
         "scale_spacing": 1.03,  # grid factors at least this ratio apart
         "fixed_share": 0.5,  # share of each batch drawn from `scales`
-        "downscales": [1.0],  # crops only: also train on each image shrunk by these (FSRCNN: 0.9 ... 0.6)
+        "downscales": [1.0],  # scale_range only: also train on each image shrunk by these (FSRCNN: 0.9 ... 0.6)
     },
     "train": {
         "seed": 0,

@@ -109,9 +109,6 @@ def csf_scale_weights(batches, n_batches=200):
 
 
 def _factors(batches):
-    """The factors a batch source can draw (CropBatches: its images; Batches: its patches)."""
-    if hasattr(batches, "images"):
-        return [float(np.float32(s)) for s in batches.images]
-    if hasattr(batches, "p"):
-        return [float(np.float32(s)) for s in np.unique(batches.p.scales)]
-    return []
+    """The factors a batch source can draw (:meth:`~dynconv.training.batches.Batches.factors`; a bare
+    callable: unknown)."""
+    return batches.factors() if hasattr(batches, "factors") else []

@@ -37,7 +37,7 @@ def evaluation_row(model, step, period, batches, optimizer, wall, scales, datase
     """One log row: step, epoch, mean loss and throughput since the last row, learning rate,
     training wall time and the PSNR on ``dataset`` at every training scale."""
     row = {"step": step, "epoch": round(step / batches.per_epoch, 3), "loss": period.loss / max(1, period.n),
-           "lr": max(optimizer.lrs().values()), "patches_per_s": period.rate(step, batches.bs),
+           "lr": max(optimizer.lrs().values()), "subimages_per_s": period.rate(step, batches.bs),
            "wall_seconds": round(wall, 1)}
     for sc, v in set5_psnr(model, scales, dataset, data_dir).items():
         row[f"psnr_x{sc:g}"] = round(v, 4)

@@ -1,4 +1,4 @@
-"""Training: a TOML config → patches → SGD/Adam steps → checkpoints, logs, curves, scores.
+"""Training: a TOML config → batches of sub-images → SGD/Adam steps → checkpoints, logs, curves, scores.
 
 One run trains one model on sub-images of several scales at once (the paper's "dynamic"
 training for x2, x3 and x4). Everything a run needs is in its config (``configs/*.toml``);
@@ -27,10 +27,10 @@ Guarantees
   config with the current one and refuses a different model, data, scales, optimizer or seed,
   naming the keys; only :data:`dynconv.training.config.RESUMABLE` keys may change (``train.steps``,
   ``train.lr``, ``train.clip_norm``, the time budget and the evaluation settings).
-* **Deterministic.** Step ``t`` uses the batch ``permutation(seed, epoch)[...]`` and the
-  augmentation ``default_rng([seed, t])``: the same seed gives the same run, and a resumed run
+* **Deterministic.** Step ``t``'s batch is a function of ``(seed, t)``
+  (:class:`dynconv.training.batches.Batches`): the same seed gives the same run, and a resumed run
   continues exactly as the uninterrupted one.
-* **Visible.** A tqdm bar (loss, patches/s, ETA), Set5 PSNR at every training scale each
+* **Visible.** A tqdm bar (loss, sub-images/s, ETA), Set5 PSNR at every training scale each
   ``eval.every`` steps, a CSV log and a PNG of the curves in the output folder.
 """
 from __future__ import annotations
@@ -50,15 +50,14 @@ from dynconv.optim import Adam, ConstantLR, CosineLR, SGD, StepLR
 from dynconv.sr import models
 from dynconv.sr.datasets import list_images
 from dynconv.training import warmstart
-from dynconv.training.batches import Batches, scale_weights
+from dynconv.training.batches import Batches
 from dynconv.training.checkpointer import Checkpointer, save_checkpoint
 from dynconv.training.config import ConfigError, DEFAULTS, load_config, merge, resume_conflicts, validate
 from dynconv.training.objective import Objective, csf_scale_weights
-from dynconv.training.patches import training_patches
 from dynconv.training.runlog import Period, evaluation_row, final_scores, read_log, write_curves, write_log
 
 __all__ = ["DEFAULTS", "merge", "load_config", "train", "train_step", "TrainingError", "Batches",
-           "scale_weights", "final_scores"]
+           "final_scores"]
 
 
 class TrainingError(RuntimeError):
@@ -138,28 +137,13 @@ def _preflight(config, data_dir, resume):
     return model, optimizer, loss_layer, ckpt
 
 
-def _patches(config, model, data_dir, log):
-    """The batches of a run, and the per-scale loss weights (``train.balance_scales``)."""
-    t_cfg, d_cfg = config["train"], config["data"]
-    label = None if not model.valid else d_cfg["patch_size"] - 2 * model.radius
-    if d_cfg["scale_range"]:
-        from dynconv.training.crops import CropBatches, scale_grid
-
-        grid = scale_grid(*d_cfg["scale_range"], d_cfg["max_numerator"], d_cfg["scale_spacing"])
-        batches = CropBatches(d_cfg["dataset"], d_cfg["scales"], grid, d_cfg["fixed_share"], t_cfg["batch_size"],
-                              d_cfg["patch_size"], label or d_cfg["patch_size"], t_cfg["seed"], d_cfg["augment"],
-                              data_dir, d_cfg["degradation"], d_cfg["sigma"], out=log,
-                              downscales=d_cfg["downscales"])
-        weights = batches.scale_weights() if t_cfg["balance_scales"] else None
-        return batches, weights
-    patches = training_patches(
-        dataset=d_cfg["dataset"], scales=tuple(d_cfg["scales"]), patch_size=d_cfg["patch_size"],
-        stride=d_cfg["stride"], label_size=label, degradation=d_cfg["degradation"],
-        sigma=d_cfg["sigma"], seed=t_cfg["seed"], data_dir=data_dir, out=log)
-    batches = Batches(patches, t_cfg["batch_size"], t_cfg["seed"], d_cfg["augment"])
-    weights = scale_weights(patches) if t_cfg["balance_scales"] else None
+def _batches(config, model, data_dir, log):
+    """The batches of a run (:meth:`Batches.from_config`), and the per-scale loss weights (``train.balance_scales``)."""
+    label = None if not model.valid else config["data"]["patch_size"] - 2 * model.radius
+    batches = Batches.from_config(config, label, data_dir, out=log)
+    weights = batches.scale_weights() if config["train"]["balance_scales"] else None
     if weights:
-        print("loss weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in weights.items()), file=log)
+        print("loss weights per scale: " + ", ".join(f"x{k:g} {v:.3f}" for k, v in sorted(weights.items())), file=log)
     return batches, weights
 
 
@@ -251,7 +235,7 @@ def train(config, out_dir, *, data_dir=None, resume=None, progress=True, max_ste
         for stale in clean_temporaries(out):
             print(f"removed a temporary file a stopped run left behind: {stale}", file=log)
         model, opt, loss_layer, ckpt = _preflight(config, data_dir, resume)
-        batches, weights = _patches(config, model, data_dir, log)
+        batches, weights = _batches(config, model, data_dir, log)
         run = _Run(config, out, model, opt, make_objective(config["train"], loss_layer, batches, weights, log),
                    batches, data_dir, log)
         step, wall, rows = 0, 0.0, []
@@ -353,7 +337,7 @@ def _report(run, at, bar):
     e_cfg, period = run.config["eval"], at.period
     bar.update(1)
     if at.step % 20 == 0:
-        bar.set_postfix(loss=f"{period.loss / period.n:.3e}", patches_s=f"{period.rate(at.step, run.batches.bs):.0f}")
+        bar.set_postfix(loss=f"{period.loss / period.n:.3e}", subimages_s=f"{period.rate(at.step, run.batches.bs):.0f}")
     every = int(e_cfg["every"])
     if not ((every and at.step % every == 0) or at.step == int(run.config["train"]["steps"])):
         return
