@@ -165,6 +165,36 @@ def test_no_source_file_is_longer_than_the_limit():
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
+MAX_BODY = 60
+
+
+def long_functions(source: str, limit: int = MAX_BODY) -> dict[str, int]:
+    """``{name: lines}`` of the functions whose body, after its docstring, is over ``limit`` lines."""
+    long = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            doc = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str)
+            start = (body[1].lineno if len(body) > 1 else body[0].end_lineno + 1) if doc else body[0].lineno
+            if (n := node.end_lineno - start + 1) > limit:
+                long[node.name] = n
+    return long
+
+
+def test_the_function_measure_counts_the_body_after_the_docstring():
+    lines = [f"    x{i} = {i}" for i in range(61)]
+    head = 'def f():\n    """doc\n    more"""\n'
+    assert long_functions(head + "\n".join(lines)) == {"f": 61}
+    assert long_functions(head + "\n".join(lines[1:])) == {}  # 60 lines after a 2-line docstring
+
+
+def test_no_function_body_is_longer_than_the_limit():
+    long = {f"{p.relative_to(SRC)}:{f}": n for p in PACKAGE.rglob("*.py")
+            for f, n in long_functions(p.read_text()).items()}
+    assert not long, f"function bodies over {MAX_BODY} lines: {long}"
+
+
 def private_uses(name: str, path: Path, known: set[str]) -> list[str]:
     """Another module's private names that module ``name`` uses: ``from m import _x``, ``m._x``
     through an imported module, or a private module of another package (``pkg._helpers``)."""
