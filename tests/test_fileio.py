@@ -192,8 +192,13 @@ def test_sigterm_raises_restores_the_previous_handler_and_keeps_a_custom_one():
     from dynconv.fileio import sigterm_raises
 
     before = signal.getsignal(signal.SIGTERM)
-    with sigterm_raises():
-        assert signal.getsignal(signal.SIGTERM) is not before
+    with sigterm_raises() as seen:
+        assert signal.getsignal(signal.SIGTERM) is not before and not seen.terminated
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException:
+            pass  # swallowed, as by code that catches what an extension made of it
+        assert seen.terminated  # the record keeps it
     assert signal.getsignal(signal.SIGTERM) is before
 
     def mine(signum, frame):
@@ -201,8 +206,10 @@ def test_sigterm_raises_restores_the_previous_handler_and_keeps_a_custom_one():
 
     signal.signal(signal.SIGTERM, mine)
     try:
-        with sigterm_raises(only_default=True):
+        with sigterm_raises(only_default=True) as seen:
             assert signal.getsignal(signal.SIGTERM) is mine
+            signal.raise_signal(signal.SIGTERM)
+            assert not seen.terminated  # the signal was mine to handle
     finally:
         signal.signal(signal.SIGTERM, before)
 

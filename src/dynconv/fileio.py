@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: fall back to exclusive creation
     fcntl = None
 
-__all__ = ["atomic_path", "check_writable", "clean_temporaries", "safe_open", "Terminated", "sigterm_raises", "RunLock", "RunFolderBusy", "LOCK_NAME"]
+__all__ = ["atomic_path", "check_writable", "clean_temporaries", "safe_open", "Terminated", "Sigterm", "sigterm_raises", "RunLock", "RunFolderBusy", "LOCK_NAME"]
 
 #: The lock file of a run folder.
 LOCK_NAME = ".lock"
@@ -101,27 +101,39 @@ class Terminated(BaseException):
     """SIGTERM arrived (raised in the main thread, so writers can clean up; exit status 143)."""
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated()
+class Sigterm:
+    """What :func:`sigterm_raises` saw: ``terminated`` once SIGTERM arrived, whatever became of
+    its exception. An extension module's import turns an exception raised inside it into another
+    (pybind11's ``ImportError: initialization failed``), and code that catches that one can
+    swallow it, so the record, not the exception, says whether the process was asked to stop."""
+
+    def __init__(self):
+        self.terminated = False
+
+    def _raise(self, signum, frame):
+        self.terminated = True
+        raise Terminated()
 
 
 @contextmanager
 def sigterm_raises(*, only_default: bool = False):
     """While the body runs, SIGTERM raises :class:`Terminated` instead of killing the process.
 
-    Signals reach only the main thread: elsewhere this does nothing. With ``only_default`` a
-    handler somebody else installed (a training run's) is left in place.
+    Yields a :class:`Sigterm` that records the signal. Signals reach only the main thread:
+    elsewhere this installs nothing. With ``only_default`` a handler somebody else installed (a
+    training run's) is left in place, and the record then stays unset.
     """
+    seen = Sigterm()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield seen
         return
     old = signal.getsignal(signal.SIGTERM)
     if only_default and old is not signal.SIG_DFL:
-        yield
+        yield seen
         return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGTERM, seen._raise)
     try:
-        yield
+        yield seen
     finally:
         signal.signal(signal.SIGTERM, old)
 

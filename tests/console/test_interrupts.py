@@ -37,3 +37,31 @@ def test_a_swallowed_sigint_is_still_seen_and_the_handler_restored():
     assert not quiet.seen(ImportError("no Ctrl-C this time"))
     quiet.close()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_nested_watch_records_and_hands_the_signal_on():
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with interrupts.Watch() as outer:
+            with interrupts.Watch() as inner:
+                with pytest.raises(KeyboardInterrupt):
+                    signal.raise_signal(signal.SIGINT)
+            assert inner.interrupted and outer.interrupted
+            assert signal.getsignal(signal.SIGINT) == outer._on_sigint  # the inner one put it back
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_handler_somebody_else_installed_is_left_alone():
+    def mine(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGINT, mine)
+    try:
+        with interrupts.Watch() as watch:
+            signal.raise_signal(signal.SIGINT)  # mine runs: no exception, nothing recorded
+            assert signal.getsignal(signal.SIGINT) is mine
+        assert not watch.interrupted
+    finally:
+        signal.signal(signal.SIGINT, before)

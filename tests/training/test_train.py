@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -234,6 +235,39 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, small_set, monkeypatch):
     result = train.train(cfg, tmp_path / "run", progress=False)
     assert result["status"] == "interrupted" and result["step"] == 7
     assert checkpoint.load(tmp_path / "run" / "checkpoint.npz").step == 7
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("fate", ["became an ImportError", "was swallowed"])
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")])
+def test_a_stop_signal_that_an_import_hid_still_stops_the_run(tmp_path, small_set, monkeypatch, sig, status, fate):
+    """matplotlib's pybind11 modules turn an exception raised while they initialise into
+    ``ImportError: initialization failed``, and matplotlib swallows some ImportErrors: the first
+    curves.png of a run (its first import of matplotlib) is where a signal meets them."""
+    cfg = _config(data={"dataset": str(small_set), "scales": [3]}, eval={"every": 3},
+                  checkpoint={"every_minutes": 60.0}, train={"steps": 1000})
+    calls = []
+
+    def curves_whose_import_hides_the_signal(rows, path):
+        calls.append(len(rows))
+        hit = False
+        try:
+            signal.raise_signal(sig)  # its handler raises here, as inside an extension's init
+        except BaseException:
+            hit = True
+        if hit and fate == "became an ImportError":
+            raise ImportError("initialization failed")  # no chain back to the signal's exception
+
+    monkeypatch.setattr(train, "write_curves", curves_whose_import_hides_the_signal)
+    term = signal.getsignal(signal.SIGTERM)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's Ctrl-C meets it
+    try:
+        result = train.train(cfg, tmp_path / "run", progress=False)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert calls == [1] and result["status"] == status and result["step"] == 3
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.npz").step == 3
+    assert signal.getsignal(signal.SIGTERM) is term
 
 
 @pytest.mark.data

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dynconv import checkpoint
+from dynconv.console import interrupts
 from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
 from dynconv.kernels import reuse_freed_memory
 from dynconv.layers import EuclideanLoss, MSELoss
@@ -284,32 +285,40 @@ def _loop(run, ck, at, progress, max_steps):
 
     bar = progress_bar(int(run.config["train"]["steps"]), unit="step", enabled=progress, file=run.log,
                        initial=at.step, smoothing=0.05)
-    try:
-        with sigterm_raises():
-            return _steps(run, ck, at, bar, max_steps)
-    except KeyboardInterrupt:
-        return "interrupted"
-    except Terminated:
-        return "terminated"
-    except TrainingError:
-        raise  # divergence: nothing is written
-    except BaseException:
-        bar.close()
-        ck.save_good(at.step, at.wall)
-        print(f"error at step {at.step}: the last good state (step {ck.step}) is in {ck.path}", file=run.log)
-        raise
-    finally:
-        bar.close()
+    # The signals are recorded as well as raised: an extension's import (matplotlib's, at the
+    # first curves.png) can turn their exception into an ImportError, or let it be swallowed.
+    with interrupts.Watch() as ctrl_c, sigterm_raises() as sigterm:
+        try:
+            return _steps(run, ck, at, bar, max_steps, lambda: _asked(ctrl_c, sigterm))
+        except TrainingError:
+            raise  # divergence: nothing is written
+        except BaseException as exc:
+            status = ("interrupted" if isinstance(exc, KeyboardInterrupt) or ctrl_c.seen(exc) else
+                      "terminated" if isinstance(exc, Terminated) or sigterm.terminated else None)
+            if status:
+                return status
+            bar.close()
+            ck.save_good(at.step, at.wall)
+            print(f"error at step {at.step}: the last good state (step {ck.step}) is in {ck.path}", file=run.log)
+            raise
+        finally:
+            bar.close()
 
 
-def _steps(run, ck, at, bar, max_steps):
+def _asked(ctrl_c, sigterm):
+    """``"interrupted"`` or ``"terminated"`` once such a signal was recorded, else ``None``."""
+    return "interrupted" if ctrl_c.interrupted else "terminated" if sigterm.terminated else None
+
+
+def _steps(run, ck, at, bar, max_steps, asked):
     """The training loop: each state's loss is seen finite (and the state taken as good) before
-    it steps; the state a stop finds is good too, and is left to :func:`_finish` to save."""
+    it steps; the state a stop finds is good too, and is left to :func:`_finish` to save.
+    ``asked()`` names a stop signal whose exception something swallowed."""
     t_cfg, start = run.config["train"], at.step
     total, budget = int(t_cfg["steps"]), float(t_cfg["time_budget_minutes"]) * 60
     while True:
-        stop = ("max_steps" if max_steps is not None and at.step - start >= max_steps else
-                "budget" if budget and at.wall >= budget else "done" if at.step >= total else None)
+        stop = asked() or ("max_steps" if max_steps is not None and at.step - start >= max_steps else
+                           "budget" if budget and at.wall >= budget else "done" if at.step >= total else None)
         t0 = time.perf_counter()
         batch = run.batches(at.step)
         loss = forward_loss(run.model, batch, run.objective)  # the current state's loss
