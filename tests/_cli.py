@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 from dynconv.cli import main
 
@@ -54,3 +56,20 @@ def run_cli(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProce
         os.environ.clear()
         os.environ.update(saved_env)
     return subprocess.CompletedProcess(["dynconv", *argv], code, out.getvalue(), err.getvalue())
+
+
+def train_config_file(folder, small_set, **sections):
+    """A tiny training config as TOML text; ``sections`` override keys (values are TOML literals)."""
+    base = {
+        "model": {"arch": '"srcnn"', "n1": "8", "n2": "4", "residual": "true"},
+        "data": {"dataset": json.dumps(str(small_set)), "scales": "[3]"},
+        "train": {"steps": "400", "batch_size": "8", "lr": "1e-3"},
+        "eval": {"every": "0", "dataset": json.dumps(str(small_set)), "final_datasets": "[]"},
+        "checkpoint": {"every_minutes": "0.0"},
+    }
+    for sec, keys in sections.items():
+        base.setdefault(sec, {}).update(keys)
+    text = "\n".join(f"[{sec}]\n" + "\n".join(f"{k} = {v}" for k, v in keys.items()) for sec, keys in base.items())
+    path = Path(folder) / "run.toml"
+    path.write_text(text + "\n")
+    return path

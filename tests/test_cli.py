@@ -14,7 +14,7 @@ from dynconv import sr
 from dynconv.sr import models
 from dynconv.training import runlog
 
-from _cli import run_cli
+from _cli import run_cli, train_config_file
 
 
 def run(*args, cwd=None, timeout=600):
@@ -143,6 +143,22 @@ def test_evaluate_json_with_a_model(tmp_path):
     tiny = str(tmp_path / "tiny.npz")  # a file is labelled by its path as given, never by its header's name
     assert set(by) == {"bicubic", tiny}
     assert abs(by["bicubic"] - 30.39) < 0.01 and abs(by[tiny] - by["bicubic"]) < 1e-9  # fresh = bicubic
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("flag, threads", [([], 2), (["--threads", "1"], 1)])
+def test_train_runs_on_the_recipes_threads_unless_told_otherwise(tmp_path, small_set, flag, threads):
+    from dynconv import kernels
+
+    cfg = train_config_file(tmp_path, small_set, train={"steps": "3", "batch_size": "8", "lr": "1e-3", "threads": "2"})
+    before = kernels.get_threads()
+    try:
+        out = run("train", "--config", cfg, "--out", tmp_path / "run", "--no-progress", *flag)
+        assert out.returncode == 0, out.stderr
+        assert kernels.get_threads() == threads
+    finally:
+        kernels.set_threads(before)
+    assert sr.load_model(tmp_path / "run" / "model.npz").meta["threads"] == threads
 
 
 @pytest.mark.data

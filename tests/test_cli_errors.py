@@ -24,7 +24,7 @@ from PIL import Image
 from dynconv import checkpoint
 from dynconv.sr import models
 
-from _cli import run_cli
+from _cli import run_cli, train_config_file as _config_file
 
 
 def run(*args, cwd=None, env=None, timeout=600):
@@ -45,23 +45,6 @@ def assert_one_line_error(out, code=1, *needles):
         assert len(lines) == 1 and lines[0].startswith("dynconv: error: "), out.stderr
     for n in needles:
         assert n.lower() in out.stderr.lower(), (n, out.stderr)
-
-
-def _config_file(folder, small_set, **sections):
-    """A tiny training config as TOML text; ``sections`` override keys (values are TOML literals)."""
-    base = {
-        "model": {"arch": '"srcnn"', "n1": "8", "n2": "4", "residual": "true"},
-        "data": {"dataset": json.dumps(str(small_set)), "scales": "[3]"},
-        "train": {"steps": "400", "batch_size": "8", "lr": "1e-3"},
-        "eval": {"every": "0", "dataset": json.dumps(str(small_set)), "final_datasets": "[]"},
-        "checkpoint": {"every_minutes": "0.0"},
-    }
-    for sec, keys in sections.items():
-        base.setdefault(sec, {}).update(keys)
-    text = "\n".join(f"[{sec}]\n" + "\n".join(f"{k} = {v}" for k, v in keys.items()) for sec, keys in base.items())
-    path = Path(folder) / "run.toml"
-    path.write_text(text + "\n")
-    return path
 
 
 @pytest.fixture

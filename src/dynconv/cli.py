@@ -145,12 +145,12 @@ def _add_retrain(sub):
 
 
 def _cmd_train(args) -> int:
-    _set_threads(args.threads)
     from pathlib import Path
 
     from dynconv.training import train
 
     config = train.load_config(args.config)
+    _set_threads(args.threads or config["train"]["threads"] or None)  # the flag, else the recipe's
     if args.steps is not None:
         config["train"]["steps"] = args.steps
     if args.init is not None:

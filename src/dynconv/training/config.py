@@ -61,6 +61,7 @@ DEFAULTS = {
         "balance_scales": False,  # weight each scale's samples by 1 / its bicubic MSE
         "csf_weight": 0.0,  # > 0: add the CSF-filtered error (WPSNR's view), each factor by 1 / bicubic's
         "init": "",  # start from these weights (a shipped name or a .npz) instead of at random
+        "threads": 0,  # > 0: the recipe's kernel threads (dynconv train / retrain, unless --threads)
     },
     "eval": {
         "every": 1000,  # steps between Set5 evaluations (0: only at the end)
@@ -203,6 +204,7 @@ SCHEMA = {
         "balance_scales": boolean,
         "csf_weight": number(0),
         "init": lambda v: None if isinstance(v, str) else "a model name or .npz path (\"\" for none)",
+        "threads": integer(0),
     },
     "eval": {
         "every": integer(0),
@@ -292,7 +294,7 @@ def load_config(path) -> dict:
 #: divergence (a lower ``train.lr``, a ``train.clip_norm``). Everything else — model, data, scales,
 #: optimizer, schedule, seed, batch size — must match the checkpoint's config.
 RESUMABLE = frozenset({
-    "train.steps", "train.time_budget_minutes", "train.lr", "train.clip_norm",
+    "train.steps", "train.time_budget_minutes", "train.lr", "train.clip_norm", "train.threads",
     "eval.every", "eval.dataset", "eval.final_datasets", "checkpoint.every_minutes",
 })
 

@@ -1,7 +1,8 @@
 """Retrain a set of configs as a graph of ``dynconv train`` jobs (``dynconv retrain``).
 
-Each job is an ordinary ``python -m dynconv train --threads 1`` run in its own folder
-``<out>/<config stem>/`` (its lock, ``checkpoint.npz``, ``log.csv``, ``train.log``). A job whose
+Each job is an ordinary ``python -m dynconv train --threads 1`` run (``--threads N`` when its config
+sets ``train.threads = N``, a recipe trained on N cores, which then shares them with any job beside
+it) in its own folder ``<out>/<config stem>/`` (its lock, ``checkpoint.npz``, ``log.csv``, ``train.log``). A job whose
 config warm-starts (``train.init``) from another job's model waits for that job and starts from
 its *retrained* ``model.npz`` (passed as ``--init``), never from the shipped weights.
 
@@ -164,7 +165,7 @@ def run_job(spec, *parents):
         tmp.write_text(json.dumps({"pid": os.getpid(), "started": time.time()}))
     _wait_for_lock(out)
     cmd = [sys.executable, "-m", "dynconv", "train", "--config", str(spec["config"]), "--out", str(out),
-           "--threads", "1", "--no-progress"]
+           "--threads", str(spec.get("threads") or 1), "--no-progress"]
     cmd += ["--steps", str(spec["steps"])] if spec.get("steps") else []
     cmd += ["--init", str(spec["init"])] if spec.get("init") else []
     cmd += ["--data-dir", str(spec["data_dir"])] if spec.get("data_dir") else []
@@ -233,7 +234,7 @@ def _specs(jobs, out_dir, steps, data_dir):
         total = int(cfg["train"]["steps"])
         specs[name] = {"name": name, "config": str(job["config"]), "out": str(Path(out_dir).resolve() / name),
                        "steps": min(steps, total) if steps else None, "budget_steps": total,
-                       "budget_minutes": cfg["train"]["time_budget_minutes"],
+                       "budget_minutes": cfg["train"]["time_budget_minutes"], "threads": cfg["train"]["threads"] or 1,
                        "init": str(Path(out_dir).resolve() / job["parent"] / "model.npz") if job["parent"] else None,
                        "data_dir": str(data_dir) if data_dir else None,
                        "scales": [int(s) if s.is_integer() else s for s in scales]}

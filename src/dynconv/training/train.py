@@ -45,7 +45,7 @@ from typing import NamedTuple
 from dynconv import checkpoint
 from dynconv.console import interrupts
 from dynconv.fileio import RunLock, Terminated, atomic_path, clean_temporaries, sigterm_raises
-from dynconv.kernels import reuse_freed_memory
+from dynconv.kernels import get_threads, reuse_freed_memory
 from dynconv.layers import EuclideanLoss, MSELoss
 from dynconv.optim import Adam, ConstantLR, CosineLR, SGD, StepLR
 from dynconv.sr import models
@@ -373,6 +373,7 @@ def _finish(run, ck, at, status):
                               run.data_dir)
         save_checkpoint(run.model, run.out / "model.npz", run.config, ck.step, ck.wall, extra={
             "scores": scores, "training_wall_seconds": round(ck.wall, 1), "seed": t_cfg["seed"],
+            "threads": get_threads(),  # the kernels' threads (of the last segment, if resumed)
             **({"init": warmstart.init_info(t_cfg["init"])} if t_cfg["init"] else {})})
         with atomic_path(run.out / "scores.json") as tmp:
             tmp.write_text(json.dumps(scores, indent=2))
