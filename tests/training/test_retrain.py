@@ -55,6 +55,8 @@ def test_plan_puts_parents_first_and_adds_the_lineage(tiny_configs):
     shipped = retrain.plan(retrain.shipped_configs())
     assert list(shipped).index("dcnn-x234") < list(shipped).index("dcnn-any")
     assert shipped["dcnn-any"]["parent"] == "dcnn-x234"
+    specs = retrain._specs(shipped, "out", None, None)  # a recipe trained on both cores keeps them
+    assert specs["dcnn-any"]["threads"] == 2 and specs["dcnn-x234"]["threads"] == 1
 
 
 def test_plan_refuses_a_cycle(tmp_path, small_set):

@@ -32,7 +32,7 @@ _ARCH = {
     "dcnn-any": {"arch": "dcnn", "residual": True, "b_log": True, "b_log_eps": 0.01, "b_periods": [2, 3, 4],
                  "b_spectrum": [6.0, 5.2941, 4.7368, 4.2857, 3.913, 3.6, 3.3333, 3.1034, 2.9032, 2.7273, 2.5714,
                                 2.4324, 2.3077, 2.1951, 2.093, 2.0],
-                 "dynamic_layers": ["conv2", "conv3"], "mapping": [3], "name": "dcnn-any"},
+                 "dynamic_layers": ["conv2", "conv3"], "mapping": [3, 3], "name": "dcnn-any"},
     "dcnn-scale-x234": {"arch": "dcnn", "residual": True, "variant": "scale", "name": "dcnn-scale-x234"},
 }
 
