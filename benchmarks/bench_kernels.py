@@ -73,7 +73,7 @@ except ImportError:  # pragma: no cover
     sys.path.insert(0, str(HERE.parent / "src"))
 
 from bench_common import (BUSY_NOTE, _cpu_name, _loadavg, interleaved, is_busy, machine_peak, med,  # noqa: E402
-                          pct_of_peak, relerr, sgemm_gflops, write_json_atomic)
+                          passive_openmp, pct_of_peak, relerr, sgemm_gflops, write_json_atomic)
 from bench_kernels_report import (SRCNN_LAYERS, blas_meta, bench_compile, compile_probe,  # noqa: E402,F401
                                   evaluate_targets, markdown)
 from bench_kernels_steps import DTYPE, NETS, bench_steps  # noqa: E402,F401
@@ -299,6 +299,7 @@ def _meta(args, cfg, torch):
         "blas_env": blas_env, "blas_libraries": blas_libs, "blas_architecture": blas_arch,
         "torch": torch.__version__ if torch else None,
         "torch_threads": torch.get_num_threads() if torch else None,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cpu": _cpu_name(), "cpus": os.cpu_count(), "B": cfg.B, "dtype": "float32",
         "quick": cfg.quick, "loadavg_start": load, "busy": is_busy((load or [None])[0]),
         "peak": machine_peak(cores=min(max(1, args.threads), os.cpu_count() or 1)),
@@ -324,6 +325,7 @@ def main(argv=None):
     K.set_threads(max(1, args.threads), blas=max(1, args.threads))  # sgemm reference: all threads
     torch = None
     if not args.no_torch:
+        passive_openmp()  # before torch: its idle workers must not spin on dynconv's cores
         try:
             import torch
             torch.set_num_threads(args.threads)

@@ -19,9 +19,20 @@ from dynconv import graph_report
 from dynconv import kernels as K
 from dynconv.layers import Conv2D, DynamicConv2D, Linear, MSELoss
 from dynconv.optim import Adam
+from dynconv.sr import models, shipped
 
 SIZE = 33  #: side of a training sub-image
 PRODUCTS = (Conv2D, DynamicConv2D, Linear)  #: the layers whose FLOPs are counted
+
+#: The benchmarked architectures (``bench_train.py`` documents the first four; ``dcnn-default`` is
+#: the shipped default ``dcnn``, issue 23's, which has no PyTorch peer).
+ARCHITECTURES = {
+    "srcnn": lambda: models.srcnn(residual=True),
+    "srcnn-955": lambda: models.srcnn(f2=5, residual=True),
+    "dcnn": lambda: models.build(shipped.SHIPPED["dcnn-x234"].architecture),
+    "dcnn-paper-b": lambda: models.dcnn(residual=True),
+    "dcnn-default": lambda: models.build(shipped.SHIPPED["dcnn"].architecture),
+}
 
 
 def batch_data(model, batch, rng):
@@ -42,6 +53,7 @@ def framework_step(model, x, y, lr=1e-4):
         model.graph.backward({model.output: loss.backward()[0]})
         opt.step()
 
+    step.loss, step.opt = loss, opt  # bench_profile.py times them
     return step
 
 

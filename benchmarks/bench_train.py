@@ -29,6 +29,9 @@ For each:
   lanes x 2 x clock, ``bench_common.machine_peak`` for the threads used), the step's FLOPs
   counted analytically per layer and direction (``bench_model_steps.step_flops``: forward, dw,
   and dx except where the graph needs none); the same count divides PyTorch's time;
+* ``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it (``bench_common.passive_openmp``:
+  PyTorch's spinning OpenMP workers would otherwise slow dynconv's next step), recorded as
+  ``machine.omp_wait_policy``;
 * the 1-minute load average at the start: above 1.0 the PyTorch ratios are printed marked
   "busy machine" and ``machine.busy`` is true in the JSON; ``OPENBLAS_CORETYPE`` and
   ``OPENBLAS_L2_SIZE`` are recorded (``machine.blas_env``) where set;
@@ -72,13 +75,14 @@ import numpy as np  # noqa: E402
 from dynconv import kernels  # noqa: E402
 from dynconv.layers import MSELoss  # noqa: E402
 from dynconv.optim import Adam  # noqa: E402
-from dynconv.sr import shipped  # noqa: E402
 from dynconv.sr import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import BUSY_NOTE, blas_env, is_busy, machine_peak, pct_of_peak, write_json_atomic  # noqa: E402,E501
-from bench_model_steps import bare_kernel_step, batch_data, framework_step, step_flops  # noqa: E402
+from bench_common import (BUSY_NOTE, blas_env, is_busy, machine_peak, passive_openmp, pct_of_peak,  # noqa: E402
+                          write_json_atomic)
+from bench_model_steps import ARCHITECTURES, bare_kernel_step, batch_data, framework_step, step_flops  # noqa: E402
 
+OMP_WAIT_POLICY = passive_openmp()  # before torch: its idle workers must not spin on dynconv's cores
 try:
     import torch
 except ImportError:  # optional peer
@@ -277,7 +281,8 @@ def machine_facts(threads):
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
             "torch": getattr(torch, "__version__", None), "threads": threads,
             "loadavg_start": load, "busy": is_busy(load[0]), "blas_env": blas_env(),
-            "peak": machine_peak(cores=threads)}  # fp32 peak of the cores this run uses
+            "peak": machine_peak(cores=threads),  # fp32 peak of the cores this run uses
+            "omp_wait_policy": OMP_WAIT_POLICY}
 
 
 def train_row(name, model, batch, repeats, rng, machine):
@@ -335,10 +340,7 @@ def main():
           + (f" — {BUSY_NOTE}: PyTorch ratios are not quiet-machine figures" if busy else "")
           + f"; fp32 peak of {threads} core(s): {machine['peak']['gflops'] or float('nan'):.1f} GFLOP/s"
           + f"; BLAS variables: {machine['blas_env'] or 'none set'}", flush=True)
-    arches = {"srcnn": models.srcnn(residual=True),
-              "srcnn-955": models.srcnn(f2=5, residual=True),
-              "dcnn": models.build(shipped.SHIPPED["dcnn-x234"].architecture),
-              "dcnn-paper-b": models.dcnn(residual=True)}
+    arches = {name: ARCHITECTURES[name]() for name in ("srcnn", "srcnn-955", "dcnn", "dcnn-paper-b")}
     for name, model in arches.items():
         out["train"][name] = train_row(name, model, batch, repeats, rng, machine)
         print_row(name, batch, out["train"][name], busy)

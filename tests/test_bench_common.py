@@ -37,6 +37,14 @@ def test_blas_env_records_only_what_is_set(monkeypatch):
     assert blas_env() == {"OPENBLAS_L2_SIZE": "524288"}
 
 
+def test_passive_openmp_keeps_a_policy_the_environment_chose(monkeypatch):
+    from bench_common import passive_openmp
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert passive_openmp() == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert passive_openmp() == "ACTIVE"
+
+
 def test_step_flops_match_issue_22():
     """22.8 MFLOP per 33x33 sub-image for 9-1-5 and 150 for 9-5-5 (no dx for layer 1)."""
     import numpy as np

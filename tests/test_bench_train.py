@@ -19,6 +19,7 @@ def test_quick_run_writes_expected_json(tmp_path):
     # recorded. The load of 1.5 stands for a busy machine: the PyTorch ratios must say so.
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
     env.pop("OPENBLAS_L2_SIZE", None)
+    env.pop("OMP_WAIT_POLICY", None)
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--out", str(out),
                            "--_load", "1.5"], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -27,6 +28,7 @@ def test_quick_run_writes_expected_json(tmp_path):
     assert machine["blas_env"] == {"OPENBLAS_CORETYPE": "Haswell"}
     assert machine["loadavg_start"][0] == 1.5 and machine["busy"] is True
     assert machine["peak"]["cores"] == 1
+    assert machine["omp_wait_policy"] == "PASSIVE"  # PyTorch's idle workers sleep
     assert set(res["train"]) == set(res["inference"]) == MODELS
     has_torch = machine["torch"] is not None
     if has_torch:  # the peer was checked to compute the same function

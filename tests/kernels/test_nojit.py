@@ -30,6 +30,14 @@ def test_kernels_run_and_agree_without_jit():
             assert np.allclose(y, ry), (C, F, algo)
             for a, b in zip(K.dynamic_conv2d_backward(dy, c)[:2], R.dynamic_conv2d_backward(dy, rc)[:2]):
                 assert np.allclose(a, b), (C, F, algo)
+        from dynconv.kernels import _relu, relu
+        x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0, 2.0]); dy = np.full(7, np.inf)
+        y, c = relu.relu_forward(x); ry, rc = R.relu_forward(x)
+        assert np.array_equal(y, ry, equal_nan=True)
+        assert np.array_equal(relu.relu_backward(dy, c), R.relu_backward(dy, rc))
+        y2, m2, dx2 = np.empty(7), np.empty(7, bool), np.empty(7)  # the loops, as plain Python
+        _relu.forward(x, y2, m2, 2, 0, 2); _relu.backward(dy, m2, dx2, 2, 0, 2)
+        assert np.array_equal(y2, ry, equal_nan=True) and np.array_equal(dx2, R.relu_backward(dy, rc))
         import numba.core.config
         assert numba.core.config.DISABLE_JIT
         print("ok")

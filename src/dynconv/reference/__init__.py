@@ -48,11 +48,13 @@ derives these relations by index algebra; ``tests/test_reference.py`` checks the
 Stride is 1 throughout (the paper's networks use no stride). ``pad`` is an int in
 ``[0, min(kh, kw) - 1]``.
 
-The module is two files: :mod:`~dynconv.reference.loops` (eqs 1–7 as loops) and
-:mod:`~dynconv.reference.printed` (eqs 2, 3, 6, 7 as printed).
+The module is three files: :mod:`~dynconv.reference.loops` (eqs 1–7 as loops),
+:mod:`~dynconv.reference.printed` (eqs 2, 3, 6, 7 as printed) and
+:mod:`~dynconv.reference.activation` (the ReLU every network applies between its layers).
 """
 from __future__ import annotations
 
+from dynconv.reference.activation import ReLUCache, relu_backward, relu_forward
 from dynconv.reference.loops import (Conv2DCache, DynamicConv2DCache, conv2d_forward, conv2d_backward,
                                      sgd_update, dynamic_conv2d_forward, dynamic_conv2d_backward)
 from dynconv.reference.printed import (convolve2d, flip, eq2_input_gradient, eq3_kernel_gradient,
@@ -72,4 +74,7 @@ __all__ = [
     "eq3_kernel_gradient",
     "eq6_input_gradient",
     "eq7_kernel_gradient",
+    "ReLUCache",
+    "relu_forward",
+    "relu_backward",
 ]
