@@ -222,6 +222,7 @@ def bench_kernels(K, torch, cfg, rng):
     for name, C, F, k, H, dynamic, label in LAYERS:
         x, w, b, dy = make_layer_problem(rng, cfg.B, C, F, k, H, dynamic)
         chosen = (K.choose_dynamic_algorithm if dynamic else K.choose_algorithm)(F, C, k, k)
+        trained = chosen if dynamic else K.choose_algorithm(F, C, k, k, training=True)
         m = macs(cfg.B, C, F, k, H)
         ms_by_dir = {}
         for direction in DIRECTIONS:
@@ -246,7 +247,7 @@ def bench_kernels(K, torch, cfg, rng):
                 t_ms = ms.get("torch")
                 rows.append({
                     "kernel": name, "label": label, "direction": direction, "algorithm": algo,
-                    "chosen": algo == chosen, "dynamic": dynamic,
+                    "chosen": algo == chosen, "chosen_training": algo == trained, "dynamic": dynamic,
                     "shape": {"B": cfg.B, "C": C, "F": F, "k": k, "H": H, "Ho": H - k + 1},
                     "gflop": flop / 1e9, "ms": v, "torch_ms": t_ms,
                     "gflops": flop / max(v, 1e-9) / 1e6,
@@ -281,6 +282,8 @@ def _parse(argv):
     ap.add_argument("--compile", dest="compile", action="store_true", default=None,
                     help="run the cold/warm compile probe (default: on, off with --quick)")
     ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--malloc-default", action="store_true",
+                    help="leave glibc's malloc as it is (default: keep freed memory, as dynconv train does)")
     ap.add_argument("--_compile-probe", dest="probe", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_load", dest="load", type=float, default=None,
                     help=argparse.SUPPRESS)  # tests: stands for the measured 1-minute load
@@ -323,6 +326,9 @@ def main(argv=None):
 
     import dynconv.kernels as K
     K.set_threads(max(1, args.threads), blas=max(1, args.threads))  # sgemm reference: all threads
+    # As dynconv train: without it, each call page-faults its fresh outputs in, and how much
+    # depends on which peer ran before (glibc's adaptive mmap threshold), not on the kernel.
+    kept = (not args.malloc_default) and K.reuse_freed_memory()
     torch = None
     if not args.no_torch:
         passive_openmp()  # before torch: its idle workers must not spin on dynconv's cores
@@ -334,6 +340,7 @@ def main(argv=None):
     print(f"dynconv kernel benchmark: B = {cfg.B}{' (quick)' if cfg.quick else ''}, torch "
           f"{torch.__version__ if torch else 'not installed'}", flush=True)
     result = {"meta": _meta(args, cfg, torch)}
+    result["meta"]["reuse_freed_memory"] = kept
     meta = result["meta"]
     if meta["busy"]:
         print(f"{BUSY_NOTE}: load {meta['loadavg_start'][0]:.2f} > 1.0 at the start, the PyTorch "

@@ -60,13 +60,14 @@ def test_quick_run_writes_expected_json(tmp_path):
     for r in rows:
         algos = DYNAMIC_ALGORITHMS if r["dynamic"] else ALGORITHMS
         assert r["algorithm"] in algos
-        assert {"ms", "gflops", "gflop", "frac_sgemm", "ratio_vs_torch", "chosen"} <= set(r)
+        assert {"ms", "gflops", "gflop", "frac_sgemm", "ratio_vs_torch", "chosen", "chosen_training"} <= set(r)
         if meta["peak"]["gflops"]:
             assert abs(r["pct_peak"] - 100 * r["gflops"] / meta["peak"]["gflops"]) < 1e-9
     for kernel in KERNELS:
         mine = [r for r in rows if r["kernel"] == kernel]
         assert {r["direction"] for r in mine} == DIRECTIONS
         assert sum(r["chosen"] for r in mine) in (len(DIRECTIONS), len(DIRECTIONS) - 1)  # one each
+        assert sum(r["chosen_training"] for r in mine) in (len(DIRECTIONS), len(DIRECTIONS) - 1)
         assert all(r["ms"] > 0 for r in mine)
 
     assert set(res["training_step"]) == {"9-1-5", "9-5-5"}
