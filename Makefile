@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 
 bench-all: bench
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_upscale.py
 
 demo: $(VENV)/.installed
