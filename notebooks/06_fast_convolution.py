@@ -301,8 +301,7 @@ assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw,
 # (offset $o_k = c H_p W_p + u W_p + v$), written as a loop over $p$ that numba vectorises: one
 # pass updates 2 output channels with 8 taps, the 16 weights held in registers, consecutive
 # output pixels in one SIMD vector (8 float32 with AVX2, 16 with AVX-512). No GEMM call, no transposed output to copy back; in a training
-# step it is the fastest algorithm on every SRCNN layer but two: the 1×1 one, and the one-channel 9×9 first layer, where
-# the wide grid computes $W_p / W_o = 33/25$ times the outputs and one GEMM per sample ("patch") wins.
+# step it is the fastest algorithm on every SRCNN layer but the 1×1 one.
 #
 # Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in
 # `kernels.DYNAMIC_ALGORITHMS`; `choose_algorithm` picks one per layer shape, `algorithm=`

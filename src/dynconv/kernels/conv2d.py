@@ -60,9 +60,6 @@ ALGORITHMS = ("kn2row", "tiled", "im2col", "winograd", "patch", "direct", "block
 #: Up to this many output channels, the direct loops beat the GEMM-based algorithms.
 DIRECT_MAX_F = 4
 
-#: In training, a one-channel layer with at least this many outputs and taps runs "patch".
-PATCH_ONE_CHANNEL = (64, 49)
-
 
 class Conv2DCache(NamedTuple):
     """What :func:`conv2d_backward` needs from the forward pass (all arrays owned)."""
@@ -90,14 +87,7 @@ def choose_algorithm(F, C, kh, kw, *, training=False):
     on 33×33 sub-images, one thread, forward + backward, CPU time (busy machine, load 8–9):
     ``"blocked"`` took 0.72× the time of ``"patch"`` on 1→64 9×9, 0.78× of kn2row on 64→32 5×5,
     0.55–0.67× of ``"direct"`` on 32→1 5×5, 0.71× of kn2row on 3→64 3×3; ``"patch"`` took 0.77×
-    of ``"blocked"`` on 64→32 1×1. The exception is a one-channel layer with at least 64 outputs
-    and 7×7 taps (:data:`PATCH_ONE_CHANNEL`, SRCNN's first layer), which runs ``"patch"``: there the
-    wide grid computes ``Wp / Wo = 1.32`` times the outputs of a 9×9 kernel on 33×33, and the
-    per-sample GEMM has m = 64, k = 81. Measured on a quiet AVX2 EPYC (2026-12-07, B = 64, 33×33,
-    forward + dw, interleaved wall-time medians, freed memory kept): ``"patch"`` took 0.82–0.90×
-    ``"blocked"``'s time on 1→64 9×9 and 0.82–0.88× on 1→64 7×7 (1 and 2 threads), 0.90–0.91× in
-    the whole 9-1-5 step, while ``"blocked"`` stayed ahead on 1→32 9×9 (patch 1.21–1.31×), 1→32 5×5
-    (1.12–1.16×) and 32→32 3×3 (1.43×). Inference keeps ``"kn2row"`` / ``"direct"`` (the default,
+    of ``"blocked"`` on 64→32 1×1. Inference keeps ``"kn2row"`` / ``"direct"`` (the default,
     ``training=False``), whose rounding the shipped models' outputs were produced with: their
     upscales stay bit-identical.
 
@@ -115,8 +105,7 @@ def choose_algorithm(F, C, kh, kw, *, training=False):
     """
     training = check_bool(training, "training")
     if training and (kh > 1 or kw > 1):
-        many = F >= PATCH_ONE_CHANNEL[0] and kh * kw >= PATCH_ONE_CHANNEL[1]
-        return "patch" if C == 1 and many else "blocked"
+        return "blocked"
     if F <= DIRECT_MAX_F:
         return "direct"
     return "patch" if training else "kn2row"
