@@ -300,7 +300,8 @@ assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw,
 # $Y[f, p] \mathrel{+}= \sum_k w[f, k]\, X[p + o_k]$ with $k$ running over all $C k_h k_w$ taps
 # (offset $o_k = c H_p W_p + u W_p + v$), written as a loop over $p$ that numba vectorises: one
 # pass updates 2 output channels with 8 taps, the 16 weights held in registers, consecutive
-# output pixels in one SIMD vector (8 float32 with AVX2, 16 with AVX-512). No GEMM call, no transposed output to copy back; in a training
+# output pixels in one SIMD vector (8 float32 with AVX2, 16 with AVX-512). AVX2 has 16 vector registers, so there a pass
+# takes 4 taps: 16 broadcast weights would not fit beside the accumulators and inputs. No GEMM call, no transposed output to copy back; in a training
 # step it is the fastest algorithm on every SRCNN layer but the 1×1 one.
 #
 # Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in

@@ -16,7 +16,7 @@ from _checks import FAST_VS_REFERENCE, assert_close
 
 DTYPES = [np.float32, np.float64]
 
-# (N, C, H, W, F, kh, kw): F odd and even, C kh kw below, at and above a multiple of TAPS = 8.
+# (N, C, H, W, F, kh, kw): F odd and even, C kh kw below, at and above a multiple of 4 and 8 taps.
 SHAPES = [
     (3, 1, 9, 7, 1, 1, 1),  # K = 1, F = 1: 7 padding taps, one padding channel
     (2, 8, 6, 9, 3, 1, 1),  # K = 8 exactly
@@ -26,6 +26,33 @@ SHAPES = [
     (2, 5, 7, 6, 2, 5, 5),  # K = 125
     (1, 4, 5, 17, 6, 5, 1),  # a tall kernel on a wide image
 ]
+
+
+@pytest.fixture(params=[(8, 4), (4, 2)], ids=["taps8-dw4x4", "taps4-dw2x4"])
+def variant(request, monkeypatch):
+    """Both register budgets on any machine: the wrappers pass these to the loops."""
+    taps, block = request.param
+    monkeypatch.setattr(_blocked, "TAPS", taps)
+    monkeypatch.setattr(_blocked, "DW_BLOCK", block)
+    return request.param
+
+
+def test_the_host_picks_its_register_budget():
+    assert _blocked.taps_per_pass({"avx512f": True, "avx2": True}) == 8
+    assert _blocked.taps_per_pass({"avx512f": False, "avx2": True}) == 4
+    assert _blocked.taps_per_pass({}) == 4
+    assert _blocked.TAPS == _blocked.taps_per_pass() and _blocked.DW_BLOCK == _blocked.TAPS // 2
+
+
+def test_a_budget_the_loops_were_not_written_for_is_refused(rng, monkeypatch):
+    x, w = np.zeros((1, 2, 6, 6)), np.zeros((3, 2, 3, 3))
+    monkeypatch.setattr(_blocked, "TAPS", 5)
+    with pytest.raises(ValueError, match="TAPS must be 4 or 8"):
+        blocked.forward(x, w, None, 4, 4)
+    monkeypatch.setattr(_blocked, "TAPS", 8)
+    monkeypatch.setattr(_blocked, "DW_BLOCK", 3)
+    with pytest.raises(ValueError, match="DW_BLOCK 2 or 4"):
+        blocked.weight_grad(np.zeros((1, 3, 4, 4)), x, 3, 3)
 
 
 def _problem(rng, shape, dtype, pad):
@@ -53,7 +80,7 @@ def _check(x, w, b, dy, pad, tol):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_blocked_matches_reference_at_every_padding(rng, shape, dtype):
+def test_blocked_matches_reference_at_every_padding(rng, shape, dtype, variant):
     kh, kw = shape[5], shape[6]
     for pad in range(min(kh, kw)):
         x, w, b, dy = _problem(rng, shape, dtype, pad)
@@ -63,14 +90,15 @@ def test_blocked_matches_reference_at_every_padding(rng, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_row_blocks_and_thread_splits_match_whole_samples(rng, dtype, monkeypatch):
+def test_row_blocks_and_thread_splits_match_whole_samples(rng, dtype, monkeypatch, variant):
     x, w, b, dy = _problem(rng, (3, 3, 11, 9, 5, 3, 3), dtype, 1)
     whole, _ = K.conv2d_forward(x, w, b, pad=1, algorithm="blocked")
+    default_bytes = blocked.BLOCK_BYTES
     monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)  # one output row per work item
     assert blocked.plan(3, 5, 11, 11, x.itemsize, threads=1) == (1, 33)
     rows, _ = K.conv2d_forward(x, w, b, pad=1, algorithm="blocked")
     assert_close(rows, whole, FAST_VS_REFERENCE[x.dtype], "row blocks")
-    monkeypatch.undo()
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", default_bytes)  # the variant stays patched
     before = K.set_threads(2)
     try:
         assert blocked.plan(1, 5, 11, 11, x.itemsize) == (6, 2)  # one sample, two threads
@@ -84,7 +112,8 @@ def test_row_blocks_and_thread_splits_match_whole_samples(rng, dtype, monkeypatc
 
 def test_taps_pad_with_zero_weights_and_in_bounds_offsets(rng):
     w = rng.standard_normal((3, 2, 2, 3))
-    wt, offs = _blocked._taps(w, 4, 5)
+    assert _blocked._taps(w, 4, 5, 4)[0].shape == (4, 12)  # K 12 is a multiple of 4 taps
+    wt, offs = _blocked._taps(w, 4, 5, 8)
     assert wt.shape == (4, 16) and offs.shape == (16,)  # F 3 -> 4, K 12 -> 16
     assert np.array_equal(wt[:3, :12], w.reshape(3, 12))
     assert not wt[3].any() and not wt[:, 12:].any() and not offs[12:].any()

@@ -2,13 +2,15 @@ r"""The register-blocked direct convolution ("blocked"): no BLAS, no unfolded ma
 
 Eq 1 as numba loops on the zero-padded input (index algebra and loop order in
 :mod:`dynconv.kernels._blocked`): one pass over a row of output pixels updates 2 output channels
-with 8 kernel taps, the pixels in SIMD vectors and the weights in registers.
+with 8 kernel taps (4 on a CPU with 16 vector registers, AVX2), the pixels in SIMD vectors and the
+weights in registers.
 
 * eq 1: :func:`forward`;
 * eq 2: :func:`input_grad`, the same loop on ``dy`` zero-padded by ``k - 1 - pad`` with the
   kernel flipped in both axes and its channel axes swapped (as :func:`kn2row.input_grad`);
-* eq 3: :func:`weight_grad`, 4 output channels × 4 taps per pass, each a sum over the output
-  positions of one sample (16 running sums in registers), one partial sum per parallel range.
+* eq 3: :func:`weight_grad`, 4 output channels × 4 taps per pass (2 × 4 with 16 registers), each
+  a sum over the output positions of one sample (16 or 8 running sums in registers), one partial
+  sum per parallel range.
 
 Why it exists: kn2row calls BLAS once per sample and kernel offset on small, strided operands
 (for the 64→32 5×5 SRCNN layer at B = 128, 3,200 calls with m = 32, k = 64) and copies its
@@ -24,6 +26,14 @@ from dynconv.kernels._blas import get_threads, parallel, ranges
 #: Bytes of accumulator rows (output channels × wide row block) per work item; larger images are
 #: cut into blocks of output rows (an SRCNN 33×33 sample is one block).
 BLOCK_BYTES = 384 << 10
+
+
+def _budget():
+    """``(taps, dw_block)`` of :mod:`._blocked`, checked: the loops are written for these only."""
+    taps, block = _blocked.TAPS, _blocked.DW_BLOCK
+    if (taps, block) not in ((8, 4), (4, 2), (8, 2), (4, 4)):
+        raise ValueError(f"_blocked.TAPS must be 4 or 8 and DW_BLOCK 2 or 4, got {taps} and {block}")
+    return taps, block
 
 
 def plan(N, F, Wp, Ho, itemsize, threads=None):
@@ -50,7 +60,7 @@ def forward(xp, w, bias, Ho, Wo):
     y = np.empty((N, F, Ho, Wo), dtype=xp.dtype)
     rows, items = plan(N, F, Wp, Ho, xp.itemsize)
     parallel(_blocked.forward, items, np.ascontiguousarray(xp), np.ascontiguousarray(w), b,
-             rows, y)
+             rows, _budget()[0], y)
     return y
 
 
@@ -79,8 +89,8 @@ def weight_grad(dy, xp, kh, kw):
     if Hp != Ho + kh - 1 or Wp != Wo + kw - 1 or xp.shape[0] != N:
         raise ValueError(f"blocked.weight_grad: dy {dy.shape}, xp {xp.shape} and kernel {kh}x{kw} "
                          "are inconsistent")
-    K, q = C * kh * kw, _blocked.DW_BLOCK
-    dwt = np.zeros((len(ranges(N)), -(-F // q) * q, -(-K // q) * q), dtype=xp.dtype)
+    K, fb, kb = C * kh * kw, _budget()[1], _blocked.DW_TAPS
+    dwt = np.zeros((len(ranges(N)), -(-F // fb) * fb, -(-K // kb) * kb), dtype=xp.dtype)
     parallel(_blocked.weight_grad, N, np.ascontiguousarray(dy), np.ascontiguousarray(xp), dwt,
-             index=True)
+             fb, index=True)
     return dwt.sum(axis=0)[:F, :K].reshape(F, C, kh, kw)
