@@ -108,6 +108,7 @@ def _scenario(configs, out, data_dir, engine):
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/model.npz")} == mtimes
 
 
+@pytest.mark.slow  # 25 s; the process-pool test below runs the same scenario in `make test`
 def test_dask_cluster_runs_the_graph_survives_a_killed_worker_and_skips_finished_jobs(
         tiny_configs, tmp_path, data_dir):
     pytest.importorskip("dask.distributed")
