@@ -146,6 +146,28 @@ def _direct_backward_dk(dy, xp, dk, n0, n1):
                         dk[n, f, c, u, v] = total
 
 
+def _pad_copy(x, pad, xp, n0, n1):
+    """``xp[n] = x[n]`` zero-padded by ``pad`` on each spatial side, for samples ``[n0, n1)``.
+
+    x (N, C, H, W) in any layout, xp (N, C, H + 2 pad, W + 2 pad) C-contiguous; every element of
+    ``xp[n0:n1]`` is written once (the border rows and columns with 0).
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    Wp = W + 2 * pad
+    for n in range(n0, n1):
+        for c in range(C):
+            for i in range(pad):
+                for j in range(Wp):
+                    xp[n, c, i, j] = 0
+                    xp[n, c, pad + H + i, j] = 0
+            for i in range(H):
+                for j in range(pad):
+                    xp[n, c, pad + i, j] = 0
+                    xp[n, c, pad + i, pad + W + j] = 0
+                for j in range(W):
+                    xp[n, c, pad + i, pad + j] = x[n, c, i, j]
+
+
 _jit = numba.njit(cache=True, nogil=True)
 # im2col/col2im run on small chunks between two multi-threaded BLAS calls, serially.
 im2col = numba.njit(cache=True, nogil=True)(_im2col)
@@ -153,3 +175,4 @@ col2im = numba.njit(cache=True, nogil=True)(_col2im)
 direct_forward = _jit(_direct_forward)
 direct_backward_dx = _jit(_direct_backward_dx)
 direct_backward_dk = _jit(_direct_backward_dk)
+pad_copy = _jit(_pad_copy)

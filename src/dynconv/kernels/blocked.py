@@ -22,6 +22,7 @@ import numpy as np
 
 from dynconv.kernels import _blocked
 from dynconv.kernels._blas import get_threads, parallel, ranges
+from dynconv.kernels.padding import pad_input
 
 #: Bytes of accumulator rows (output channels × wide row block) per work item; larger images are
 #: cut into blocks of output rows (an SRCNN 33×33 sample is one block).
@@ -73,8 +74,11 @@ def input_grad(dy, w, pad, H, W):
     N, F, Ho, Wo = dy.shape
     kh, kw = w.shape[2], w.shape[3]
     qh, qw = kh - 1 - pad, kw - 1 - pad
-    dyp = np.zeros((N, F, Ho + 2 * qh, Wo + 2 * qw), dtype=dy.dtype)
-    dyp[:, :, qh:qh + Ho, qw:qw + Wo] = dy
+    if qh == qw:
+        dyp = pad_input(dy, qh)
+    else:
+        dyp = np.zeros((N, F, Ho + 2 * qh, Wo + 2 * qw), dtype=dy.dtype)
+        dyp[:, :, qh:qh + Ho, qw:qw + Wo] = dy
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, kh, kw)
     return forward(dyp, flipped, None, H, W)
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from dynconv.kernels import _loops, blocked, im2col, kn2row, patch, tiled, winograd
 from dynconv.kernels._blas import parallel
+from dynconv.kernels.padding import pad_input
 from dynconv.kernels.validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
                                        owned_copy)
@@ -111,23 +112,6 @@ def choose_algorithm(F, C, kh, kw, *, training=False):
     if F <= DIRECT_MAX_F:
         return "direct"
     return "patch" if training else "kn2row"
-
-
-def pad_input(x, pad):
-    """A zero-padded C-contiguous copy of ``x`` (N, C, H, W), ``pad`` on each spatial side.
-
-    One pass over ``x``: the interior is copied, only the border is zeroed.
-    """
-    N, C, H, W = x.shape
-    if pad == 0:
-        return np.array(x, order="C", copy=True)
-    xp = np.empty((N, C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
-    xp[:, :, :pad] = 0
-    xp[:, :, H + pad:] = 0
-    xp[:, :, pad:H + pad, :pad] = 0
-    xp[:, :, pad:H + pad, W + pad:] = 0
-    xp[:, :, pad:pad + H, pad:pad + W] = x
-    return xp
 
 
 def check_algorithm(algorithm, default, choices=ALGORITHMS):

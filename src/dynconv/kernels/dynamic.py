@@ -27,7 +27,8 @@ from dynconv.kernels._blas import parallel
 from dynconv.kernels.validate import (check_array, check_bool, check_cache_array, check_dy,
                                        check_pad, check_zero_border, output_size,
                                        owned_copy)
-from dynconv.kernels.conv2d import DIRECT_MAX_F, check_algorithm, pad_input
+from dynconv.kernels.conv2d import DIRECT_MAX_F, check_algorithm
+from dynconv.kernels.padding import pad_input
 
 __all__ = ["DYNAMIC_ALGORITHMS", "DynamicConv2DCache", "choose_dynamic_algorithm",
            "dynamic_conv2d_forward", "dynamic_conv2d_backward"]
