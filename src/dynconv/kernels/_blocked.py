@@ -17,7 +17,7 @@ and 2 loads and 2 stores of the accumulators, the 16 weights staying in register
 scalars (checked in the assembly on an EPYC of family 25 model 17: an AVX-512 loop of 10 loads,
 16 FMAs, 2 stores, no spill). AVX2 has 16 vector registers, not 32: 16 broadcast weights do not
 fit beside the accumulators and inputs, so there a pass takes 4 taps (8 weights). Measured on a
-Zen 3 EPYC (AVX2, 2 threads, B = 64, float32), 4 taps ran the SRCNN and DCNN layers 1.25–1.3×
+Zen 3 EPYC (AVX2, 2 threads, B = 64, float32), 4 taps ran the SRCNN and DCNN layers 1.23–1.31×
 faster than 8. :func:`taps_per_pass` picks by the host's vector registers. The
 accumulator rows (2 L values) stay in L1 while all taps run. ``fastmath`` is limited to
 ``contract`` (a * b + c fused into one FMA): the sum over ``k`` is still evaluated in the order
