@@ -9,7 +9,9 @@ Measures three architectures:
   reconstruction layer (conv3, 5x5) both dynamic, B's pooled features through ``Log1p`` and
   concatenated with ``PeriodicityPool`` statistics (periods 2, 3, 4) of the input window;
 * ``dcnn-paper-b`` — the paper-like DCNN, ``models.dcnn(residual=True)`` (plain B, only conv3
-  dynamic), kept for comparison with earlier numbers.
+  dynamic), kept for comparison with earlier numbers;
+* ``dcnn-default`` — the shipped default ``dcnn`` (issue 23's ``dcnn-any`` architecture): the
+  ``dcnn`` above plus two 3x3 mapping layers in A and B's 16-period spectrum pool.
 
 For each:
 
@@ -90,11 +92,13 @@ except ImportError:  # optional peer
 
 
 class TorchPeriodicityPool(torch.nn.Module if torch else object):
-    """dynconv's :class:`~dynconv.layers.PeriodicityPool` with torch ops (differentiable)."""
+    """dynconv's :class:`~dynconv.layers.PeriodicityPool` with torch ops (differentiable): the
+    Laplacian and/or gradient energies, rows and columns separate or averaged."""
 
-    def __init__(self, periods, eps, delta):
+    def __init__(self, pool):
         super().__init__()
-        self.periods, self.eps, self.delta = tuple(periods), float(eps), float(delta)
+        self.periods, self.eps, self.delta = tuple(pool.periods), float(pool.eps), float(pool.DELTA)
+        self.energies, self.mean_axes = tuple(pool.energies), pool.axes == "mean"
         self._waves = {}
 
     def waves(self, n, dtype):
@@ -105,18 +109,31 @@ class TorchPeriodicityPool(torch.nn.Module if torch else object):
             self._waves[n, dtype] = ((torch.cos(phase) / n).to(dtype), (-torch.sin(phase) / n).to(dtype))
         return self._waves[n, dtype]
 
+    @staticmethod
+    def energy(x, kind):
+        if kind == "laplacian":
+            lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
+                   - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
+            return lap * lap
+        gx = x[:, :, :-1, 1:] - x[:, :, :-1, :-1]
+        gy = x[:, :, 1:, :-1] - x[:, :, :-1, :-1]
+        return gx * gx + gy * gy
+
     def forward(self, x):
-        lap = (4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1]
-               - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:])
-        e = lap * lap
-        mean = e.mean(dim=(2, 3))  # (N, C)
-        amps = []
-        for prof in (e.mean(dim=3), e.mean(dim=2)):  # row profile, column profile (N, C, n)
-            cos, sin = self.waves(prof.shape[-1], prof.dtype)
-            re, im = prof @ cos.T, prof @ sin.T  # (N, C, P)
-            amps.append(torch.sqrt(re * re + im * im + 1e-30))  # |A_p| (finite gradient at 0)
-        rho = torch.stack(amps, dim=2) / (mean[:, :, None, None] + self.delta)  # (N, C, 2, P)
-        return torch.log1p(rho / self.eps).reshape(x.shape[0], -1)
+        ys = []
+        for kind in self.energies:
+            e = self.energy(x, kind)
+            mean = e.mean(dim=(2, 3))  # (N, C)
+            amps = []
+            for prof in (e.mean(dim=3), e.mean(dim=2)):  # row profile, column profile (N, C, n)
+                cos, sin = self.waves(prof.shape[-1], prof.dtype)
+                re, im = prof @ cos.T, prof @ sin.T  # (N, C, P)
+                amps.append(torch.sqrt(re * re + im * im + 1e-30))  # |A_p| (finite gradient at 0)
+            rho = torch.stack(amps, dim=2) / (mean[:, :, None, None] + self.delta)  # (N, C, 2, P)
+            if self.mean_axes:
+                rho = rho.mean(dim=2, keepdim=True)
+            ys.append(torch.log1p(rho / self.eps))
+        return torch.stack(ys, dim=2).reshape(x.shape[0], -1)
 
 
 def _dynamic_conv(x, k, F, C, kh, kw):
@@ -152,6 +169,9 @@ class TorchPeer(torch.nn.Module if torch else object):
         self.dynamic = c.get("dynamic_layers", ["conv3"]) if self.arch == "dcnn" else []
         if "conv2" not in self.dynamic:
             self.layers["conv2"] = nn.Conv2d(n1, n2, f2)
+        self.mapping = [f"map{i}" for i in range(1, len(c.get("mapping") or ()) + 1)]
+        for name, k in zip(self.mapping, c.get("mapping") or ()):
+            self.layers[name] = nn.Conv2d(n2, n2, k)  # A's mapping layers (issue 23's default)
         if self.arch == "srcnn":
             self.layers["conv3"] = nn.Conv2d(n2, 1, f3)
             return
@@ -160,12 +180,13 @@ class TorchPeer(torch.nn.Module if torch else object):
         self.layers["b_conv2"] = nn.Conv2d(bc, bc, 1)
         nodes = model.graph.nodes
         self.log_eps = nodes["b_log"].layer.eps if c.get("b_log") else None
-        self.period = None
+        self.pools = []  # B's PeriodicityPool statistics of the input window, in concatenation order
         n_in = bc
-        if c.get("b_periods"):
-            pool = nodes["b_period"].layer
-            self.period = TorchPeriodicityPool(pool.periods, pool.eps, pool.DELTA)
-            n_in += 2 * len(pool.periods)
+        for key, node in (("b_periods", "b_period"), ("b_spectrum", "b_spectrum")):
+            if c.get(key):
+                pool = nodes[node].layer
+                self.pools.append(TorchPeriodicityPool(pool))
+                n_in += int(np.prod(pool.output_shape((1, 1, 33, 33))[1:]))
         self.layers["b_fc1"] = nn.Linear(n_in, bh)
         if "conv2" in self.dynamic:
             self.layers["b_fc2_conv2"] = nn.Linear(bh, n2 * n1 * f2 * f2 + n2)
@@ -178,13 +199,15 @@ class TorchPeer(torch.nn.Module if torch else object):
             b = relu(L["b_conv2"](relu(L["b_conv1"](x)))).mean(dim=(2, 3))
             if self.log_eps is not None:
                 b = torch.log1p(b / self.log_eps)
-            if self.period is not None:
-                b = torch.cat([b, self.period(x)], dim=1)
+            if self.pools:
+                b = torch.cat([b] + [pool(x) for pool in self.pools], dim=1)
             b = relu(L["b_fc1"](b))
         if "conv2" in self.dynamic:
             h = relu(_dynamic_conv(h, L["b_fc2_conv2"](b), *self.shape2))
         else:
             h = relu(L["conv2"](h))
+        for name in self.mapping:
+            h = relu(L[name](h))
         y = _dynamic_conv(h, L["b_fc2"](b), *self.shape3) if self.arch == "dcnn" else L["conv3"](h)
         if self.residual:
             r = self.radius
@@ -340,7 +363,7 @@ def main():
           + (f" — {BUSY_NOTE}: PyTorch ratios are not quiet-machine figures" if busy else "")
           + f"; fp32 peak of {threads} core(s): {machine['peak']['gflops'] or float('nan'):.1f} GFLOP/s"
           + f"; BLAS variables: {machine['blas_env'] or 'none set'}", flush=True)
-    arches = {name: ARCHITECTURES[name]() for name in ("srcnn", "srcnn-955", "dcnn", "dcnn-paper-b")}
+    arches = {name: ARCHITECTURES[name]() for name in ("srcnn", "srcnn-955", "dcnn", "dcnn-paper-b", "dcnn-default")}
     for name, model in arches.items():
         out["train"][name] = train_row(name, model, batch, repeats, rng, machine)
         print_row(name, batch, out["train"][name], busy)

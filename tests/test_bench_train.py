@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
-MODELS = {"srcnn", "srcnn-955", "dcnn", "dcnn-paper-b"}
+MODELS = {"srcnn", "srcnn-955", "dcnn", "dcnn-paper-b", "dcnn-default"}
 # Issue 22's analytic count for a 33x33 sub-image: forward, dw, and dx except for layer 1.
 MFLOP_PER_SUBIMAGE = {"srcnn": 22.7568, "srcnn-955": 149.8224}
 
@@ -32,9 +32,9 @@ def test_quick_run_writes_expected_json(tmp_path):
     assert set(res["train"]) == set(res["inference"]) == MODELS
     has_torch = machine["torch"] is not None
     if has_torch:  # the peer was checked to compute the same function
-        assert proc.stdout.count("torch peer = dynconv forward") == 4, proc.stdout
+        assert proc.stdout.count("torch peer = dynconv forward") == len(MODELS), proc.stdout
     train_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("train ")]
-    assert len(train_lines) == 4
+    assert len(train_lines) == len(MODELS)
     for name, row in res["train"].items():
         assert row["dynconv_patches_per_s"] > 0 and row["bare_patches_per_s"] > 0
         assert row["dynconv_peak_mib"] > 0
