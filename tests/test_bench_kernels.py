@@ -19,7 +19,7 @@ from bench_kernels_report import markdown  # noqa: E402
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_kernels.py"
 KERNELS = {"conv1_9x9_1-64", "conv2_1x1_64-32", "conv2_5x5_64-32", "conv3_5x5_32-1_915",
-           "conv3_5x5_32-1_955", "b_conv1_5x5_1-32", "b_conv2_1x1_32-32", "dyn_1x1_64-32",
+           "conv3_5x5_32-1_955", "b_conv1_5x5_1-32", "b_conv2_1x1_32-32", "map_3x3_32-32", "dyn_1x1_64-32",
            "dyn_5x5_32-1"}
 DIRECTIONS = {"fwd", "dx", "dw", "bwd"}
 
