@@ -90,9 +90,9 @@ def choose_algorithm(F, C, kh, kw, *, training=False):
     0.55–0.67× of ``"direct"`` on 32→1 5×5, 0.71× of kn2row on 3→64 3×3; ``"patch"`` took 0.77×
     of ``"blocked"`` on 64→32 1×1. Again on a quiet AVX2 EPYC (2026-12-07, whole 9-1-5 / 9-5-5
     steps, B = 64, interleaved), with ``"blocked"`` at 4 taps per pass for AVX2's 16 registers:
-    ``"patch"`` took 1.00–1.07× its time on 1→64 9×9, ``"kn2row"`` 1.27× on 64→32 5×5. Inference keeps ``"kn2row"`` / ``"direct"`` (the default,
-    ``training=False``), whose rounding the shipped models' outputs were produced with: their
-    upscales stay bit-identical.
+    ``"patch"`` took 1.00–1.07× its time on 1→64 9×9, ``"kn2row"`` 1.27× on 64→32 5×5.
+    Inference keeps ``"kn2row"`` / ``"direct"`` (the default, ``training=False``), whose rounding
+    the shipped models' outputs were produced with: their upscales stay bit-identical.
 
     Parameters
     ----------
