@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -152,10 +153,13 @@ def test_train_runs_on_the_recipes_threads_unless_told_otherwise(tmp_path, small
 
     cfg = train_config_file(tmp_path, small_set, train={"steps": "3", "batch_size": "8", "lr": "1e-3", "threads": "2"})
     before = kernels.get_threads()
+    daemons_before = {t.name for t in threading.enumerate() if t.daemon}
     try:
         out = run("train", "--config", cfg, "--out", tmp_path / "run", "--no-progress", *flag)
         assert out.returncode == 0, out.stderr
         assert kernels.get_threads() == threads
+        # A daemon thread still alive when CPython 3.11 shuts down can abort the process.
+        assert not [t.name for t in threading.enumerate() if t.daemon and t.name not in daemons_before]
     finally:
         kernels.set_threads(before)
     assert sr.load_model(tmp_path / "run" / "model.npz").meta["threads"] == threads

@@ -45,6 +45,26 @@ def test_bar_shows_on_a_terminal_only_and_never_when_disabled():
         assert (("half" in stream.getvalue()) and ("2/4" in stream.getvalue())) == shown
 
 
+def test_bars_start_no_thread():
+    """tqdm's monitor is a daemon thread, and one alive at exit can abort CPython 3.11."""
+    code = ("import io, threading\n"
+            "from dynconv.console import progress\n"
+            "for enabled in (True, False):\n"
+            "    with progress.bar(3, 'work', file=io.StringIO(), enabled=enabled) as b:\n"
+            "        b.update(2)\n"
+            "print(sorted(t.name for t in threading.enumerate()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['MainThread']"]
+
+
+def test_a_bar_is_still_a_tqdm_bar():
+    from tqdm import tqdm
+
+    with progress.bar(2, file=io.StringIO(), enabled=False) as b:
+        assert isinstance(b, tqdm) and type(b).monitor_interval == 0 and tqdm.monitor_interval != 0
+
+
 @pytest.fixture
 def small_png(tmp_path):
     p = tmp_path / "in.png"

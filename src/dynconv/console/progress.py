@@ -5,6 +5,13 @@ A bar is a tqdm bar written to stderr, so stdout (tables, ``--format json``) nev
 shows only when stderr is a terminal (tqdm's ``disable=None``), and never with ``enabled=False``
 (the commands' ``--no-progress``). Library functions do not draw bars: they take a ``progress``
 callback, and the command line hands them one made from a bar here.
+
+The bars start no thread. tqdm's own class starts a daemon "monitor" thread with its first bar,
+even a disabled one, and a daemon thread that wakes while CPython 3.11 shuts down can abort the
+process ("PyThreadState_Get: ... the GIL is released") after the command has finished (CPython
+gh-87135; a CI run saw ``dynconv train`` exit -6 instead of 130 after Ctrl-C). Every
+update here comes from the command itself, so the monitor (which redraws a bar that went quiet)
+has nothing to add.
 """
 from __future__ import annotations
 
@@ -32,10 +39,22 @@ def bar(total, desc="", *, unit="it", enabled=True, file=None, **kwargs):
         Use as a context manager; ``update``, ``set_description`` and ``write`` work whether the
         bar shows or not.
     """
-    from tqdm import tqdm
+    return _bar_class()(total=total, desc=desc or None, unit=unit,
+                        file=file if file is not None else sys.stderr,
+                        disable=None if enabled else True, dynamic_ncols=True, **kwargs)
 
-    return tqdm(total=total, desc=desc or None, unit=unit, file=file if file is not None else sys.stderr,
-                disable=None if enabled else True, dynamic_ncols=True, **kwargs)
+
+def _bar_class():
+    """tqdm's bar without its monitor thread (``monitor_interval = 0``, read by ``tqdm.__new__``)."""
+    global _Bar
+    if _Bar is None:
+        from tqdm import tqdm
+
+        _Bar = type("Bar", (tqdm,), {"monitor_interval": 0, "__doc__": "A tqdm bar with no monitor thread."})
+    return _Bar
+
+
+_Bar = None
 
 
 def advance(bar, done, total, title=None):
