@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_FLAGS ?=
+# Test processes (pytest-xdist): one per core of this 2-core machine; TEST_WORKERS=0 runs the suite
+# in this process (e.g. beside a training run, or to use pdb).
+TEST_WORKERS ?= 2
 # The PyTorch peer for `make test-peer` (the CPU build; torch is never a runtime dependency).
 PEER_TORCH ?= torch==2.13.0
 
@@ -18,10 +21,10 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	touch $@
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow" $(PYTEST_FLAGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_FLAGS)
 
 test-all: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_FLAGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_FLAGS)
 
 # The PyTorch cross-checks (tests marked `peer`): installs the `peer` extra, then runs them.
 test-peer: $(VENV)/.installed

@@ -15,7 +15,7 @@ from _models import SMALL, REACH, randomise_b as _randomise_b
     (models.srcnn, dict(padding="same")), (models.dcnn, {}), (models.dcnn, dict(residual=True)),
     (models.dcnn, dict(variant="scale")), (models.dcnn, REACH),
     (models.dcnn, dict(REACH, variant="scale")),
-], ids=str)
+], ids=lambda v: getattr(v, "__name__", None) or str(v))
 def test_build_from_config_rebuilds_the_same_model(builder, kwargs):
     m = builder(**SMALL, **kwargs, seed=3)
     again = models.build(m.config)
