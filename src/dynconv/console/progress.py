@@ -15,6 +15,7 @@ has nothing to add.
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 __all__ = ["bar", "advance"]
@@ -44,17 +45,13 @@ def bar(total, desc="", *, unit="it", enabled=True, file=None, **kwargs):
                         disable=None if enabled else True, dynamic_ncols=True, **kwargs)
 
 
+@functools.cache
 def _bar_class():
-    """tqdm's bar without its monitor thread (``monitor_interval = 0``, read by ``tqdm.__new__``)."""
-    global _Bar
-    if _Bar is None:
-        from tqdm import tqdm
+    """tqdm's bar without its monitor thread (``monitor_interval = 0``, read by ``tqdm.__new__``);
+    tqdm is imported on the first bar, not with this module."""
+    from tqdm import tqdm
 
-        _Bar = type("Bar", (tqdm,), {"monitor_interval": 0, "__doc__": "A tqdm bar with no monitor thread."})
-    return _Bar
-
-
-_Bar = None
+    return type("Bar", (tqdm,), {"monitor_interval": 0, "__doc__": "A tqdm bar with no monitor thread."})
 
 
 def advance(bar, done, total, title=None):
