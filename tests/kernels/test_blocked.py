@@ -112,8 +112,8 @@ def test_row_blocks_and_thread_splits_match_whole_samples(rng, dtype, monkeypatc
 
 def test_taps_pad_with_zero_weights_and_in_bounds_offsets(rng):
     w = rng.standard_normal((3, 2, 2, 3))
-    assert _blocked._taps(w, 4, 5, 4)[0].shape == (4, 12)  # K 12 is a multiple of 4 taps
-    wt, offs = _blocked._taps(w, 4, 5, 8)
+    assert _blocked._taps(w, 20, 5, 4)[0].shape == (4, 12)  # K 12 is a multiple of 4 taps
+    wt, offs = _blocked._taps(w, 20, 5, 8)
     assert wt.shape == (4, 16) and offs.shape == (16,)  # F 3 -> 4, K 12 -> 16
     assert np.array_equal(wt[:3, :12], w.reshape(3, 12))
     assert not wt[3].any() and not wt[:, 12:].any() and not offs[12:].any()
@@ -129,6 +129,29 @@ def test_inconsistent_operands_are_refused_before_any_loop(rng):
         blocked.forward(xp, np.zeros((3, 1, 3, 3)), None, 4, 4)  # C 2 != 1
 
 
+@pytest.mark.parametrize("kh, kw, pad", [(5, 5, 0), (3, 3, 1), (2, 4, 1), (9, 9, 4), (1, 1, 0)])
+def test_the_input_gradient_grid_holds_dy_and_zeros_only(rng, kh, kw, pad):
+    """eq 2's grid: per channel qw zeros, qh zero rows, dy's rows each closed by qw zeros, qh zero
+    rows; every element written (the buffer starts as NaN)."""
+    H, W, N, F = 7, 6, 2, 3
+    Ho, Wo = H + 2 * pad - kh + 1, W + 2 * pad - kw + 1
+    qh, qw, Wd = kh - 1 - pad, kw - 1 - pad, W + pad
+    dy = rng.standard_normal((N, F, Wo, Ho)).transpose(0, 1, 3, 2)  # not C-contiguous
+    out = np.full((N, F, qw + (Ho + 2 * qh) * Wd), np.nan)
+    _blocked.wide_dy(dy, qh, qw, Wd, out, 0, N)
+    want = np.zeros_like(out)
+    want[:, :, qw:].reshape(N, F, Ho + 2 * qh, Wd)[:, :, qh:qh + Ho, :Wo] = dy
+    assert np.array_equal(out, want)
+
+
+def test_an_input_gradient_of_inconsistent_shapes_is_refused():
+    dy, w = np.zeros((1, 3, 4, 4)), np.zeros((3, 2, 3, 3))
+    with pytest.raises(ValueError, match="inconsistent"):
+        blocked.input_grad(dy, w, 0, 5, 6)  # a 4x4 dy comes from a 6x6 input at pad 0
+    with pytest.raises(ValueError, match="inconsistent"):
+        blocked.input_grad(dy, w, 3, 4, 4)  # pad 3 > k - 1
+
+
 def test_blocked_runs_without_jit():
     """Under NUMBA_DISABLE_JIT=1 the same loops run as Python: odd F, padding taps, dw blocks."""
     code = textwrap.dedent(
@@ -140,12 +163,14 @@ def test_blocked_runs_without_jit():
         assert numba.core.config.DISABLE_JIT
         rng = np.random.default_rng(0)
         x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((5, 3, 3, 2))
-        y, cache = K.conv2d_forward(x, w, pad=1, algorithm="blocked")
-        ry, rcache = R.conv2d_forward(x, w, pad=1)
-        dy = rng.standard_normal(y.shape)
-        for got, want in zip((y, *K.conv2d_backward(dy, cache)[:2]),
-                             (ry, *R.conv2d_backward(dy, rcache)[:2])):
-            assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max(), np.abs(got - want).max()
+        for pad in (0, 1):  # in Python, a read out of bounds raises IndexError
+            y, cache = K.conv2d_forward(x, w, pad=pad, algorithm="blocked")
+            ry, rcache = R.conv2d_forward(x, w, pad=pad)
+            dy = rng.standard_normal(y.shape)
+            for got, want in zip((y, *K.conv2d_backward(dy, cache)[:2]),
+                                 (ry, *R.conv2d_backward(dy, rcache)[:2])):
+                err = np.abs(got - want).max()
+                assert err <= 1e-12 * np.abs(want).max(), (pad, err)
         print("ok")
         """
     )

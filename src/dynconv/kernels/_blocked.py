@@ -69,21 +69,23 @@ _jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy"
 
 
 @_jit
-def _offsets(C, kh, kw, Hp, Wp, K):
-    """``offs[k] = c Hp Wp + u Wp + v`` for tap ``k = (c kh + u) kw + v``; 0 beyond ``C kh kw``.
+def _offsets(C, kh, kw, S, Wp, K):
+    """``offs[k] = c S + u Wp + v`` for tap ``k = (c kh + u) kw + v``; 0 beyond ``C kh kw``.
 
-    ``K`` (>= C kh kw) is the padded tap count; a padding tap's offset 0 reads in bounds.
+    ``S`` is the stride of a channel in the flat input (``Hp Wp``, or more for the
+    :func:`_wide_dy` grid) and ``Wp`` that of a row; ``K`` (>= C kh kw) is the padded tap count,
+    and a padding tap's offset 0 reads in bounds.
     """
     offs = np.zeros(K, dtype=np.int64)
     for c in range(C):
         for u in range(kh):
             for v in range(kw):
-                offs[(c * kh + u) * kw + v] = c * Hp * Wp + u * Wp + v
+                offs[(c * kh + u) * kw + v] = c * S + u * Wp + v
     return offs
 
 
 @_jit
-def _taps(w, Hp, Wp, taps):
+def _taps(w, S, Wp, taps):
     """``(wt, offs)``: ``wt[f, k] = w[f, c, u, v]`` and the offsets of :func:`_offsets`.
 
     ``wt`` (F rounded up to even, K rounded up to a multiple of ``taps``); the padding taps
@@ -93,7 +95,7 @@ def _taps(w, Hp, Wp, taps):
     K = C * kh * kw
     wt = np.zeros((F + F % 2, (K + taps - 1) // taps * taps), dtype=w.dtype)
     wt[:F, :K] = w.reshape(F, K)
-    return wt, _offsets(C, kh, kw, Hp, Wp, wt.shape[1])
+    return wt, _offsets(C, kh, kw, S, Wp, wt.shape[1])
 
 
 @_jit
@@ -133,27 +135,28 @@ def _pair(a0, a1, xf, base, offs, wt, f, L):
                      + w14 * v4 + w15 * v5 + w16 * v6 + w17 * v7)
 
 
-def _forward(xp, w, bias, rows, taps, y, i0, i1):
-    """``y[n, f, r, s] = bias[f] + sum_{c,u,v} w[f, c, u, v] xp[n, c, r + u, s + v]``.
+def _forward(xf, S, Wp, w, bias, rows, taps, y, i0, i1):
+    """``y[n, f, r, s] = bias[f] + sum_{c,u,v} w[f, c, u, v] xf[(n C + c) S + (r + u) Wp + s + v]``.
 
-    xp (N, C, Hp, Wp), w (F, C, kh, kw), bias (F,), y (N, F, Ho, Wo) with ``Hp = Ho + kh - 1``
-    and ``Wp = Wo + kw - 1``, all C-contiguous. Work items ``[i0, i1)``, item = (sample, block
-    of ``rows`` output rows); ``taps`` per pass, 4 or 8 (:data:`TAPS`).
+    xf: the flat input, N C channels of stride ``S``, rows of stride ``Wp``; w (F, C, kh, kw),
+    bias (F,), y (N, F, Ho, Wo), all C-contiguous, ``Wo <= Wp``. For a padded input xp (N, C, Hp,
+    Wp) with ``Hp = Ho + kh - 1`` and ``Wp = Wo + kw - 1``, ``S = Hp Wp``; the caller guarantees
+    every read is in bounds. Work items ``[i0, i1)``, item = (sample, block of ``rows`` output
+    rows); ``taps`` per pass, 4 or 8 (:data:`TAPS`).
     """
-    C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    C = w.shape[1]
     F, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
     nrb = (Ho + rows - 1) // rows
-    xf = xp.reshape(-1)
     if i1 <= i0:
         return
-    wt, offs = _taps(w, Hp, Wp, taps)
+    wt, offs = _taps(w, S, Wp, taps)
     acc = np.empty((wt.shape[0], (rows - 1) * Wp + Wo), dtype=y.dtype)
     for item in range(i0, i1):
         n = item // nrb
         r0 = (item - n * nrb) * rows
         r1 = min(Ho, r0 + rows)
         L = (r1 - r0 - 1) * Wp + Wo
-        base = n * C * Hp * Wp + r0 * Wp
+        base = n * C * S + r0 * Wp
         for f in range(wt.shape[0]):
             bf = bias[f] if f < F else 0.0
             for p in range(L):
@@ -167,6 +170,31 @@ def _forward(xp, w, bias, rows, taps, y, i0, i1):
             for r in range(r1 - r0):
                 for s in range(Wo):
                     y[n, f, r0 + r, s] = acc[f, r * Wp + s]
+
+
+def _wide_dy(dy, qh, qw, Wd, out, n0, n1):
+    """``out[n, f]``: ``dy[n, f]`` on the grid of eq 2's full correlation, samples ``[n0, n1)``.
+
+    dy (N, F, Ho, Wo) in any layout; out (N, F, qw + (Ho + 2 qh) Wd) C-contiguous. Per channel:
+    ``qw`` zeros, ``qh`` zero rows of width ``Wd``, the rows of dy each followed by ``Wd - Wo``
+    zeros, ``qh`` zero rows. Every element is written once. A read ``qw`` to the left of a row
+    wraps into the zeros closing the row above (``Wd - Wo >= qw``), so no left padding is stored.
+    """
+    F, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    head = qw + qh * Wd
+    for n in range(n0, n1):
+        for f in range(F):
+            o = out[n, f]
+            for t in range(head):
+                o[t] = 0
+            for r in range(Ho):
+                t = head + r * Wd
+                for s in range(Wo):
+                    o[t + s] = dy[n, f, r, s]
+                for s in range(Wo, Wd):
+                    o[t + s] = 0
+            for t in range(head + Ho * Wd, o.shape[0]):
+                o[t] = 0
 
 
 # The weight gradient's sums over output positions are reductions: vectorising them (8 partial
@@ -256,7 +284,7 @@ def _weight_grad(dy, xp, dwt, block, q, n0, n1):
         return
     kh, kw = Hp - Ho + 1, Wp - Wo + 1
     L = (Ho - 1) * Wp + Wo
-    offs = _offsets(C, kh, kw, Hp, Wp, dwt.shape[2])
+    offs = _offsets(C, kh, kw, Hp * Wp, Wp, dwt.shape[2])
     xf = xp.reshape(-1)
     dyw = np.zeros((dwt.shape[1], L), dtype=dy.dtype)  # dY on the wide grid; wrapped columns 0
     zero = np.zeros(1, dtype=dy.dtype)[0]
@@ -273,4 +301,5 @@ def _weight_grad(dy, xp, dwt, block, q, n0, n1):
 
 
 forward = _jit(_forward)
+wide_dy = _jit(_wide_dy)
 weight_grad = _jit(_weight_grad)

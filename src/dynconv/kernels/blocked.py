@@ -7,7 +7,8 @@ weights in registers.
 
 * eq 1: :func:`forward`;
 * eq 2: :func:`input_grad`, the same loop on ``dy`` zero-padded by ``k - 1 - pad`` with the
-  kernel flipped in both axes and its channel axes swapped (as :func:`kn2row.input_grad`);
+  kernel flipped in both axes and its channel axes swapped (as :func:`kn2row.input_grad`), the
+  padding on the left of each row shared with the zeros on the right of the row above;
 * eq 3: :func:`weight_grad`, 4 output channels × 4 taps per pass (2 × 4 with 16 registers), each
   a sum over the output positions of one sample (16 or 8 running sums in registers), one partial
   sum per parallel range.
@@ -18,11 +19,11 @@ transposed wide output back; here the output is accumulated in place, in cache.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from dynconv.kernels import _blocked
 from dynconv.kernels._blas import get_threads, parallel, ranges
-from dynconv.kernels.padding import pad_input
 
 #: Bytes of accumulator rows (output channels × wide row block) per work item; larger images are
 #: cut into blocks of output rows (an SRCNN 33×33 sample is one block).
@@ -60,8 +61,8 @@ def forward(xp, w, bias, Ho, Wo):
     b = np.zeros(F, xp.dtype) if bias is None else np.ascontiguousarray(bias, xp.dtype).reshape(F)
     y = np.empty((N, F, Ho, Wo), dtype=xp.dtype)
     rows, items = plan(N, F, Wp, Ho, xp.itemsize)
-    parallel(_blocked.forward, items, np.ascontiguousarray(xp), np.ascontiguousarray(w), b,
-             rows, _budget()[0], y)
+    parallel(_blocked.forward, items, np.ascontiguousarray(xp).reshape(-1), Hp * Wp, Wp,
+             np.ascontiguousarray(w), b, rows, _budget()[0], y)
     return y
 
 
@@ -69,18 +70,32 @@ def input_grad(dy, w, pad, H, W):
     """Eq 2: dx (N, C, H, W) from ``dy`` (N, F, Ho, Wo) and ``w`` (F, C, kh, kw), cropped by ``pad``.
 
     The full correlation of ``dy`` with ``w`` is the valid correlation of ``dy`` zero-padded by
-    ``k - 1 - pad`` with the flipped, transposed kernel; its output is already the cropped dx.
+    ``q = k - 1 - pad`` with the flipped, transposed kernel; its output is already the cropped dx.
+    The padding is not stored on all four sides: on the grid of :func:`_blocked._wide_dy`, rows of
+    ``Wd = W + pad`` (dy's row and ``q`` zeros), a read left of a row wraps into the zeros of the
+    row above, and the forward loop's wide rows are ``Wd`` long. For the 64→32 5×5 SRCNN layer
+    (pad 0) that computes 25 × 25 positions per channel, not the 24 × 29 + 25 of dy padded by 4.
     """
     N, F, Ho, Wo = dy.shape
-    kh, kw = w.shape[2], w.shape[3]
-    qh, qw = kh - 1 - pad, kw - 1 - pad
-    if qh == qw:
-        dyp = pad_input(dy, qh)
+    C, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    qh, qw, Wd = kh - 1 - pad, kw - 1 - pad, W + pad
+    if qh < 0 or qw < 0 or Ho + 2 * qh != H + kh - 1 or Wo + qw != Wd:
+        raise ValueError(f"blocked.input_grad: dy {dy.shape}, w {w.shape}, pad {pad} and input "
+                         f"{H}x{W} are inconsistent")
+    S = qw + (Ho + 2 * qh) * Wd
+    dyw = np.empty((N, F, S), dtype=dy.dtype)
+    if numba.config.DISABLE_JIT:  # NumPy's assignment, not the loop in Python
+        dyw[:] = 0
+        grid = dyw[:, :, qw:].reshape(N, F, Ho + 2 * qh, Wd)
+        grid[:, :, qh:qh + Ho, :Wo] = dy
     else:
-        dyp = np.zeros((N, F, Ho + 2 * qh, Wo + 2 * qw), dtype=dy.dtype)
-        dyp[:, :, qh:qh + Ho, qw:qw + Wo] = dy
+        parallel(_blocked.wide_dy, N, dy, qh, qw, Wd, dyw)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, kh, kw)
-    return forward(dyp, flipped, None, H, W)
+    dx = np.empty((N, C, H, W), dtype=dy.dtype)
+    rows, items = plan(N, C, Wd, H, dy.itemsize)
+    parallel(_blocked.forward, items, dyw.reshape(-1), S, Wd, flipped, np.zeros(C, dy.dtype),
+             rows, _budget()[0], dx)
+    return dx
 
 
 def weight_grad(dy, xp, kh, kw):
