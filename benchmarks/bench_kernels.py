@@ -201,8 +201,9 @@ def _dx_routine(algo, k5, dy):
     k5 = np.ascontiguousarray(k5)
     if algo == "kn2row":
         return lambda: kn2row.input_grad(dy, k5, 0)
-    if algo == "blocked":  # static layers only (one kernel, k5[0])
-        return lambda: blocked.input_grad(dy, k5[0], 0, Ho + kh - 1, Wo + kw - 1)
+    if algo == "blocked":  # one kernel for a static layer (k5[0]), one per sample for eq 6
+        k = k5[0] if k5.shape[0] == 1 else k5
+        return lambda: blocked.input_grad(dy, k, 0, Ho + kh - 1, Wo + kw - 1)
     if algo == "direct":
         def run():
             dxp = np.empty((N, C, Ho + kh - 1, Wo + kw - 1), dy.dtype)
@@ -223,7 +224,8 @@ def bench_kernels(K, torch, cfg, rng):
     for name, C, F, k, H, dynamic, label in LAYERS:
         x, w, b, dy = make_layer_problem(rng, cfg.B, C, F, k, H, dynamic)
         chosen = (K.choose_dynamic_algorithm if dynamic else K.choose_algorithm)(F, C, k, k)
-        trained = chosen if dynamic else K.choose_algorithm(F, C, k, k, training=True)
+        trained = (K.choose_dynamic_algorithm if dynamic else K.choose_algorithm)(F, C, k, k,
+                                                                                    training=True)
         m = macs(cfg.B, C, F, k, H)
         ms_by_dir = {}
         for direction in DIRECTIONS:

@@ -293,6 +293,24 @@ def test_training_forward_picks_training_kernels_inference_keeps_its_own(rng):
     np.testing.assert_allclose(y_train, y_eval, rtol=1e-12, atol=1e-12)
 
 
+def test_a_dynamic_layer_trains_on_blocked_and_infers_on_its_own(rng):
+    from dynconv.layers import DynamicConv2D
+    g = Graph(inputs=["x", "k", "target"], outputs=["loss"])
+    layer = g.add("dyn", DynamicConv2D(3, 1, 3, pad=1), inputs=["x", "k"])
+    g.add("loss", MSELoss(), inputs=["dyn", "target"])
+    f = {"x": rng.standard_normal((2, 3, 6, 6)), "k": rng.standard_normal((2, 1, 3, 3, 3)),
+         "target": rng.standard_normal((2, 1, 6, 6))}
+    g.forward(f)
+    assert layer.training and layer._cache[0].algorithm == "blocked"
+    g.backward()
+    y_eval = g.forward(f, outputs=["dyn"], keep_cache=False)["dyn"]
+    assert not layer.training
+    layer.forward(f["x"], f["k"])  # what inference runs
+    assert layer._cache[0].algorithm == "direct"
+    y_train = g.forward(f, outputs=["dyn"])["dyn"]
+    np.testing.assert_allclose(y_train, y_eval, rtol=1e-12, atol=1e-12)
+
+
 def test_partial_forward_runs_only_the_nodes_it_needs(rng):
     g = tiny_graph(rng)
     f = feeds(rng)

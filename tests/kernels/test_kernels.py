@@ -149,6 +149,17 @@ def test_choose_algorithm_for_training(F, C, kh, kw, expected):
         K.choose_algorithm(F, C, kh, kw, training=1)
 
 
+@pytest.mark.parametrize("F, C, kh, kw, inference", [
+    (1, 32, 5, 5, "direct"), (32, 64, 1, 1, "kn2row"), (4, 3, 3, 3, "direct"), (8, 1, 9, 9, "kn2row"),
+])
+def test_choose_dynamic_algorithm_for_training(F, C, kh, kw, inference):
+    # A training step runs eq 5-7 on the blocked loops; inference keeps its algorithms.
+    assert K.choose_dynamic_algorithm(F, C, kh, kw) == inference
+    assert K.choose_dynamic_algorithm(F, C, kh, kw, training=True) == "blocked"
+    with pytest.raises(TypeError, match="training must be a bool"):
+        K.choose_dynamic_algorithm(F, C, kh, kw, training="yes")
+
+
 @pytest.mark.parametrize("bad, kind", [("fft", ValueError), (3, TypeError)])
 def test_unknown_algorithm_is_refused(rng, bad, kind):
     x, w, k, b, bk, _ = _inputs(rng, GEOMETRIES[2], np.float64)

@@ -135,21 +135,23 @@ def _pair(a0, a1, xf, base, offs, wt, f, L):
                      + w14 * v4 + w15 * v5 + w16 * v6 + w17 * v7)
 
 
-def _forward(xf, S, Wp, w, bias, rows, taps, y, i0, i1):
-    """``y[n, f, r, s] = bias[f] + sum_{c,u,v} w[f, c, u, v] xf[(n C + c) S + (r + u) Wp + s + v]``.
+def _forward(xf, S, Wp, k, bias, rows, taps, y, i0, i1):
+    """``y[n, f, r, s] = bias[t, f] + sum_{c,u,v} k[t, f, c, u, v] xf[(n C + c) S + (r + u) Wp + s + v]``.
 
-    xf: the flat input, N C channels of stride ``S``, rows of stride ``Wp``; w (F, C, kh, kw),
-    bias (F,), y (N, F, Ho, Wo), all C-contiguous, ``Wo <= Wp``. For a padded input xp (N, C, Hp,
-    Wp) with ``Hp = Ho + kh - 1`` and ``Wp = Wo + kw - 1``, ``S = Hp Wp``; the caller guarantees
-    every read is in bounds. Work items ``[i0, i1)``, item = (sample, block of ``rows`` output
-    rows); ``taps`` per pass, 4 or 8 (:data:`TAPS`).
+    xf: the flat input, N C channels of stride ``S``, rows of stride ``Wp``; k (Nk, F, C, kh, kw)
+    with ``t = n % Nk`` (Nk = 1: one kernel for the batch; Nk = N: eq 5's kernel per sample),
+    bias (Nk, F), y (N, F, Ho, Wo), all C-contiguous, ``Wo <= Wp``. For a padded input xp (N, C,
+    Hp, Wp) with ``Hp = Ho + kh - 1`` and ``Wp = Wo + kw - 1``, ``S = Hp Wp``; the caller
+    guarantees every read is in bounds. Work items ``[i0, i1)``, item = (sample, block of ``rows``
+    output rows); ``taps`` per pass, 4 or 8 (:data:`TAPS`).
     """
-    C = w.shape[1]
+    C = k.shape[2]
     F, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
     nrb = (Ho + rows - 1) // rows
     if i1 <= i0:
         return
-    wt, offs = _taps(w, S, Wp, taps)
+    t_wt = i0 // nrb % k.shape[0]  # the sample whose kernel is in wt
+    wt, offs = _taps(k[t_wt], S, Wp, taps)
     acc = np.empty((wt.shape[0], (rows - 1) * Wp + Wo), dtype=y.dtype)
     for item in range(i0, i1):
         n = item // nrb
@@ -157,8 +159,12 @@ def _forward(xf, S, Wp, w, bias, rows, taps, y, i0, i1):
         r1 = min(Ho, r0 + rows)
         L = (r1 - r0 - 1) * Wp + Wo
         base = n * C * S + r0 * Wp
+        t = n % k.shape[0]
+        if t != t_wt:  # the next sample's own kernel (eq 5)
+            wt, offs = _taps(k[t], S, Wp, taps)
+            t_wt = t
         for f in range(wt.shape[0]):
-            bf = bias[f] if f < F else 0.0
+            bf = bias[t, f] if f < F else 0.0
             for p in range(L):
                 acc[f, p] = bf
         for f in range(0, wt.shape[0], 2):
@@ -269,13 +275,14 @@ def _duo(dyw, f, xf, base, offs, dwt, q, L, zero):
             dwt[q, f + i, k + 3] += d
 
 
-def _weight_grad(dy, xp, dwt, block, q, n0, n1):
+def _weight_grad(dy, xp, dwt, block, per_sample, q, n0, n1):
     """``dwt[q, f, k] += sum_{n0 <= n < n1} sum_{r, s} dy[n, f, r, s] xp[n, c, r + u, s + v]``.
 
     Tap ``k = (c kh + u) kw + v``; dy (N, F, Ho, Wo), xp (N, C, Hp, Wp) C-contiguous, dwt
     (ranges, F rounded up to a multiple of ``block``, C kh kw rounded up to a multiple of
     :data:`DW_TAPS`), zeroed by the caller; ``block`` output channels per pass, 2 or 4
-    (:data:`DW_BLOCK`); this range owns ``dwt[q]``. The padding rows and columns of ``dwt`` receive
+    (:data:`DW_BLOCK`); this range owns ``dwt[q]``. With ``per_sample`` (eq 7), dwt has N rows
+    and sample n's sum goes to ``dwt[n]`` alone. The padding rows and columns of ``dwt`` receive
     values that mean nothing (the caller drops them).
     """
     C, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3]
@@ -293,11 +300,12 @@ def _weight_grad(dy, xp, dwt, block, q, n0, n1):
             for r in range(Ho):
                 for s in range(Wo):
                     dyw[f, r * Wp + s] = dy[n, f, r, s]
+        qn = n if per_sample else q
         for f in range(0, dwt.shape[1], block):
             if block == 4:
-                _quad(dyw, f, xf, n * C * Hp * Wp, offs, dwt, q, L, zero)
+                _quad(dyw, f, xf, n * C * Hp * Wp, offs, dwt, qn, L, zero)
             else:
-                _duo(dyw, f, xf, n * C * Hp * Wp, offs, dwt, q, L, zero)
+                _duo(dyw, f, xf, n * C * Hp * Wp, offs, dwt, qn, L, zero)
 
 
 forward = _jit(_forward)

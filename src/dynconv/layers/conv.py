@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynconv.kernels import choose_algorithm
+from dynconv.kernels import choose_algorithm, choose_dynamic_algorithm
 from dynconv.kernels.validate import check_bool, check_int
 
 from . import _backend as K
@@ -234,7 +234,8 @@ class DynamicConv2D(Layer):
             k = k[:, :nk].reshape(k.shape[0], *self.kernel_shape)
         else:
             b = inputs[2] if self.bias else None
-        y, cache = K.dynamic_conv2d_forward(x, k, b, pad=self.pad)
+        algorithm = choose_dynamic_algorithm(*self.kernel_shape, training=bool(self.training))
+        y, cache = K.dynamic_conv2d_forward(x, k, b, pad=self.pad, algorithm=algorithm)
         self._save((cache, flat), y)
         return y
 
