@@ -56,11 +56,10 @@ def choose_dynamic_algorithm(F, C, kh, kw, *, training=False):
     ``"blocked"`` with ``training=True``.
 
     Measured in one process on the shipped DCNN's two dynamic layers (B = 64, 25×25 inputs,
-    float32, a quiet 2-core AVX2 EPYC, medians of 7; forward / backward ms): 64→32 1×1, kn2row
-    9.6 / 15.5 and blocked 5.6 / 14.3 on 2 threads; 32→1 5×5, direct 7.2 / 15.6 and blocked
-    2.1 / 5.8. OpenBLAS called from both threads at once scaled kn2row's forward 1.4× from one
-    thread to two. Inference keeps kn2row / direct, whose rounding the shipped models' outputs
-    were produced with.
+    float32, a 2-core AVX2 EPYC at load 0.4, medians of 7; forward / backward ms, 2 threads):
+    64→32 1×1, kn2row 7.5 / 11.7 and blocked 6.6 / 10.9; 32→1 5×5, direct 5.9 / 12.7 and
+    blocked 3.1 / 4.7. Inference keeps kn2row / direct, whose rounding the shipped models'
+    outputs were produced with.
     """
     training = check_bool(training, "training")
     if training:
