@@ -135,23 +135,12 @@ def _pair(a0, a1, xf, base, offs, wt, f, L):
                      + w14 * v4 + w15 * v5 + w16 * v6 + w17 * v7)
 
 
-def _forward(xf, S, Wp, k, bias, rows, taps, y, i0, i1):
-    """``y[n, f, r, s] = bias[t, f] + sum_{c,u,v} k[t, f, c, u, v] xf[(n C + c) S + (r + u) Wp + s + v]``.
-
-    xf: the flat input, N C channels of stride ``S``, rows of stride ``Wp``; k (Nk, F, C, kh, kw)
-    with ``t = n % Nk`` (Nk = 1: one kernel for the batch; Nk = N: eq 5's kernel per sample),
-    bias (Nk, F), y (N, F, Ho, Wo), all C-contiguous, ``Wo <= Wp``. For a padded input xp (N, C,
-    Hp, Wp) with ``Hp = Ho + kh - 1`` and ``Wp = Wo + kw - 1``, ``S = Hp Wp``; the caller
-    guarantees every read is in bounds. Work items ``[i0, i1)``, item = (sample, block of ``rows``
-    output rows); ``taps`` per pass, 4 or 8 (:data:`TAPS`).
-    """
-    C = k.shape[2]
+def _items(xf, C, S, Wp, wt, offs, bias, rows, taps, y, i0, i1):
+    """Work items ``[i0, i1)`` of :func:`_forward` (C input channels), all with the kernel
+    ``(wt, offs)`` of :func:`_taps` and ``bias`` (F,). Kept apart so that ``wt`` never changes
+    inside the loop: with the kernel reloaded in it, the static forward ran 7–12 % slower."""
     F, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
     nrb = (Ho + rows - 1) // rows
-    if i1 <= i0:
-        return
-    t_wt = i0 // nrb % k.shape[0]  # the sample whose kernel is in wt
-    wt, offs = _taps(k[t_wt], S, Wp, taps)
     acc = np.empty((wt.shape[0], (rows - 1) * Wp + Wo), dtype=y.dtype)
     for item in range(i0, i1):
         n = item // nrb
@@ -159,12 +148,8 @@ def _forward(xf, S, Wp, k, bias, rows, taps, y, i0, i1):
         r1 = min(Ho, r0 + rows)
         L = (r1 - r0 - 1) * Wp + Wo
         base = n * C * S + r0 * Wp
-        t = n % k.shape[0]
-        if t != t_wt:  # the next sample's own kernel (eq 5)
-            wt, offs = _taps(k[t], S, Wp, taps)
-            t_wt = t
         for f in range(wt.shape[0]):
-            bf = bias[t, f] if f < F else 0.0
+            bf = bias[f] if f < F else 0.0
             for p in range(L):
                 acc[f, p] = bf
         for f in range(0, wt.shape[0], 2):
@@ -176,6 +161,27 @@ def _forward(xf, S, Wp, k, bias, rows, taps, y, i0, i1):
             for r in range(r1 - r0):
                 for s in range(Wo):
                     y[n, f, r0 + r, s] = acc[f, r * Wp + s]
+
+
+def _forward(xf, S, Wp, k, bias, rows, taps, y, i0, i1):
+    """``y[n, f, r, s] = bias[t, f] + sum_{c,u,v} k[t, f, c, u, v] xf[(n C + c) S + (r + u) Wp + s + v]``.
+
+    xf: the flat input, N C channels of stride ``S``, rows of stride ``Wp``; k (Nk, F, C, kh, kw)
+    with ``t = n % Nk`` (Nk = 1: one kernel for the batch; Nk = N: eq 5's kernel per sample),
+    bias (Nk, F), y (N, F, Ho, Wo), all C-contiguous, ``Wo <= Wp``. For a padded input xp (N, C,
+    Hp, Wp) with ``Hp = Ho + kh - 1`` and ``Wp = Wo + kw - 1``, ``S = Hp Wp``; the caller
+    guarantees every read is in bounds. Work items ``[i0, i1)``, item = (sample, block of ``rows``
+    output rows); ``taps`` per pass, 4 or 8 (:data:`TAPS`).
+    """
+    nrb = (y.shape[2] + rows - 1) // rows
+    nk = k.shape[0]
+    j0 = i0
+    while j0 < i1:  # runs of items with one kernel: all of them, or one sample's
+        j1 = i1 if nk == 1 else min(i1, (j0 // nrb + 1) * nrb)
+        t = j0 // nrb % nk
+        wt, offs = _taps(k[t], S, Wp, taps)
+        _items(xf, k.shape[2], S, Wp, wt, offs, bias[t], rows, taps, y, j0, j1)
+        j0 = j1
 
 
 def _wide_dy(dy, qh, qw, Wd, out, n0, n1):
@@ -308,6 +314,7 @@ def _weight_grad(dy, xp, dwt, block, per_sample, q, n0, n1):
                 _duo(dyw, f, xf, n * C * Hp * Wp, offs, dwt, qn, L, zero)
 
 
+_items = _jit(_items)
 forward = _jit(_forward)
 wide_dy = _jit(_wide_dy)
 weight_grad = _jit(_weight_grad)
