@@ -80,7 +80,7 @@ def _dynamic_kernels(layer, ins):
 
 def bare_kernel_step(model, x, rng):
     """A zero-argument step running only the model's convolution kernels (see the module doc)."""
-    convs = []
+    convs, names = [], []
     for name, (layer, ins, out) in node_inputs(model, x).items():
         dy = rng.standard_normal(out.shape).astype(out.dtype)
         if isinstance(layer, Conv2D):
@@ -89,15 +89,20 @@ def bare_kernel_step(model, x, rng):
             fwd = (lambda ins=ins, w=w, b=layer.params.get("b"), pad=layer.pad, algo=algo:
                    K.conv2d_forward(ins[0], w, b, pad=pad, algorithm=algo))
             convs.append((fwd, K.conv2d_backward, dy, layer.needs_grad(0)))
+            names.append(name)
         elif isinstance(layer, DynamicConv2D):
             args = _dynamic_kernels(layer, ins)
-            fwd = lambda args=args, pad=layer.pad: K.dynamic_conv2d_forward(*args, pad=pad)
+            algo = K.choose_dynamic_algorithm(*layer.kernel_shape, training=True)
+            fwd = (lambda args=args, pad=layer.pad, algo=algo:
+                   K.dynamic_conv2d_forward(*args, pad=pad, algorithm=algo))
             convs.append((fwd, K.dynamic_conv2d_backward, dy, layer.needs_grad(0)))
+            names.append(name)
 
     def step():
         caches = [fwd()[1] for fwd, *_ in convs]
         for (_, bwd, dy, need_input_grad), cache in zip(reversed(convs), reversed(caches)):
             bwd(dy, cache, need_input_grad=need_input_grad)
+        step.algorithms = {n: c.algorithm for n, c in zip(names, caches)}  # what the step ran
 
     return step
 

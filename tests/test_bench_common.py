@@ -57,3 +57,23 @@ def test_step_flops_match_issue_22():
         framework_step(model, x, y)()
         per_node, total = step_flops(model, 2)
         assert total == 2 * want and per_node["conv1"]["dx"] == 0
+
+
+def test_the_bare_step_runs_the_algorithms_of_the_graphs_training_step():
+    """Framework / bare compares like with like: static and dynamic layers alike."""
+    import numpy as np
+
+    from bench_model_steps import ARCHITECTURES, bare_kernel_step, batch_data
+    model = ARCHITECTURES["dcnn-default"]()
+    rng = np.random.default_rng(0)
+    x, _ = batch_data(model, 2, rng)
+    step = bare_kernel_step(model, x, rng)
+    step()
+    model.graph.forward({"x": x})  # a training forward: every layer keeps its cache
+    seen = {}
+    for name, algo in step.algorithms.items():
+        cache = model.graph.nodes[name].layer._cache
+        cache = cache[0] if isinstance(cache, tuple) and not hasattr(cache, "_fields") else cache
+        seen[name] = cache.algorithm
+    assert seen == step.algorithms
+    assert "blocked" in {seen[n] for n in ("conv2", "dyn")}
