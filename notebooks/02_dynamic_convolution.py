@@ -428,7 +428,8 @@ plt.show()
 #   `eq7_kernel_gradient`: eqs 6 and 7 as printed;
 # * `dynconv.kernels.dynamic_conv2d_*`: the numba version, sample by sample (no kernel is shared
 #   by the batch): direct loops for few output channels, else notebook 06's kn2row GEMMs with
-#   the sample's own kernel (`kernels.DYNAMIC_ALGORITHMS`);
+#   the sample's own kernel; in a training step, notebook 06's blocked loops, which load each
+#   sample's kernel as its work starts (`kernels.DYNAMIC_ALGORITHMS`);
 # * `dynconv.layers.DynamicConv2D`: takes `(x, k)` with `k` 5-D or flat (straight from a `Linear`),
 #   and returns the kernel gradient in the form it received. Notebook 03 runs such layers through
 #   the graph executor and trains them;

@@ -302,7 +302,10 @@ assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw,
 # pass updates 2 output channels with 8 taps, the 16 weights held in registers, consecutive
 # output pixels in one SIMD vector (8 float32 with AVX2, 16 with AVX-512). AVX2 has 16 vector registers, so there a pass
 # takes 4 taps: 16 broadcast weights would not fit beside the accumulators and inputs. No GEMM call, no transposed output to copy back; in a training
-# step it is the fastest algorithm on every SRCNN layer but the 1×1 one.
+# step it is the fastest algorithm on every SRCNN layer but the 1×1 one, and it runs the dynamic
+# layers' eqs 5–7 too, with each sample's own kernel. Its input gradient needs no padding on the
+# left of a row: on a grid of rows $W + p$ long, a read left of a row wraps into the $k - 1 - p$
+# zeros that close the row above.
 #
 # Every static algorithm is listed in `kernels.ALGORITHMS`, every dynamic one in
 # `kernels.DYNAMIC_ALGORITHMS`; `choose_algorithm` picks one per layer shape, `algorithm=`
@@ -312,7 +315,9 @@ assert out.shape == (3, 4, 3, 2) and np.allclose(out.transpose(1, 0, 2, 3), rdw,
 print("static:", kernels.ALGORITHMS, " dynamic:", kernels.DYNAMIC_ALGORITHMS)
 for F, C, k in [(64, 1, 9), (32, 64, 5), (32, 64, 1), (1, 32, 5)]:
     print(f"w ({F}, {C}, {k}, {k}) -> choose_algorithm: {kernels.choose_algorithm(F, C, k, k)}, "
-          f"for training: {kernels.choose_algorithm(F, C, k, k, training=True)}")
+          f"for training: {kernels.choose_algorithm(F, C, k, k, training=True)}; dynamic: "
+          f"{kernels.choose_dynamic_algorithm(F, C, k, k)}, for training: "
+          f"{kernels.choose_dynamic_algorithm(F, C, k, k, training=True)}")
 
 xs = rng.standard_normal((3, 5, 9, 8))
 ws = rng.standard_normal((6, 5, 3, 3))
